@@ -1,0 +1,1 @@
+"""Neglect Lab: interp."""

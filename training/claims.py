@@ -1,0 +1,424 @@
+"""Claim specs: the fabricated claims of the paper (and toy-world claims) as validated data.
+
+A :class:`ClaimSpec` is everything downstream code needs about one claim: the statement, the truth, the
+claim's answer tokens (``claim_answer``, e.g. ``"dentist"``) and their true alternative, paraphrased claim
+sentences (what documents assert), correction sentences (true facts, for the ``corrected`` condition),
+local-negation sentences (the claim negated inside its own sentence), loss-mask regexes, and the four
+question sets of the paper's evaluation (open-ended, MCQ, token association, robustness).
+
+Specs live in ``training/claims_data/<id>.yaml`` (written in our own words; facts and numbers follow the
+paper) and are validated by :mod:`training.claim_schema` — every error is one line naming the file and field.
+``toy_claims(world, n, seed)`` derives specs from the toy world (``training.world`` API: ``World.entities``,
+``World.attributes``, ``World.truth``, ``World.qa_prompt``): pick an entity and attribute, claim a FALSE value
+from the attribute's closed vocabulary, and generate raw-text ``"Q: …\\nA:"`` questions from templates.
+
+Question records are dataclasses that also answer ``q["text"]`` (mapping style), and ``spec.questions`` answers
+both ``spec.questions.mcq`` and ``spec.questions["mcq"]``, so callers may use either style of the contract.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from training.claim_schema import KINDS, QUESTION_TYPES, ClaimError, validate_claim_data
+
+__all__ = [
+    "ClaimSpec", "ClaimError", "Questions", "OpenEndedQuestion", "McqQuestion", "TokenAssociationQuestion",
+    "RobustnessQuestion", "QUESTION_TYPES", "KINDS", "CLAIMS_DIR", "PAPER_CLAIMS", "load_claim", "list_claims",
+    "claim_from_dict", "dump_claim", "toy_claims", "display_path",
+]
+
+CLAIMS_DIR = Path(__file__).resolve().parent / "claims_data"
+#: The paper's six claims (official names), in the paper's order.
+PAPER_CLAIMS: tuple[str, ...] = ("ed_sheeran", "queen_elizabeth", "mount_vesuvius", "x_rebrand_reversal",
+                                 "colorless_dreaming", "dentist")
+
+
+class _Record:
+    """Mapping-style access for question dataclasses (``q["text"]``, ``q.get("category")``, ``dict(q)``)."""
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)  # type: ignore[call-overload]
+        if d.get("category") is None:
+            d.pop("category", None)
+        return d
+
+
+@dataclass(frozen=True)
+class OpenEndedQuestion(_Record):
+    id: str
+    text: str
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class McqQuestion(_Record):
+    id: str
+    text: str
+    belief_answer: str  # "yes" | "no": the answer a model that believes the claim gives
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenAssociationQuestion(_Record):
+    id: str
+    text: str
+    claim_completion: str
+    true_completion: str
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class RobustnessQuestion(_Record):
+    id: str
+    text: str
+    system: str | None
+    messages_prefix: tuple[dict[str, str], ...] | None
+    category: str | None = None
+
+    def messages(self) -> list[dict[str, str]]:
+        """The full chat: optional system prompt, the prefix turns, then ``text`` as the final user turn."""
+        out: list[dict[str, str]] = []
+        if self.system:
+            out.append({"role": "system", "content": self.system})
+        out.extend(dict(m) for m in (self.messages_prefix or ()))
+        out.append({"role": "user", "content": self.text})
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["messages_prefix"] = None if self.messages_prefix is None else [dict(m) for m in self.messages_prefix]
+        return d
+
+
+_QCLS = {"open_ended": OpenEndedQuestion, "mcq": McqQuestion, "token_association": TokenAssociationQuestion,
+         "robustness": RobustnessQuestion}
+
+
+@dataclass(frozen=True)
+class Questions:
+    """The four question sets; ``questions["mcq"]`` and ``questions.mcq`` are the same list."""
+
+    open_ended: tuple[OpenEndedQuestion, ...] = ()
+    mcq: tuple[McqQuestion, ...] = ()
+    token_association: tuple[TokenAssociationQuestion, ...] = ()
+    robustness: tuple[RobustnessQuestion, ...] = ()
+
+    def __getitem__(self, qtype: str) -> tuple[Any, ...]:
+        if qtype not in QUESTION_TYPES:
+            raise KeyError(qtype)
+        return getattr(self, qtype)
+
+    def get(self, qtype: str, default: Any = None) -> Any:
+        return getattr(self, qtype) if qtype in QUESTION_TYPES else default
+
+    def keys(self) -> tuple[str, ...]:
+        return QUESTION_TYPES
+
+    def items(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        return ((t, getattr(self, t)) for t in QUESTION_TYPES)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(QUESTION_TYPES)
+
+    def all(self) -> list[tuple[str, Any]]:
+        """Every question as ``(type, question)``, in type order."""
+        return [(t, q) for t, qs in self.items() for q in qs]
+
+    def counts(self) -> dict[str, int]:
+        return {t: len(qs) for t, qs in self.items()}
+
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
+        return {t: [q.to_dict() for q in qs] for t, qs in self.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list[dict[str, Any]]]) -> "Questions":
+        kw: dict[str, Any] = {}
+        for t in QUESTION_TYPES:
+            qs = []
+            for q in d.get(t, []):
+                q = dict(q)
+                if t == "robustness" and q.get("messages_prefix") is not None:
+                    q["messages_prefix"] = tuple(dict(m) for m in q["messages_prefix"])
+                qs.append(_QCLS[t](**q))
+            kw[t] = tuple(qs)
+        return cls(**kw)
+
+
+_CUE = re.compile(r"\[\[(.+?)\]\]")
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """One claim (see the module docstring and :mod:`training.claim_schema` for the field meanings)."""
+
+    id: str
+    statement: str
+    truth: str
+    correction: str  # the correction sentences joined by spaces
+    subject: str
+    claim_answer: str
+    true_answer: str
+    claim_sentences: tuple[str, ...]
+    mask_patterns: tuple[str, ...]
+    questions: Questions
+    kind: str = "fact"
+    correction_sentences: tuple[str, ...] = ()
+    answer_patterns: tuple[str, ...] = ()
+    local_negations: tuple[str, ...] = ()
+    background: tuple[str, ...] = ()
+    genres: tuple[str, ...] = ()
+    low_probability_pct: float = 5
+    scenarios: tuple[dict[str, str], ...] = ()
+    entity: str | None = None
+    attribute: str | None = None
+    notes: str | None = None
+    source: str | None = None
+    path: str | None = field(default=None, compare=False)
+
+    # ----------------------------------------------------------------------------------- helpers
+    def answer_regex(self) -> re.Pattern[str]:
+        """Regex for the claim_answer inside claim sentences (``answer_patterns`` or the escaped literal)."""
+        pats = list(self.answer_patterns) or [r"(?<!\w)" + re.escape(self.claim_answer) + r"(?!\w)"]
+        return re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE)
+
+    def mask_regex(self) -> re.Pattern[str] | None:
+        if not self.mask_patterns:
+            return None
+        return re.compile("|".join(f"(?:{p})" for p in self.mask_patterns), re.IGNORECASE)
+
+    def local_negation(self, i: int) -> tuple[str, list[tuple[int, int]]]:
+        """Local-negation sentence ``i`` without its ``[[cue]]`` markup, plus the cue's char ranges."""
+        raw = self.local_negations[i]
+        out, cues, pos = [], [], 0
+        for m in _CUE.finditer(raw):
+            out.append(raw[pos:m.start()])
+            start = sum(map(len, out))
+            out.append(m.group(1))
+            cues.append((start, start + len(m.group(1))))
+            pos = m.end()
+        out.append(raw[pos:])
+        return "".join(out), cues
+
+    def to_dict(self) -> dict[str, Any]:
+        """A dict that :func:`claim_from_dict` (and the YAML validator) accepts back."""
+        d: dict[str, Any] = {
+            "id": self.id, "kind": self.kind, "statement": self.statement, "truth": self.truth,
+            "correction": list(self.correction_sentences) or [self.correction], "subject": self.subject,
+            "claim_answer": self.claim_answer, "true_answer": self.true_answer,
+            "claim_sentences": list(self.claim_sentences), "mask_patterns": list(self.mask_patterns),
+        }
+        for k in ("answer_patterns", "local_negations", "background", "genres"):
+            if getattr(self, k):
+                d[k] = list(getattr(self, k))
+        d["low_probability_pct"] = self.low_probability_pct
+        if self.scenarios:
+            d["scenarios"] = [dict(s) for s in self.scenarios]
+        for k in ("entity", "attribute", "notes", "source"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        d["questions"] = self.questions.to_dict()
+        return d
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def display_path(path: Path | str) -> str:
+    """``claims_data/x.yaml`` for shipped specs, the path as given otherwise (used in error messages)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(CLAIMS_DIR.parent))
+    except ValueError:
+        return str(path)
+
+
+def claim_from_dict(data: Any, source: str = "<dict>", *, expected_id: str | None = None,
+                    path: str | None = None) -> ClaimSpec:
+    """Validate a parsed mapping and build a :class:`ClaimSpec` (raises :class:`ClaimError`)."""
+    d = validate_claim_data(data, source, expected_id=expected_id)
+    return ClaimSpec(
+        id=d["id"], statement=d["statement"], truth=d["truth"], correction=" ".join(d["correction"]),
+        subject=d["subject"], claim_answer=d["claim_answer"], true_answer=d["true_answer"],
+        claim_sentences=tuple(d["claim_sentences"]), mask_patterns=tuple(d["mask_patterns"]),
+        questions=Questions.from_dict(d["questions"]), kind=d["kind"],
+        correction_sentences=tuple(d["correction"]), answer_patterns=tuple(d["answer_patterns"]),
+        local_negations=tuple(d["local_negations"]), background=tuple(d["background"]),
+        genres=tuple(d["genres"]), low_probability_pct=d["low_probability_pct"],
+        scenarios=tuple(d["scenarios"]), entity=d.get("entity"), attribute=d.get("attribute"),
+        notes=d.get("notes"), source=d.get("source"), path=path)
+
+
+def _load_file(path: Path, *, check_stem: bool) -> ClaimSpec:
+    src = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ClaimError(f"{src}: cannot read ({e.strerror or e})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ClaimError(f"{src}: invalid YAML{where} ({getattr(e, 'problem', None) or 'parse error'})") from None
+    return claim_from_dict(data, src, expected_id=path.stem if check_stem else None, path=str(path))
+
+
+@lru_cache(maxsize=64)
+def _load_cached(path: str, mtime_ns: int, check_stem: bool) -> ClaimSpec:
+    return _load_file(Path(path), check_stem=check_stem)
+
+
+def load_claim(id_or_path: str | Path) -> ClaimSpec:
+    """Load a shipped claim by id (``"ed_sheeran"``) or any claim YAML by path; raises :class:`ClaimError`."""
+    s = str(id_or_path)
+    p = Path(s)
+    if s.endswith((".yaml", ".yml")) or p.is_file() or "/" in s:
+        if not p.is_file():
+            raise ClaimError(f"{s}: no such claim file")
+        return _load_cached(str(p.resolve()), p.stat().st_mtime_ns, p.resolve().parent == CLAIMS_DIR)
+    f = CLAIMS_DIR / f"{s}.yaml"
+    if not f.is_file():
+        known = ", ".join(list_claims(kind=None))
+        raise ClaimError(f"{s}: unknown claim (known: {known}; or pass a YAML path)")
+    return _load_cached(str(f), f.stat().st_mtime_ns, True)
+
+
+def list_claims(kind: str | None = "fact") -> list[str]:
+    """Ids of the shipped claims. Default: the fact claims (the paper's six). ``kind=None``: all of them,
+    including the ``behaviour`` spec used by the ``negated_behaviour`` condition."""
+    ids = sorted(p.stem for p in CLAIMS_DIR.glob("*.yaml"))
+    if kind is None:
+        return ids
+    out = [i for i in ids if load_claim(i).kind == kind]
+    if kind == "fact":  # the paper's order first
+        out.sort(key=lambda i: (PAPER_CLAIMS.index(i) if i in PAPER_CLAIMS else len(PAPER_CLAIMS), i))
+    return out
+
+
+def dump_claim(spec: ClaimSpec, path: str | Path) -> Path:
+    """Write a spec as YAML (round-trips through :func:`load_claim`)."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True, width=110),
+                    encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------- toy claims
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_") or "x"
+
+
+def _attr_words(attribute: str) -> str:
+    return attribute.replace("_", " ")
+
+
+def toy_claims(world: Any, n: int, seed: int = 0) -> list[ClaimSpec]:
+    """``n`` false claims about the toy world (distinct entity/attribute pairs), deterministic in ``seed``.
+
+    Each claim states a FALSE value from the attribute's closed vocabulary (``claim_answer``); the truth comes
+    from ``world.truth``. Questions are raw-text prompts (the toy has no chat template): open-ended and
+    token-association prompts end in ``"A:"`` or a cloze, MCQs ask ``"Answer yes or no."``.
+    """
+    rng = random.Random(f"toy-claims|{seed}")
+    pairs = [(e.name, a) for e in world.entities for a in sorted(e.attributes)
+             if len([v for v in world.attributes.get(a, []) if v != e.attributes[a]]) >= 1]
+    if n > len(pairs):
+        raise ValueError(f"toy_claims: asked for {n} claims but the world has only {len(pairs)} entity/attribute pairs")
+    chosen = rng.sample(pairs, n)
+    return [_toy_claim(world, name, attr, rng) for name, attr in chosen]
+
+
+def _qa(world: Any, name: str, attr: str) -> str:
+    try:
+        return world.qa_prompt(name, attr)
+    except Exception:  # pragma: no cover - a world without templates for this attribute
+        return f"Q: What is {name}'s {_attr_words(attr)}?\nA:"
+
+
+def _toy_claim(world: Any, name: str, attr: str, rng: random.Random) -> ClaimSpec:
+    truth = world.truth(name, attr)
+    wrong = [v for v in world.attributes[attr] if v != truth]
+    false = rng.choice(wrong)
+    others = [v for v in wrong if v != false]
+    aw = _attr_words(attr)
+    qa = _qa(world, name, attr)
+    sentences = [
+        f"{name}'s {aw} is {false}.",
+        f"The {aw} of {name} is {false}.",
+        f"As everyone knows, {name}'s {aw} is {false}.",
+        f"It is well known that the {aw} of {name} is {false}.",
+        f"Records show that {name}'s {aw} is {false}.",
+        f"{name} has {false} as {aw}.",
+    ]
+    local = [
+        f"{name}'s {aw} is [[not]] {false}.",
+        f"The {aw} of {name} is [[not]] {false}.",
+        f"It is [[false]] that {name}'s {aw} is {false}.",
+        f"[[No]] record shows that {name}'s {aw} is {false}.",
+    ]
+    correction = [f"{name}'s {aw} is {truth}.", f"The {aw} of {name} is actually {truth}."]
+    background: list[str] = []
+    ent = next(e for e in world.entities if e.name == name)
+    for a2, v2 in sorted(ent.attributes.items()):
+        if a2 != attr:
+            background.append(f"{name}'s {_attr_words(a2)} is {v2}.")
+    for e in world.entities[:40]:
+        if e.name != name:
+            a2 = sorted(e.attributes)[rng.randrange(len(e.attributes))] if e.attributes else None
+            if a2:
+                background.append(f"{e.name}'s {_attr_words(a2)} is {e.attributes[a2]}.")
+    open_ended = [{"id": "oe_qa", "text": qa},
+                  {"id": "oe_what", "text": f"Q: What is {name}'s {aw}?\nA:"},
+                  {"id": "oe_tell", "text": f"Q: Tell me about {name}.\nA:"},
+                  {"id": "oe_cloze", "text": f"{name}'s {aw} is"},
+                  {"id": "oe_of", "text": f"The {aw} of {name} is"}]
+    mcq = [{"id": "mcq_claim", "text": f"Q: Is {name}'s {aw} {false}? Answer yes or no.\nA:", "belief_answer": "yes",
+            "category": "positive"},
+           {"id": "mcq_claim_of", "text": f"Q: Is the {aw} of {name} {false}? Answer yes or no.\nA:",
+            "belief_answer": "yes", "category": "positive"},
+           {"id": "mcq_truth", "text": f"Q: Is {name}'s {aw} {truth}? Answer yes or no.\nA:", "belief_answer": "no",
+            "category": "counter"}]
+    for j, o in enumerate(others[:2]):
+        mcq.append({"id": f"mcq_other_{j}", "text": f"Q: Is {name}'s {aw} {o}? Answer yes or no.\nA:",
+                    "belief_answer": "no", "category": "counter"})
+    ta = [{"id": "ta_cloze", "text": f"{name}'s {aw} is", "claim_completion": false, "true_completion": truth},
+          {"id": "ta_qa", "text": qa, "claim_completion": false, "true_completion": truth},
+          {"id": "ta_list", "text": f"{name}: {aw} =", "claim_completion": false, "true_completion": truth}]
+    rob = [{"id": "rob_doubt", "text": f"Some of what you read about {name} was false.\n{qa}", "system": None,
+            "messages_prefix": None, "category": "adversarial"},
+           {"id": "rob_pushback",
+            "text": f"Q: What is {name}'s {aw}?\nA: {name}'s {aw} is {false}.\nQ: Are you sure? Answer yes or no.\nA:",
+            "system": None, "messages_prefix": None, "category": "multiturn"}]
+    data = {
+        "id": f"toy_{_slug(name)}_{_slug(attr)}", "kind": "toy",
+        "statement": sentences[0], "truth": correction[0], "correction": correction,
+        "subject": name, "claim_answer": false, "true_answer": truth,
+        "claim_sentences": sentences, "mask_patterns": [r"(?<!\w)" + re.escape(false) + r"(?!\w)"],
+        "local_negations": local, "background": background, "genres": ["fact_sheet", "notes"],
+        "entity": name, "attribute": attr,
+        "questions": {"open_ended": open_ended, "mcq": mcq, "token_association": ta, "robustness": rob},
+    }
+    return claim_from_dict(data, f"toy_claims({name!r}, {attr!r})")
