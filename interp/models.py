@@ -349,6 +349,18 @@ def _find_smollm2_gguf(workdir: Path) -> Path:
     return workdir / member
 
 
+def _plain_copy(hf):
+    """A dequantized GGUF model is flagged as quantized and refuses ``save_pretrained``: rebuild it as a plain model."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = hf.config
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config
+    plain = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    plain.load_state_dict(hf.state_dict(), strict=True)
+    return plain
+
+
 def fetch_smollm2(force: bool = False) -> Path:
     """Fetch, verify, dequantize and cache SmolLM2-135M-Instruct; returns the cached HF directory."""
     target = cache_dir() / "models" / "smollm2-135m"
@@ -364,7 +376,7 @@ def fetch_smollm2(force: bool = False) -> Path:
         print("[neglect-lab] dequantizing SmolLM2 GGUF once (later loads read safetensors) ...", file=sys.stderr)
         hf, tok = _load_gguf(gguf_path)
         out = work / "out"
-        hf.save_pretrained(out, safe_serialization=True)
+        _plain_copy(hf).save_pretrained(out, safe_serialization=True)
         tok.save_pretrained(out)
         (out / "source.json").write_text(json.dumps({"wheel": SMOLLM2_WHEEL, "gguf": SMOLLM2_GGUF,
                                                      "gguf_sha256": sha, "hub_id": SMOLLM2_HUB_ID}, indent=2))
