@@ -1,0 +1,174 @@
+"""Small, generic statistics shared across the toolkit: belief rates, percentile bootstrap CIs, grouped pooling.
+
+Method (Mayne et al. 2026, §2.2 / App. A.5):
+
+- A response's belief score is 1 if the judge says "yes" (the response asserts the claim), else 0:
+  "neutral" and "no" both count as non-belief. :func:`belief_rate` is the share of "yes".
+- A question's rate is the mean score over its sampled responses (5 per question in the paper).
+- A claim's rate pools its question types weighted by question count, i.e. it is the plain mean of the
+  per-question rates of all its questions (20 open-ended + 10 MC + 10 token-association + 10 robustness).
+- A cross-claim rate is either the mean over all questions of all claims (``over="questions"``) or the
+  unweighted mean of per-claim rates (``over="claims"``). The two agree when every claim has the same
+  number of questions, as in the paper (6 x 50 = 300 questions).
+- 95% CIs are percentile bootstraps over the *units* of the pooling: questions (per-claim figures, CI over
+  the 50 questions) or claims (the cross-claim Fig. 5, CI over the 6 claim means).
+
+:func:`bootstrap_ci` is vectorised: it draws an ``(n_boot, n)`` index matrix once and evaluates the statistic
+along the last axis (``statistic`` must accept ``axis=``, as numpy reductions do; otherwise it is applied row by
+row). :func:`grouped_rates` applies the whole recipe to a tidy pandas table with one row per response (or per
+question) and a ``score`` column in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["belief_rate", "bootstrap_ci", "question_rates", "grouped_rates", "YES"]
+
+YES = "yes"
+
+
+def belief_rate(verdicts: Iterable[str | None]) -> float:
+    """Share of verdicts that are "yes" (case- and whitespace-insensitive); "neutral", "no" and anything
+    else count as non-belief. Returns ``nan`` for an empty input.
+
+    >>> belief_rate(["yes", "no", "neutral", "yes"])
+    0.5
+    """
+    vals = [str(v).strip().lower() if v is not None else "" for v in verdicts]
+    if not vals:
+        return float("nan")
+    return sum(v == YES for v in vals) / len(vals)
+
+
+def bootstrap_ci(
+    values: Sequence[float] | np.ndarray | pd.Series,
+    n_boot: int = 2000,
+    seed: int | None = 0,
+    alpha: float = 0.05,
+    statistic: Callable[..., np.ndarray | float] = np.mean,
+) -> tuple[float, float]:
+    """Percentile bootstrap ``(1 - alpha)`` confidence interval of ``statistic(values)``.
+
+    Resamples ``values`` with replacement ``n_boot`` times (one vectorised ``(n_boot, n)`` draw from
+    ``np.random.default_rng(seed)``), evaluates ``statistic`` on each resample and returns the
+    ``alpha/2`` and ``1 - alpha/2`` quantiles. NaNs in ``values`` are dropped first.
+
+    Args:
+        values: 1-D observations (e.g. per-question or per-claim rates in [0, 1]).
+        n_boot: number of bootstrap resamples.
+        seed: RNG seed (``None`` for fresh entropy); the same seed gives the same interval.
+        alpha: 1 - confidence level (0.05 -> 95% CI).
+        statistic: reduction; called as ``statistic(matrix, axis=-1)`` when it supports ``axis``.
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` for no observations, ``(v, v)`` for a single one.
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return (float("nan"), float("nan"))
+    if x.size == 1:
+        v = float(np.asarray(statistic(x)))
+        return (v, v)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    rng = np.random.default_rng(seed)
+    samples = x[rng.integers(0, x.size, size=(int(n_boot), x.size))]
+    try:
+        stats = np.asarray(statistic(samples, axis=-1), dtype=float)
+    except TypeError:
+        stats = np.apply_along_axis(statistic, -1, samples).astype(float)
+    lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    return (float(lo), float(hi))
+
+
+def question_rates(
+    df: pd.DataFrame,
+    by: Sequence[str] = (),
+    question_cols: Sequence[str] = ("claim", "question_type", "question_id"),
+    score_col: str = "score",
+) -> pd.DataFrame:
+    """Per-question mean score.
+
+    Groups ``df`` by ``by`` + ``question_cols`` (columns missing from ``df`` are skipped; duplicates
+    removed) and averages ``score_col``. Rows with a NaN score are ignored. Works on per-response rows
+    (score 0/1 -> yes-rate) and on rows that are already per question (unchanged).
+
+    Returns:
+        One row per question with the key columns, ``score_col`` (mean) and ``n_responses``.
+    """
+    keys = [c for c in dict.fromkeys([*by, *question_cols]) if c in df.columns]
+    if not keys:
+        raise ValueError("question_rates needs at least one key column present in the table")
+    d = df[[*keys, score_col]].dropna(subset=[score_col])
+    out = d.groupby(keys, sort=False, observed=True)[score_col].agg(["mean", "size"]).reset_index()
+    return out.rename(columns={"mean": score_col, "size": "n_responses"})
+
+
+def grouped_rates(
+    df: pd.DataFrame,
+    by: Sequence[str] = ("condition",),
+    over: Literal["questions", "claims"] = "questions",
+    claim_col: str = "claim",
+    question_cols: Sequence[str] = ("question_type", "question_id"),
+    score_col: str = "score",
+    n_boot: int = 2000,
+    seed: int | None = 0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Pooled belief rate with a bootstrap CI for each group of a tidy table.
+
+    Steps: (1) per-question mean of ``score_col`` (question = ``claim_col`` + ``question_cols``);
+    (2) for ``over="questions"``, the group's rate is the mean over its questions and the CI resamples
+    questions; for ``over="claims"``, each claim's rate is the mean over its questions (question types
+    weighted by question count), the group's rate is the unweighted mean over claims and the CI resamples
+    claims.
+
+    Args:
+        df: tidy table, one row per response or per question.
+        by: grouping columns (e.g. ``["condition"]`` or ``["claim", "condition"]``).
+        over: bootstrap unit, ``"questions"`` or ``"claims"``.
+        claim_col, question_cols, score_col: column names.
+        n_boot, seed, alpha: passed to :func:`bootstrap_ci` (same seed for every group).
+
+    Returns:
+        One row per group: ``by`` columns, ``rate``, ``ci_low``, ``ci_high`` (all in [0, 1]),
+        ``n_units`` (bootstrap units), ``n_questions``, ``n_claims``, ``n_responses``.
+    """
+    if over not in ("questions", "claims"):
+        raise ValueError(f"over must be 'questions' or 'claims', got {over!r}")
+    by = list(by)
+    q_keys = [c for c in dict.fromkeys([claim_col, *question_cols]) if c in df.columns and c not in by]
+    q = question_rates(df, by=by, question_cols=q_keys, score_col=score_col)
+    rows: list[dict[str, object]] = []
+    groups: Iterable[tuple[object, pd.DataFrame]] = (
+        q.groupby(by, sort=False, observed=True) if by else [((), q)]
+    )
+    for key, g in groups:
+        key_t = key if isinstance(key, tuple) else (key,)
+        n_claims = g[claim_col].nunique() if claim_col in g.columns else 1
+        if over == "claims":
+            if claim_col not in g.columns:
+                raise ValueError(f"over='claims' needs a {claim_col!r} column")
+            units = g.groupby(claim_col, sort=False, observed=True)[score_col].mean().to_numpy()
+        else:
+            units = g[score_col].to_numpy(dtype=float)
+        lo, hi = bootstrap_ci(units, n_boot=n_boot, seed=seed, alpha=alpha)
+        row: dict[str, object] = dict(zip(by, key_t))
+        row.update(
+            rate=float(np.mean(units)) if units.size else float("nan"),
+            ci_low=lo,
+            ci_high=hi,
+            n_units=int(units.size),
+            n_questions=int(len(g)),
+            n_claims=int(n_claims),
+            n_responses=int(g["n_responses"].sum()),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*by, "rate", "ci_low", "ci_high", "n_units", "n_questions",
+                                       "n_claims", "n_responses"])
