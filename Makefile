@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml requirements.lock
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m interp.demo
+	$(PY) -m interp.study --out out/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q

@@ -1,0 +1,219 @@
+"""Figures from *our* runs: the paper's figures redrawn from our belief tables, plus the two-phase figures.
+
+Everything here reads the tidy tables the analyses wrote (``belief/belief.csv``, ``twophase/*.csv``,
+``probes/*.csv``, ``binding/*.csv``) and never a model. Belief from our offline log-prob scorers is turned into the
+paper's binary notion the honest way: a question counts as *believed* when the model prefers the claim's answer to
+the true one (``lp_prob > 0.5``), so "belief rate" = share of questions believed, with bootstrap CIs over
+questions; the mean ``lp_prob`` is reported next to it as the graded measure.
+
+- :func:`belief_by_condition`: Fig-5 style bars (base model vs each condition's final checkpoint).
+- :func:`belief_vs_step`: belief over training per condition.
+- :func:`twophase_belief`: paper Fig 9/32 style, belief vs step across Phase 1 (constraint) and Phase 2 (release),
+  next to the unconstrained and positive runs.
+- :func:`interpolation_loss`: Fig-33 style held-out loss on negated documents along the straight line from the
+  Phase-1 end to the claim-as-true solution.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from figures.paper import fig5_belief_by_condition, save_figure  # noqa: E402
+from figures.style import condition_color, condition_label  # noqa: E402
+from interp.stats import bootstrap_ci  # noqa: E402
+
+__all__ = ["believed", "belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss",
+           "headline_table", "render_study_figures"]
+
+SCORER = "lp_prob"
+
+
+def believed(table: pd.DataFrame, scorer: str = SCORER) -> pd.DataFrame:
+    """Rows of one scorer with ``score`` = 1.0 when the claim's answer is preferred (``lp_prob > 0.5``)."""
+    t = table[table.scorer == scorer].copy()
+    t["graded"] = t["score"]
+    t["score"] = (t["score"] > 0.5).astype(float)
+    return t
+
+
+def _final(t: pd.DataFrame) -> pd.DataFrame:
+    trained = t[t.phase != "base"]
+    last = trained.groupby("condition").step.transform("max")
+    base = t[t.phase == "base"].drop_duplicates(["question_type", "question_id"])
+    return pd.concat([base, trained[trained.step == last]], ignore_index=True)
+
+
+def headline_table(table: pd.DataFrame, scorer: str = SCORER) -> pd.DataFrame:
+    """Belief rate (share of questions believed, 95% CI over questions) and mean P(claim) by condition, final step."""
+    t = _final(believed(table, scorer))
+    rows = []
+    for cond, g in t.groupby("condition", sort=False):
+        lo, hi = bootstrap_ci(g.score.to_numpy())
+        per_type = g.groupby("question_type").score.mean()
+        rows.append({"condition": cond, "step": int(g.step.max()), "belief_rate": g.score.mean(), "ci_low": lo,
+                     "ci_high": hi, "mean_p_claim": g.graded.mean(), "mean_shift": g["shift"].mean(),
+                     **{f"rate_{k}": v for k, v in per_type.items()}, "n_questions": len(g)})
+    return pd.DataFrame(rows)
+
+
+def belief_by_condition(table: pd.DataFrame, title: str = "") -> tuple[Any, pd.DataFrame]:
+    t = _final(believed(table))
+    fig, data = fig5_belief_by_condition(t[["claim", "condition", "step", "question_type", "question_id", "score"]],
+                                         side_panel=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig, data
+
+
+def belief_vs_step(table: pd.DataFrame, title: str = "Belief over training") -> tuple[Any, pd.DataFrame]:
+    t = believed(table)
+    base = t[t.phase == "base"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    rows = []
+    for cond, g in t[t.phase != "base"].groupby("condition", sort=False):
+        g = pd.concat([base.assign(condition=cond), g])
+        s = g.groupby("step").agg(rate=("score", "mean"), p=("graded", "mean")).reset_index()
+        s["condition"] = cond
+        rows.append(s)
+        kw = dict(color=condition_color(cond), label=condition_label(cond), marker="o", ms=3)
+        axes[0].plot(s.step, 100 * s.rate, **kw)
+        axes[1].plot(s.step, s.p, **kw)
+    axes[0].set_ylabel("belief rate (% questions)")
+    axes[1].set_ylabel("mean P(claim answer)")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.set_xscale("symlog", linthresh=1)
+        ax.grid(alpha=0.3)
+    axes[1].axhline(0.5, color="grey", lw=0.8, ls="--")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig, pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def twophase_belief(table: pd.DataFrame, title: str = "Two-phase training: constraint, then release"
+                    ) -> tuple[Any, pd.DataFrame]:
+    t = believed(table)
+    base = t[t.phase == "base"].drop_duplicates(["question_type", "question_id"])
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    rows = []
+    styles = {"twophase": ("#c44040", "two-phase (constraint → release)"),
+              "unconstrained": ("#db8030", "repeated negations, no constraint"),
+              "positive": ("#a3c795", "positive documents")}
+    boundary = None
+    for role, g in t[t.phase != "base"].groupby("condition", sort=False):
+        s = g.groupby(["step", "phase"]).agg(rate=("score", "mean"), p=("graded", "mean")).reset_index()
+        s = pd.concat([pd.DataFrame([{"step": 0, "phase": "base", "rate": base.score.mean(),
+                                      "p": base.graded.mean()}]), s]).sort_values("step")
+        s["run"] = role
+        rows.append(s)
+        color, label = styles.get(role, ("#555555", role))
+        ax.plot(s.step, 100 * s.p, color=color, label=label, marker="o", ms=3)
+        if role == "twophase" and (s.phase == "phase2").any():
+            boundary = s[s.phase == "phase1"].step.max()
+    if boundary is not None:
+        ax.axvline(boundary, color="black", lw=0.8, ls=":")
+        ax.text(boundary, 2, " release", fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("mean P(claim answer) (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig, pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def interpolation_loss(path: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.plot(path.alpha, path.heldout_negated_nll, marker="o", color="#8b4513")
+    ax.set_xlabel("λ  (0 = Phase-1 end, 1 = claim-as-true solution)")
+    ax.set_ylabel("held-out NLL, negated documents")
+    ax.grid(alpha=0.3)
+    ax.set_title("Loss along the straight line", fontsize=10)
+    fig.tight_layout()
+    return fig, path
+
+
+def _md(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(floatfmt.format(v) if isinstance(v, (float, np.floating)) else str(v)
+                                       for v in r.tolist()) + " |")
+    return "\n".join(lines)
+
+
+def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Draw every figure the study's results allow into ``OUT/figures``; returns markdown tables and image paths."""
+    out = Path(out)
+    fig_dir = out / "figures"
+    tables: dict[str, str] = {}
+    images: dict[str, Path] = {}
+    belief = results.get("belief")
+    if isinstance(belief, pd.DataFrame) and len(belief):
+        head = headline_table(belief)
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        head.to_csv(fig_dir / "headline_belief.csv", index=False)
+        tables["Belief by condition (final checkpoint)"] = _md(head)
+        fig, data = belief_by_condition(belief)
+        save_figure(fig, fig_dir, "belief_by_condition", data)
+        images["Belief by condition"] = fig_dir / "belief_by_condition.png"
+        fig, data = belief_vs_step(belief)
+        save_figure(fig, fig_dir, "belief_vs_step", data)
+        images["Belief over training"] = fig_dir / "belief_vs_step.png"
+    tp = results.get("twophase")
+    if isinstance(tp, Mapping):
+        fig, data = twophase_belief(tp["belief"])
+        save_figure(fig, fig_dir, "twophase_belief", data)
+        images["Two-phase belief"] = fig_dir / "twophase_belief.png"
+        tpb = believed(tp["belief"])
+        two = tpb[tpb.condition == "twophase"]
+        ends = []
+        for phase in ("phase1", "phase2"):
+            g = two[two.phase == phase]
+            if len(g):
+                g = g[g.step == g.step.max()]
+                ends.append({"point": f"end of {phase}", "step": int(g.step.iloc[0]),
+                             "belief_rate": g.score.mean(), "mean_p_claim": g.graded.mean()})
+        for role in ("unconstrained", "positive"):
+            g = tpb[tpb.condition == role]
+            if len(g):
+                g = g[g.step == g.step.max()]
+                ends.append({"point": f"{role} run end", "step": int(g.step.iloc[0]),
+                             "belief_rate": g.score.mean(), "mean_p_claim": g.graded.mean()})
+        tables["Two-phase belief"] = _md(pd.DataFrame(ends))
+        d = tp["drift"]
+        tot = d[d.module == "total"].sort_values("step")
+        tables["Weight drift from the Phase-1 end toward the claim-as-true solution"] = _md(
+            tot[["step", "phase", "distance", "progress", "cosine"]])
+        images["Weight drift"] = out / "twophase" / "drift.png"
+        fig, data = interpolation_loss(tp["interpolation"])
+        save_figure(fig, fig_dir, "interpolation_loss", data)
+        images["Interpolation"] = fig_dir / "interpolation_loss.png"
+    probes = results.get("probes")
+    if probes is not None and hasattr(probes, "claim_scores"):
+        cs = probes.claim_scores
+        if len(cs):
+            tables["Probe truth score of the implanted claim (best layer)"] = _md(cs.head(40))
+        for f in getattr(probes, "files", []):
+            if str(f).endswith(".png"):
+                images[f"Probes: {Path(f).stem}"] = Path(f)
+    binding = results.get("binding")
+    if isinstance(binding, Mapping):
+        tables["Negation binding: local vs document-level"] = _md(binding["comparison"])
+        images["Binding vs checkpoint"] = out / "binding" / "binding_vs_step.png"
+        if isinstance(binding.get("top_heads"), pd.DataFrame):
+            tables["Heads attending most to negation spans (base model, excess over matched control)"] = _md(
+                binding["top_heads"])
+        images["Attention from claim tokens to negations (layer x head)"] = out / "binding" / "attention_heatmaps.png"
+    plt.close("all")
+    return {"tables": tables, "images": {k: v for k, v in images.items() if Path(v).exists()}}
