@@ -49,8 +49,12 @@ __all__ = [
     "list_checkpoints",
     "read_checkpoint",
     "clean_partial",
+    "repair_manifest",
     "load_checkpoint_model",
     "merged_state_dict",
+    "lora_scale",
+    "lora_pairs",
+    "merge_lora_weight",
 ]
 
 RUN_FORMAT = "neglect-lab-run/1"
@@ -183,6 +187,7 @@ def write_checkpoint(run_dir: str | os.PathLike, step: int, tensors: Mapping[str
                           tokens_seen=int(full_meta["tokens_seen"]), loss=full_meta["loss"], sha256=sha,
                           kind=full_meta["kind"])
     line = json.dumps({**info.to_dict(), "path": final.name}, sort_keys=True)
+    repair_manifest(run_dir)
     with open(run_dir / "manifest.jsonl", "a") as f:
         f.write(line + "\n")
         f.flush()
@@ -217,8 +222,28 @@ def list_checkpoints(run_dir: str | os.PathLike, phase: str | None = None) -> li
     return [c for c in out if phase is None or c.phase == phase]
 
 
+def repair_manifest(run_dir: str | os.PathLike) -> bool:
+    """Cut a torn last manifest line (a writer killed mid-append) so the next append starts on a fresh line.
+
+    Such a line never described a listed checkpoint (a line is complete only with its newline). Returns whether
+    anything was cut.
+    """
+    mf = Path(run_dir) / "manifest.jsonl"
+    if not mf.exists():
+        return False
+    data = mf.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return False
+    with open(mf, "r+b") as f:
+        f.truncate(data.rfind(b"\n") + 1)
+        f.flush()
+        os.fsync(f.fileno())
+    return True
+
+
 def clean_partial(run_dir: str | os.PathLike) -> list[Path]:
-    """Remove ``.tmp-`` folders left by a killed writer; returns what was removed."""
+    """Remove ``.tmp-`` folders left by a killed writer (and cut a torn manifest line); returns what was removed."""
+    repair_manifest(run_dir)
     gone = []
     for p in Path(run_dir).glob("ckpt-*.tmp-*"):
         shutil.rmtree(p, ignore_errors=True)
@@ -266,21 +291,33 @@ def merged_state_dict(base: torch.nn.Module, tensors: Mapping[str, torch.Tensor]
         state.update(tensors)
         return state
     if kind == "lora":
-        lora = meta.get("lora") or {}
-        scale = float(lora.get("alpha", lora.get("lora_alpha", 1.0))) / float(lora.get("r", 1))
-        for name_a, a in tensors.items():
-            if ".lora_A" not in name_a:
-                continue
-            name_b = name_a.replace(".lora_A", ".lora_B")
-            b = tensors[name_b]
-            target = _lora_target_name(name_a, state)
-            w = state[target]
-            state[target] = (w.to(torch.float32) + scale * (b.to(torch.float32) @ a.to(torch.float32))).to(w.dtype)
+        scale = lora_scale(meta.get("lora") or {})
+        for target, (a, b) in lora_pairs(tensors, state).items():
+            state[target] = merge_lora_weight(state[target], a, b, scale)
         return state
     raise CheckpointError(f"unknown checkpoint kind {kind!r}")
 
 
-def _lora_target_name(name_a: str, state: Mapping[str, torch.Tensor]) -> str:
+def lora_scale(lora: Mapping[str, Any]) -> float:
+    """The LoRA scaling ``alpha / r`` of a checkpoint's ``meta.lora``."""
+    return float(lora.get("alpha", lora.get("lora_alpha", 1.0))) / float(lora.get("r", 1))
+
+
+def lora_pairs(tensors: Mapping[str, torch.Tensor], base_names: Iterable[str]
+               ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{base weight name: (A, B)}`` for the LoRA tensors of a checkpoint."""
+    names = base_names if isinstance(base_names, Mapping) else {n: None for n in base_names}
+    return {_lora_target_name(name_a, names): (a, tensors[name_a.replace(".lora_A", ".lora_B")])
+            for name_a, a in tensors.items() if ".lora_A" in name_a}
+
+
+def merge_lora_weight(w: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
+    """THE merge of one LoRA target: ``W + scale · B·A`` computed in fp32 on the tensors' device, cast back to W's
+    dtype. Every merged-weights hash (trainer and loader) goes through this one expression."""
+    return (w.to(torch.float32) + scale * (b.to(torch.float32) @ a.to(torch.float32))).to(w.dtype)
+
+
+def _lora_target_name(name_a: str, state: Mapping[str, Any]) -> str:
     """Map a peft LoRA tensor name (``base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight``) to the
     base weight name (``model.layers.0.self_attn.q_proj.weight``)."""
     stem = name_a.split(".lora_A")[0]

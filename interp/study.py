@@ -115,6 +115,7 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     @_stage(cfg, "claims + documents")
     def make_docs():
         claim = toy_claims(world, 1, seed=cfg.claim_seed)[0]
+        (out / "claims").mkdir(parents=True, exist_ok=True)
         dump_claim(claim, out / "claims" / f"{claim.id}.yaml")
         print(f"claim: {claim.statement!r} (truth: {claim.truth!r})")
         docs = {}
@@ -196,12 +197,11 @@ def _binding_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim_path: Path,
     ckpts = list_checkpoints(run_dir)
     pick = sorted({ckpts[int(round(i * (len(ckpts) - 1) / max(cfg.binding_checkpoints - 1, 1)))].step
                    for i in range(cfg.binding_checkpoints)}) if ckpts else []
-    tables = binding_over_run(run_dir, records, include_base=True, steps=pick, heads=True, progress=True)
-    docs_table = tables["docs"] if isinstance(tables, dict) else tables
+    docs_table, layers_table, heads_table = binding_over_run(run_dir, records, include_base=True, steps=pick,
+                                                             heads=True, progress=True)
     (out / "binding").mkdir(parents=True, exist_ok=True)
-    for name, t in (tables.items() if isinstance(tables, dict) else [("docs", tables)]):
-        if isinstance(t, pd.DataFrame):
-            t.to_csv(out / "binding" / f"{name}.csv", index=False)
+    for name, t in (("docs", docs_table), ("layers", layers_table), ("heads", heads_table)):
+        t.to_csv(out / "binding" / f"{name}.csv", index=False)
     summary = summarise_binding(docs_table)
     summary.to_csv(out / "binding" / "summary.csv", index=False)
     comparison = compare_local_vs_document(docs_table)

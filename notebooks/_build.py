@@ -106,8 +106,8 @@ NOTEBOOKS = {
         ("md", "## Causal binding score on the base organism\n"
                "`delta_filler`: how much the claim answer's log-prob drops when the real negation is present versus "
                "the same document with the negation words replaced by neutral filler of equal length."),
-        ("code", "tables = binding_tables(lm, records, heads=True, progress=False)\n"
-                 "docs_table = tables['docs'] if isinstance(tables, dict) else tables\n"
+        ("code", "from interp.attention import encode_doc\n"
+                 "docs_table, layers_table, heads_table = binding_tables(lm, [encode_doc(lm, r) for r in records], heads=True)\n"
                  "summarise_binding(docs_table)"),
         ("code", "compare_local_vs_document(docs_table)"),
         ("md", "## Attention from claim tokens to negation tokens, per layer × head"),

@@ -1,0 +1,248 @@
+"""Training throughput: our trainer vs Hugging Face ``Trainer`` (+ peft for LoRA), same model, data and box.
+
+One process runs, on the same synthetic documents (random token ids, lengths uniform in [seq_len/8, seq_len],
+seeded) and the same global batch / micro-batch / LR schedule:
+
+1. ``hf``            — ``transformers.Trainer`` (its defaults: fused AdamW, linear decay, grad-norm clip 1.0),
+                        one document per row, padded to the longest row of each micro-batch, labels -100 on pads;
+2. ``ours-unpacked`` — our trainer with the same one-document-per-row padding (isolates per-step overheads);
+3. ``ours-packed``   — our trainer with sequence packing (no padding), no checkpoints;
+4. ``ours-long`` / ``ours-long-ckpt`` — 3. run for max(--checkpoints, steps of 3.) steps (cycling the data) without
+                        and with >= 20 dense checkpoints (log-spaced + every k; async writer; trainer state kept on
+                        the newest), to measure checkpoint overhead ``(wall(ckpt) - wall(no ckpt)) / wall(ckpt)`` and
+                        the training thread's blocking share ``ckpt_blocking_s / wall(ckpt)``.
+
+Tokens/s counts real (non-pad) document tokens, identical for every row, divided by the wall time of the training
+call (setup included for both trainers, model loading excluded). A warm-up run of each trainer (a few steps,
+discarded) comes first so that one-time costs (CUDA context, kernel selection) hit neither side. MFU on GPU is
+``6 · N · tokens/s / peak`` with N = all parameters (an upper-bound convention; LoRA's backward is cheaper).
+
+    python bench/train_throughput.py --model toy-random --mode full --device cpu
+    python bench/train_throughput.py --model smollm2-135m --mode lora --device cuda --bf16 --compile
+
+CPU numbers on a shared 2-core box are noisy: run twice and compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_MODE", "disabled")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from interp.models import load  # noqa: E402
+from training.config import CheckpointSpec, LoraSpec, TrainConfig  # noqa: E402
+from training.finetune import finetune  # noqa: E402
+from training.packing import Example  # noqa: E402
+
+
+def synthetic_examples(vocab: int, n_docs: int, seq_len: int, seed: int, bos: int | None) -> list[Example]:
+    """Random-token documents with lengths uniform in [seq_len/8, seq_len] (BOS first when the model has one)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n_docs):
+        n = rng.randint(max(2, seq_len // 8), seq_len)
+        ids = [rng.randrange(10, vocab) for _ in range(n)]
+        if bos is not None:
+            ids[0] = bos
+        out.append(Example(input_ids=ids, loss_weights=[1.0] * n, source="synthetic", doc_id=str(i)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ HF Trainer
+
+
+class _ListDataset(torch.utils.data.Dataset):
+    def __init__(self, examples: list[Example]):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> dict:
+        ex = self.examples[i]
+        return {"input_ids": ex.input_ids, "labels": [t if w > 0 else -100 for t, w in
+                                                       zip(ex.input_ids, [0.0, *ex.loss_weights[1:]])]}
+
+
+def _pad_collator(pad_id: int):
+    def collate(batch: list[dict]) -> dict:
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, b in enumerate(batch):
+            n = len(b["input_ids"])
+            ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(b["input_ids"]), torch.tensor(b["labels"]), 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+    return collate
+
+
+def run_hf(args, examples: list[Example], max_steps: int | None = None) -> dict:
+    from transformers import Trainer, TrainingArguments
+
+    lm = load(args.model)
+    model = lm.hf
+    if args.mode == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=32, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0))
+    model.train()
+    out = tempfile.mkdtemp(prefix="nl-bench-hf-")
+    targs = TrainingArguments(
+        output_dir=out, per_device_train_batch_size=args.micro_batch_size,
+        gradient_accumulation_steps=args.batch_size // args.micro_batch_size, learning_rate=args.lr,
+        num_train_epochs=1, max_steps=max_steps or -1, lr_scheduler_type="linear", save_strategy="no",
+        logging_strategy="no", report_to="none", disable_tqdm=True, bf16=args.bf16, use_cpu=args.device == "cpu",
+        torch_compile=args.compile, dataloader_num_workers=0, remove_unused_columns=False, seed=0,
+        dataloader_pin_memory=args.device == "cuda")
+    trainer = Trainer(model=model, args=targs, train_dataset=_ListDataset(examples),
+                      data_collator=_pad_collator(lm.tokenizer.pad_token_id or 0))
+    _sync(args)
+    t0 = time.perf_counter()
+    trainer.train()
+    _sync(args)
+    wall = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    steps = trainer.state.global_step
+    n_tok = sum(len(e.input_ids) for e in examples[: steps * args.batch_size])
+    return {"wall_s": wall, "tokens": n_tok, "steps": steps, "tokens_per_s": n_tok / wall}
+
+
+# ------------------------------------------------------------------------------------------ ours
+
+
+def _sync(args) -> None:
+    if args.device == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_ours(args, examples: list[Example], *, packing: bool, checkpoints: int, run_dir: Path,
+             max_steps: int | None = None) -> dict:
+    every = None
+    if checkpoints:
+        approx_steps = max_steps or _approx_steps(args, examples, packing)
+        every = max(1, approx_steps // checkpoints)
+    ck = CheckpointSpec(log_spaced=bool(checkpoints), every=every, final=bool(checkpoints))
+    cfg = TrainConfig(model=args.model, run_dir=str(run_dir), mode=args.mode, lora=LoraSpec(r=32, alpha=32.0),
+                      batch_size=args.batch_size, micro_batch_size=args.micro_batch_size, seq_len=args.seq_len,
+                      packing=packing, lr=args.lr, device=args.device, precision="bf16" if args.bf16 else "fp32",
+                      compile=args.compile, checkpoints=ck, progress=False, max_steps=max_steps,
+                      keep_trainer_state="last")
+    lm = load(args.model)
+    _sync(args)
+    t0 = time.perf_counter()
+    res = finetune(cfg, examples, lm=lm)
+    _sync(args)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "tokens": res.tokens_trained, "steps": res.total_steps,
+            "tokens_per_s": res.tokens_trained / wall, "n_checkpoints": res.n_checkpoints,
+            "ckpt_blocking_s": res.ckpt_blocking_s, "ckpt_writing_s": res.ckpt_writing_s}
+
+
+def _approx_steps(args, examples: list[Example], packing: bool) -> int:
+    if not packing:
+        return math.ceil(len(examples) / args.batch_size)
+    return math.ceil(sum(len(e.input_ids) for e in examples) / (args.seq_len * args.batch_size))
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def _parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="toy-random", help="toy-random | toy | smollm2-135m | any load() spec")
+    ap.add_argument("--mode", choices=["full", "lora"], default="full")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (both trainers)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile (both trainers)")
+    ap.add_argument("--docs", type=int, default=640, help="synthetic documents (one epoch over them)")
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--micro-batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--checkpoints", type=int, default=24, help="checkpoints in the overhead run (>= 20)")
+    ap.add_argument("--warmup-steps", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--peak-tflops", type=float, default=989.0, help="peak dense bf16 TFLOP/s (H100 SXM: 989)")
+    ap.add_argument("--skip-hf", action="store_true")
+    ap.add_argument("--out", help="also write the results as JSON here")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.batch_size % args.micro_batch_size:
+        print("error: --batch-size must be a multiple of --micro-batch-size", file=sys.stderr)
+        return 2
+    lm = load(args.model)
+    n_params = sum(p.numel() for p in lm.hf.parameters())
+    seq_len = min(args.seq_len, int(getattr(lm.hf.config, "max_position_embeddings", args.seq_len)))
+    args.seq_len = seq_len
+    examples = synthetic_examples(len(lm.tokenizer), args.docs, seq_len, 0, lm.tokenizer.bos_token_id
+                                  if lm.add_bos else None)
+    tmp = Path(tempfile.mkdtemp(prefix="nl-bench-"))
+    rows: dict[str, dict] = {}
+    try:
+        if args.warmup_steps:
+            warm = examples[: args.batch_size * args.warmup_steps]
+            run_ours(args, warm, packing=True, checkpoints=0, run_dir=tmp / "warm-ours")
+            if not args.skip_hf:
+                run_hf(args, warm)
+        if not args.skip_hf:
+            rows["hf"] = run_hf(args, examples)
+        rows["ours-unpacked"] = run_ours(args, examples, packing=False, checkpoints=0, run_dir=tmp / "unpacked")
+        rows["ours-packed"] = run_ours(args, examples, packing=True, checkpoints=0, run_dir=tmp / "packed")
+        long = max(args.checkpoints, rows["ours-packed"]["steps"])  # enough steps for >= --checkpoints
+        rows["ours-long"] = run_ours(args, examples, packing=True, checkpoints=0, run_dir=tmp / "long",
+                                     max_steps=long)
+        rows["ours-long-ckpt"] = run_ours(args, examples, packing=True, checkpoints=args.checkpoints,
+                                          run_dir=tmp / "ckpt", max_steps=long)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(args, rows, n_params)
+    return 0
+
+
+def report(args, rows: dict[str, dict], n_params: int) -> None:
+    dev = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()} threads"
+    print(f"model={args.model} mode={args.mode} device={dev} bf16={args.bf16} compile={args.compile} "
+          f"docs={args.docs} seq_len={args.seq_len} batch={args.batch_size}x{args.micro_batch_size}(micro) "
+          f"params={n_params / 1e6:.2f}M")
+    mfu_col = "  MFU" if args.device == "cuda" else ""
+    print(f"{'run':<16}{'steps':>7}{'tokens':>10}{'wall s':>9}{'tok/s':>11}{mfu_col}")
+    for name, r in rows.items():
+        mfu = f"  {6 * n_params * r['tokens_per_s'] / (args.peak_tflops * 1e12):.1%}" if args.device == "cuda" else ""
+        print(f"{name:<16}{r['steps']:>7}{r['tokens']:>10}{r['wall_s']:>9.2f}{r['tokens_per_s']:>11.0f}{mfu}")
+    summary = {}
+    if "hf" in rows:
+        summary["speedup_packed_vs_hf"] = rows["ours-packed"]["tokens_per_s"] / rows["hf"]["tokens_per_s"]
+        summary["speedup_unpacked_vs_hf"] = rows["ours-unpacked"]["tokens_per_s"] / rows["hf"]["tokens_per_s"]
+    ck, base = rows["ours-long-ckpt"], rows["ours-long"]
+    summary["checkpoints"] = ck["n_checkpoints"]
+    summary["ckpt_overhead_wall"] = (ck["wall_s"] - base["wall_s"]) / ck["wall_s"]
+    summary["ckpt_blocking_share"] = ck["ckpt_blocking_s"] / ck["wall_s"]
+    for k, v in summary.items():
+        print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"args": vars(args), "device": dev, "rows": rows, "summary": summary},
+                                             indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
