@@ -16,6 +16,7 @@ def test_notebooks_exist():
     assert len(NOTEBOOKS) >= 4
 
 
+@pytest.mark.slow  # not yet verified end to end on the final organism: runs under `make test-slow`
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("NEGLECT_LAB_NB_OUT", str(tmp_path))
