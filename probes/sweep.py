@@ -1,0 +1,553 @@
+"""Probe fitting, evaluation and sweeps: per model, across dataset families, and across a run's checkpoints.
+
+The unit of work is :func:`fit_on_acts`: activations of a dataset (``[layer, n, d]``) + a grouped train/test split
+-> one :class:`probes.artifact.Probe` per method (all layers at once) and a tidy metrics table (train and held-out
+accuracy/AUC per layer). :func:`fit_probes` adds capture through the seam.
+
+On top of it:
+
+* :func:`family_transfer`: probes fitted on family A evaluated on family B's held-out split (the
+  geometry-of-truth generalisation matrix; ``cities`` -> ``neg_cities`` is the test that separates a truth
+  direction from a "matches memory" direction). Splits are by group key hash, so shared facts are on the same
+  side in both families.
+* :func:`claim_scores`: a probe's P(true) on a claim's statements by role (claim, paraphrase, negation, truth).
+* :func:`sweep_run`: for every checkpoint of a run (and its base model), fit probes on the checkpoint's own
+  activations, score the implanted claim and its negation, then build the **checkpoint transfer matrix** (probe
+  fitted at checkpoint *i*, evaluated on checkpoint *j*'s held-out activations; applied with
+  ``allow_transfer=True`` explicitly) and the cosine between probe directions across checkpoints.
+
+Every table is tidy (one row per observation) and written atomically; plots are rendered with matplotlib (Agg).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from probes import fit as _fit
+from probes.artifact import FORMAT_VERSION, Probe, ProbeConfig
+from probes.capture import HOOK, capture_activations
+from probes.datasets import TruthDataset, claim_dataset, get_dataset, grouped_split
+
+__all__ = ["FitSettings", "FitResult", "parse_layers", "fit_on_acts", "fit_probes", "family_transfer",
+           "transfer_metrics", "claim_scores", "resolve_claim", "sweep_run", "SweepResult", "write_csv",
+           "plot_accuracy_vs_layer", "plot_claim_scores", "plot_transfer", "plot_family_transfer", "best_layers"]
+
+
+@dataclass
+class FitSettings:
+    """How probes are fitted (recorded in every artifact's config)."""
+
+    methods: tuple[str, ...] = ("lr", "mm", "random")
+    layers: list[int] | None = None
+    position: int = -1
+    test_frac: float = 0.25
+    seed: int = 0
+    l2: float = 1e-2
+    k_random: int = 16
+    shrinkage: float = 0.1
+    batch_size: int = 32
+    n: int | None = None  # cap on facts (groups) per family
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        return {"l2": self.l2, "k_random": self.k_random, "shrinkage": self.shrinkage, "seed": self.seed}
+
+
+@dataclass
+class FitResult:
+    """Probes of every method on one (model, dataset), with their metrics and the split they were fitted on."""
+
+    dataset: TruthDataset
+    probes: dict[str, Probe]
+    metrics: pd.DataFrame
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    acts: Float[Tensor, "layer n d"] = field(repr=False)
+
+    def best_layer(self, method: str = "lr") -> int:
+        m = self.metrics
+        m = m[(m.method == method) & (m.split == "test")]
+        return int(m.sort_values(["acc", "auc"], ascending=False).iloc[0].layer)
+
+    @property
+    def train_mean(self) -> Float[Tensor, "layer 1 d"]:
+        """Mean training activation per layer (the reference point for mean-centred transfer)."""
+        return self.acts[:, torch.as_tensor(self.train_idx, dtype=torch.long)].mean(1, keepdim=True)
+
+    @property
+    def test_acts(self) -> Tensor:
+        return self.acts[:, torch.as_tensor(self.test_idx, dtype=torch.long)]
+
+    @property
+    def test_labels(self) -> np.ndarray:
+        return self.dataset.y[self.test_idx]
+
+
+def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
+    """``None``/``"all"`` -> every layer; ``"0,4,8"``, ``"2-6"``, ``"-1"`` (negative counts from the end)."""
+    if spec is None or spec == "all":
+        return list(range(n_layers))
+    if not isinstance(spec, str):
+        items = [int(x) for x in spec]
+    else:
+        items = []
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "-" in part[1:]:
+                a, b = part[0] + part[1:].split("-", 1)[0], part[1:].split("-", 1)[1]
+                items += list(range(int(a) % n_layers, int(b) % n_layers + 1))
+            else:
+                items.append(int(part))
+    out = []
+    for l in items:
+        if not -n_layers <= l < n_layers:
+            raise ValueError(f"layer {l} out of range for a model with {n_layers} layers")
+        if l % n_layers not in out:
+            out.append(l % n_layers)
+    return sorted(out)
+
+
+def _metric_rows(metrics: dict[str, np.ndarray], layers: Sequence[int], **const: Any) -> list[dict[str, Any]]:
+    return [{**const, "layer": int(l), "acc": float(metrics["acc"][i]), "auc": float(metrics["auc"][i]),
+             "acc_std": float(metrics["acc_std"][i])} for i, l in enumerate(layers)]
+
+
+def fit_on_acts(acts: Float[Tensor, "layer n d"], dataset: TruthDataset, identity: Any, settings: FitSettings,
+                *, layers: Sequence[int], add_bos: bool = True, d_model: int | None = None) -> FitResult:
+    """Fit every method of ``settings`` on the grouped train split of ``acts``; evaluate train and test.
+
+    ``identity`` is the model's :class:`interp.models.ModelIdentity` (stored in each probe's config).
+    """
+    if acts.shape[:2] != (len(layers), len(dataset)):
+        raise ValueError(f"activations {list(acts.shape)} do not match {len(layers)} layers x {len(dataset)} rows")
+    tr, te = grouped_split(dataset, settings.test_frac, settings.seed)
+    y = dataset.y
+    ytr, yte = y[tr], y[te]
+    Xtr = acts[:, torch.as_tensor(tr, dtype=torch.long)]
+    Xte = acts[:, torch.as_tensor(te, dtype=torch.long)]
+    probes: dict[str, Probe] = {}
+    rows: list[dict[str, Any]] = []
+    base = {"model": identity.name, "weights_sha256": identity.weights_sha256, "step": identity.step,
+            "family": dataset.family}
+    for method in settings.methods:
+        w, b = _fit.fit(Xtr, ytr, method, **settings.fit_kwargs())
+        m_tr = _fit.evaluate(w, b, Xtr, ytr)
+        m_te = _fit.evaluate(w, b, Xte, yte)
+        cfg = ProbeConfig(
+            model_name=identity.name, checkpoint_step=identity.step, weights_sha256=identity.weights_sha256,
+            run=identity.run, layers=[int(l) for l in layers], hook=HOOK, position=settings.position, method=method,
+            dataset_hash=dataset.hash, dataset_family=dataset.family,
+            metrics={"test_acc": m_te["acc"].tolist(), "test_auc": m_te["auc"].tolist(),
+                     "test_acc_std": m_te["acc_std"].tolist(), "train_acc": m_tr["acc"].tolist(),
+                     "train_auc": m_tr["auc"].tolist()},
+            format_version=FORMAT_VERSION, model_spec=str(identity.spec), d_model=int(d_model or acts.shape[-1]),
+            n_directions=int(w.shape[1]), add_bos=bool(add_bos),
+            fit={"l2": settings.l2, "k_random": settings.k_random, "shrinkage": settings.shrinkage,
+                 "seed": settings.seed},
+            split={"test_frac": settings.test_frac, "seed": settings.seed, "by": "group", "n_train": int(len(tr)),
+                   "n_test": int(len(te)), "n_groups_train": len({dataset.groups[i] for i in tr}),
+                   "n_groups_test": len({dataset.groups[i] for i in te})})
+        probes[method] = Probe(cfg, w, b)
+        rows += _metric_rows(m_tr, layers, **base, method=method, split="train", n=int(len(tr)))
+        rows += _metric_rows(m_te, layers, **base, method=method, split="test", n=int(len(te)))
+    return FitResult(dataset, probes, pd.DataFrame(rows), tr, te, acts)
+
+
+def fit_probes(lm: Any, dataset: TruthDataset, settings: FitSettings | None = None, *, progress: bool = True,
+               cache: bool = True) -> FitResult:
+    """Capture ``dataset`` on ``lm`` (all of ``settings.layers``) and :func:`fit_on_acts`."""
+    settings = settings or FitSettings()
+    layers = parse_layers(settings.layers, lm.n_layers)
+    acts = capture_activations(lm, dataset, layers=layers, position=settings.position,
+                               batch_size=settings.batch_size, cache=cache, progress=progress,
+                               desc=f"capture {dataset.family}")
+    return fit_on_acts(acts, dataset, lm.identity, settings, layers=layers, add_bos=lm.add_bos, d_model=lm.d_model)
+
+
+def best_layers(metrics: pd.DataFrame, by: Sequence[str] = ("family", "method")) -> pd.DataFrame:
+    """The best held-out layer per group (ties -> higher AUC, then the earlier layer), in first-seen group order."""
+    m = metrics[metrics.split == "test"]
+    order = {k: i for i, k in enumerate(dict.fromkeys(map(tuple, m[list(by)].to_numpy().tolist())))}
+    best = m.sort_values(["acc", "auc", "layer"], ascending=[False, False, True]).groupby(list(by)).head(1)
+    key = best[list(by)].apply(lambda r: order[tuple(r)], axis=1)
+    return best.assign(_o=key).sort_values("_o").drop(columns="_o").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------- transfer
+
+
+def _recentred(X: Float[Tensor, "layer n d"], mean: Float[Tensor, "layer 1 d"]) -> Tensor:
+    """``X`` shifted so that its mean is ``mean`` (geometry-of-truth's per-dataset centring)."""
+    return X - X.mean(1, keepdim=True) + mean
+
+
+def transfer_metrics(probe: Probe, fit_mean: Tensor, X: Tensor, y: np.ndarray, **kw: Any) -> dict[str, np.ndarray]:
+    """``acc``/``auc`` of ``probe`` on ``(X, y)`` as is, plus ``acc_centered``: accuracy after moving the evaluation
+    set's mean onto the fitting set's (the probe's threshold is not re-learnt; only the offset between datasets
+    or checkpoints is removed, so the direction is what is tested)."""
+    m = probe.evaluate(X, y, **kw)
+    mc = probe.evaluate(_recentred(X, fit_mean), y, **kw)
+    return {"acc": m["acc"], "auc": m["auc"], "acc_centered": mc["acc"]}
+
+
+def family_transfer(results: Mapping[str, FitResult], methods: Iterable[str] | None = None) -> pd.DataFrame:
+    """Probes fitted on each family's train split, evaluated on every family's held-out split, per layer.
+
+    Columns ``acc`` (probe as fitted), ``acc_centered`` (evaluation set re-centred on the fitting set's mean, as in
+    geometry-of-truth; a constant offset between families otherwise puts a whole family on one side of the
+    threshold) and ``auc`` (threshold-free).
+    """
+    rows = []
+    for fa, ra in results.items():
+        for method, probe in ra.probes.items():
+            if methods is not None and method not in methods:
+                continue
+            for fb, rb in results.items():
+                m = transfer_metrics(probe, ra.train_mean, rb.test_acts, rb.test_labels)
+                for i, l in enumerate(probe.layers):
+                    rows.append({"method": method, "layer": l, "train_family": fa, "eval_family": fb,
+                                 "acc": float(m["acc"][i]), "acc_centered": float(m["acc_centered"][i]),
+                                 "auc": float(m["auc"][i])})
+    return pd.DataFrame(rows)
+
+
+def claim_scores(probes: Mapping[str, Probe], acts: Float[Tensor, "layer n d"], claim_ds: TruthDataset,
+                 **const: Any) -> pd.DataFrame:
+    """Mean P(true) and logit per (method, layer, role) on a claim's statements (``claim_ds.tags`` = roles)."""
+    roles = np.asarray(claim_ds.tags if claim_ds.tags else ["all"] * len(claim_ds))
+    rows = []
+    for method, probe in probes.items():
+        zk = probe.logits(acts)  # [L, k, n]
+        z, p = zk.mean(1), torch.sigmoid(zk).mean(1)
+        for role in dict.fromkeys(roles):
+            sel = torch.as_tensor(np.flatnonzero(roles == role), dtype=torch.long)
+            for i, l in enumerate(probe.layers):
+                rows.append({**const, "method": method, "layer": l, "role": str(role), "n": int(len(sel)),
+                             "p_true": float(p[i, sel].mean()), "logit": float(z[i, sel].mean())})
+    return pd.DataFrame(rows)
+
+
+def resolve_claim(claim: str | None, run_dir: str | os.PathLike | None = None) -> Any:
+    """A ``ClaimSpec`` from ``--claim`` (a claim id or a .yaml/.json spec file) or else from the run's data.json
+    (``claim`` as an id or an inline spec dict, or ``claim_spec``), or a ``claim.yaml``/``claim.json`` in the run
+    directory. ``None`` when nothing names a claim."""
+    import yaml
+
+    from training.claims import ClaimError, claim_from_dict, load_claim
+
+    def from_file(p: Path) -> Any:
+        try:
+            data = json.loads(p.read_text()) if p.suffix == ".json" else yaml.safe_load(p.read_text())
+        except (json.JSONDecodeError, yaml.YAMLError) as e:
+            raise ClaimError(f"{p}: cannot parse claim spec ({type(e).__name__})") from None
+        return claim_from_dict(data, str(p))
+
+    if claim:
+        p = Path(claim).expanduser()
+        if p.suffix in (".json", ".yaml", ".yml") or p.is_file():
+            if not p.is_file():
+                raise ClaimError(f"{claim}: no such claim spec file")
+            return from_file(p)
+        return load_claim(claim)
+    if run_dir is None:
+        return None
+    run_dir = Path(run_dir)
+    dj = run_dir / "data.json"
+    data = json.loads(dj.read_text()) if dj.exists() else {}
+    for key in ("claim_spec", "claim"):
+        v = data.get(key)
+        if isinstance(v, dict):
+            return claim_from_dict(v, f"{dj}:{key}")
+    for name in ("claim.yaml", "claim.json"):
+        if (run_dir / name).is_file():
+            return from_file(run_dir / name)
+    if isinstance(data.get("claim"), str) and data["claim"]:
+        try:
+            return load_claim(data["claim"])
+        except ClaimError as e:
+            raise ClaimError(f"{dj}: claim {data['claim']!r} is not a shipped claim ({str(e).splitlines()[0]}); "
+                             f"pass its spec with --claim PATH") from None
+    return None
+
+
+# --------------------------------------------------------------------------------------------- output helpers
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    from interp.runs import atomic_write_text
+
+    return atomic_write_text(path, df.to_csv(index=False))
+
+
+def _save_fig(fig: Any, path: str | os.PathLike) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_accuracy_vs_layer(metrics: pd.DataFrame, path: str | os.PathLike, *, title: str = "") -> Path:
+    """Held-out accuracy vs layer, one panel per family, one line per method (per step when there are several)."""
+    plt = _plt()
+    m = metrics[metrics.split == "test"]
+    fams = list(dict.fromkeys(m.family))
+    ncol = min(len(fams), 5)
+    nrow = -(-len(fams) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow + 0.4), squeeze=False, sharey=True)
+    for ax in axes.flat[len(fams):]:
+        ax.set_visible(False)
+    steps = sorted(m.step.dropna().unique()) if "step" in m and m.step.notna().any() else [None]
+    for ax, fam in zip(axes.flat, fams):
+        for method in dict.fromkeys(m.method):
+            for s in steps:
+                d = m[(m.family == fam) & (m.method == method)]
+                if s is not None:
+                    d = d[d.step == s]
+                if d.empty:
+                    continue
+                alpha = 1.0 if s is None or len(steps) == 1 else 0.3 + 0.7 * steps.index(s) / (len(steps) - 1)
+                lab = method if s is None or s == steps[-1] else None
+                ax.plot(d.layer, d.acc, marker=".", alpha=alpha, label=lab,
+                        color={"lr": "C0", "mm": "C1", "lda": "C2", "random": "0.5"}.get(method))
+        ax.axhline(0.5, color="k", lw=0.5, ls=":")
+        ax.set_title(fam)
+        ax.set_xlabel("layer")
+        ax.set_ylim(0.3, 1.02)
+    for row in axes:
+        row[0].set_ylabel("held-out accuracy")
+    axes.flat[len(fams) - 1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save_fig(fig, path)
+
+
+def plot_claim_scores(scores: pd.DataFrame, path: str | os.PathLike, *, layer: int) -> Path:
+    """Probe P(true) vs training step at ``layer``: one panel per method, one line per role."""
+    plt = _plt()
+    d = scores[scores.layer == layer]
+    methods = list(dict.fromkeys(d.method))
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.2), squeeze=False, sharey=True)
+    for ax, method in zip(axes[0], methods):
+        dm = d[d.method == method]
+        for role in dict.fromkeys(dm.role):
+            r = dm[dm.role == role].sort_values("step")
+            ax.plot(r.step, r.p_true, marker="o", label=role)
+        ax.axhline(0.5, color="k", lw=0.5, ls=":")
+        ax.set_title(f"{method}, layer {layer}")
+        ax.set_xlabel("step")
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel("probe P(true)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return _save_fig(fig, path)
+
+
+def _heatmap(ax: Any, mat: np.ndarray, xt: Sequence[Any], yt: Sequence[Any], vmin: float, vmax: float,
+             cmap: str = "viridis") -> Any:
+    im = ax.imshow(mat, vmin=vmin, vmax=vmax, cmap=cmap)
+    ax.set_xticks(range(len(xt)), [str(x) for x in xt], rotation=60, fontsize=7)
+    ax.set_yticks(range(len(yt)), [str(y) for y in yt], fontsize=7)
+    if mat.size <= 144:
+        mid, half = (vmin + vmax) / 2, (vmax - vmin) / 2
+        for (i, j), v in np.ndenumerate(mat):
+            dark = abs(v - mid) > 0.6 * half if cmap == "RdBu_r" else v < mid
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w" if dark else "k")
+    return im
+
+
+def plot_transfer(transfer: pd.DataFrame, path: str | os.PathLike, *, layer: int, value: str = "acc",
+                  row: str = "fit_step", col: str = "eval_step", title: str = "") -> Path:
+    """Heatmap(s) of a transfer table at ``layer``: one panel per method."""
+    plt = _plt()
+    d = transfer[transfer.layer == layer]
+    methods = list(dict.fromkeys(d.method))
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.9 * len(methods), 4.1), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        piv = d[d.method == method].pivot(index=row, columns=col, values=value)
+        lo = -1.0 if value == "cosine" else 0.0
+        im = _heatmap(ax, piv.to_numpy(), list(piv.columns), list(piv.index), lo, 1.0,
+                      "RdBu_r" if value == "cosine" else "viridis")
+        ax.set_title(f"{method}, layer {layer}")
+        ax.set_xlabel(col.replace("_", " "))
+        ax.set_ylabel(row.replace("_", " "))
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save_fig(fig, path)
+
+
+def plot_family_transfer(transfer: pd.DataFrame, layer_of: Mapping[str, int], path: str | os.PathLike,
+                         method: str = "lr", value: str = "acc_centered") -> Path:
+    """Cross-family accuracy (``value``), each train family at its own best layer (``layer_of[train_family]``)."""
+    plt = _plt()
+    d = transfer[transfer.method == method]
+    d = d[d.apply(lambda r: r.layer == layer_of.get(r.train_family, -1), axis=1)]
+    fams = list(dict.fromkeys(transfer.train_family))
+    piv = d.pivot(index="train_family", columns="eval_family", values=value).reindex(index=fams, columns=fams)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(fams), 0.8 + 0.5 * len(fams)))
+    im = _heatmap(ax, piv.to_numpy(), fams, [f"{f} (L{layer_of.get(f)})" for f in fams], 0.0, 1.0, "RdBu_r")
+    ax.set_xlabel("evaluated on (held-out)")
+    ax.set_ylabel("fitted on")
+    ax.set_title(f"cross-family transfer ({method}, {value})")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save_fig(fig, path)
+
+
+# --------------------------------------------------------------------------------------------- run sweep
+
+
+@dataclass
+class SweepResult:
+    metrics: pd.DataFrame
+    claim_scores: pd.DataFrame
+    transfer: pd.DataFrame
+    cosine: pd.DataFrame
+    plot_layer: int
+    out: Path
+    files: list[Path]
+    claim_id: str | None = None
+
+
+def _entries(run_dir: Path, include_base: bool) -> list[tuple[str, int, str, Any]]:
+    """(label, step, phase, spec-or-path) for the base (optional) and every checkpoint."""
+    from interp.runs import list_checkpoints, read_run
+
+    run = read_run(run_dir)
+    ckpts = list_checkpoints(run_dir)
+    out: list[tuple[str, int, str, Any]] = []
+    if include_base and not any(c.step == 0 for c in ckpts):
+        out.append(("base", 0, "base", run["base"]["spec"]))
+    out += [(c.path.name, c.step, c.phase, c.path) for c in ckpts]
+    if not out:
+        raise FileNotFoundError(f"{run_dir}: the run has no complete checkpoints (manifest.jsonl)")
+    return out
+
+
+def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: Any = None,
+              settings: FitSettings | None = None, out: str | os.PathLike | None = None, include_base: bool = True,
+              plot_layer: int | None = None, progress: bool = True, cache: bool = True,
+              save_probes: bool = True) -> SweepResult:
+    """Fit, score and cross-evaluate probes over every checkpoint of ``run_dir`` and write tables + plots.
+
+    ``dataset`` defaults to ``toy`` when the run's model has a toy world, else ``cities``. ``claim`` is a
+    ``ClaimSpec`` (default: :func:`resolve_claim` on the run). Outputs (under ``out``, default
+    ``RUN/analysis/probes``): ``metrics.csv``, ``claim_scores.csv``, ``transfer.csv``, ``cosine.csv``,
+    ``summary.json``, ``accuracy_vs_layer.png``, ``claim_score_vs_step.png``, ``transfer_heatmap.png``,
+    ``cosine_heatmap.png`` and ``probes/<ckpt>/<method>/`` artifacts.
+    """
+    from tqdm.auto import tqdm
+
+    from interp.models import load
+
+    run_dir = Path(run_dir)
+    settings = settings or FitSettings()
+    out = Path(out) if out else run_dir / "analysis" / "probes"
+    entries = _entries(run_dir, include_base)
+    if claim is None:
+        claim = resolve_claim(None, run_dir)
+    claim_ds = claim_dataset(claim) if claim is not None else None
+
+    metrics, scores, dirs, tests = [], [], {}, {}
+    identities: dict[int, Any] = {}
+    probes_by_step: dict[int, dict[str, Probe]] = {}
+    ds: TruthDataset | None = None
+    layers: list[int] = []
+    files: list[Path] = []
+    bar = tqdm(entries, desc=f"sweep {run_dir.name}", unit="ckpt", disable=not progress)
+    for label, step, phase, spec in bar:
+        bar.set_postfix_str(label)
+        lm = load(spec)
+        if ds is None:
+            name = dataset or ("toy" if lm.world is not None else "cities")
+            ds = get_dataset(name, world=lm.world, n=settings.n, seed=settings.seed)
+            layers = parse_layers(settings.layers, lm.n_layers)
+        res = fit_probes(lm, ds, FitSettings(**{**asdict(settings), "layers": layers}), progress=progress,
+                         cache=cache)
+        metrics.append(res.metrics.assign(step=step, phase=phase, ckpt=label))
+        if claim_ds is not None:
+            cacts = capture_activations(lm, claim_ds, layers=layers, position=settings.position,
+                                        batch_size=settings.batch_size, cache=cache, progress=False)
+            scores.append(claim_scores(res.probes, cacts, claim_ds, step=step, phase=phase, ckpt=label))
+        if save_probes:
+            for method, probe in res.probes.items():
+                files.append(probe.save(out / "probes" / label / method))
+        probes_by_step[step] = res.probes
+        tests[step] = (res.test_acts.clone(), res.test_labels, res.train_mean.clone())
+        identities[step] = lm.identity
+        del lm, res
+
+    steps = [e[1] for e in entries]
+    phase_of = {e[1]: e[2] for e in entries}
+    transfer_rows, cos_rows = [], []
+    for si in steps:
+        for method, probe in probes_by_step[si].items():
+            for sj in steps:
+                Xj, yj, _ = tests[sj]
+                m = transfer_metrics(probe, tests[si][2], Xj, yj, identity=identities[sj], allow_transfer=True)
+                for k, l in enumerate(probe.layers):
+                    transfer_rows.append({"method": method, "layer": l, "fit_step": si, "eval_step": sj,
+                                          "fit_phase": phase_of[si], "eval_phase": phase_of[sj],
+                                          "acc": float(m["acc"][k]), "acc_centered": float(m["acc_centered"][k]),
+                                          "auc": float(m["auc"][k]), "same_model": si == sj})
+                if method == "random":
+                    continue
+                cos = (probe.direction[:, 0] * probes_by_step[sj][method].direction[:, 0]).sum(-1)
+                for k, l in enumerate(probe.layers):
+                    cos_rows.append({"method": method, "layer": l, "step_a": si, "step_b": sj,
+                                     "cosine": float(cos[k])})
+    metrics_df = pd.concat(metrics, ignore_index=True)
+    scores_df = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(
+        columns=["step", "phase", "ckpt", "method", "layer", "role", "n", "p_true", "logit"])
+    transfer_df, cos_df = pd.DataFrame(transfer_rows), pd.DataFrame(cos_rows)
+
+    if plot_layer is None:
+        ref = "lr" if "lr" in settings.methods else settings.methods[0]
+        t = metrics_df[(metrics_df.split == "test") & (metrics_df.method == ref)]
+        plot_layer = int(t.groupby("layer").acc.mean().sort_values(ascending=False, kind="stable").index[0])
+    out.mkdir(parents=True, exist_ok=True)
+    files += [write_csv(metrics_df, out / "metrics.csv"), write_csv(scores_df, out / "claim_scores.csv"),
+              write_csv(transfer_df, out / "transfer.csv"), write_csv(cos_df, out / "cosine.csv")]
+    files.append(plot_accuracy_vs_layer(metrics_df, out / "accuracy_vs_layer.png",
+                                        title=f"{run_dir.name}: held-out accuracy ({ds.family})"))
+    if not scores_df.empty:
+        files.append(plot_claim_scores(scores_df, out / "claim_score_vs_step.png", layer=plot_layer))
+    files.append(plot_transfer(transfer_df, out / "transfer_heatmap.png", layer=plot_layer,
+                               title="probe fitted at step (rows), evaluated at step (cols)"))
+    if not cos_df.empty:
+        files.append(plot_transfer(cos_df, out / "cosine_heatmap.png", layer=plot_layer, value="cosine",
+                                   row="step_a", col="step_b", title="probe-direction cosine across checkpoints"))
+    from interp.runs import atomic_write_json
+
+    summary = {"run": str(run_dir), "dataset": ds.family, "dataset_hash": ds.hash, "claim": getattr(claim, "id", None),
+               "layers": layers, "plot_layer": plot_layer, "methods": list(settings.methods),
+               "steps": steps, "settings": asdict(settings), "format_version": FORMAT_VERSION}
+    files.append(atomic_write_json(out / "summary.json", summary))
+    return SweepResult(metrics_df, scores_df, transfer_df, cos_df, plot_layer, out, files,
+                       getattr(claim, "id", None))

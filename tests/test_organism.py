@@ -1,0 +1,232 @@
+"""The toy organism: cache/atomicity, determinism, tokenizer, scoring, and (slow) the default build's acceptance.
+
+Fast tests build a tiny organism (small world, 2 layers, a few dozen steps) in a tmp cache. The slow test loads
+(or builds, a few minutes on 2 cores) the default organism from the user cache and checks the acceptance
+numbers: held-out Q/A accuracy >= 0.9, true attribute preferred for local-negation targets, cached load fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import pytest
+import torch
+
+from training.organism import (PretrainConfig, evaluate_organism, organism_dir, organism_key, read_organism_info,
+                               score_candidates, tokenization_report, train_tokenizer)
+from training.world import World, WorldConfig
+
+TINY_WORLD = WorldConfig(seed=1, n_entities=24, n_documents=500)
+TINY_TRAIN = PretrainConfig(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, d_ff=128, ctx_len=64, vocab_size=512,
+                            batch_size=8, steps=12, warmup_steps=2)
+
+
+def _load_dir(d):
+    from interp.models import load
+
+    return load(str(d))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("toy-cache")
+    d = organism_dir(TINY_WORLD, TINY_TRAIN, cache=cache, progress=False, threads=2)
+    return cache, d
+
+
+def test_tiny_directory_layout(tiny):
+    cache, d = tiny
+    assert d == cache / "toy" / organism_key(TINY_WORLD, TINY_TRAIN)
+    for f in ("config.json", "model.safetensors", "tokenizer.json", "world.json", "organism.json"):
+        assert (d / f).is_file(), f
+    assert not list((cache / "toy").glob(".*tmp*"))  # temp build dir renamed away
+    info = read_organism_info(d)
+    assert info["world_config"] == TINY_WORLD.to_dict() and info["train_config"] == TINY_TRAIN.to_dict()
+    for k in ("build_seconds", "tokens_per_second", "heldout_accuracy", "local_negation_prefers_true", "corpus",
+              "weights_sha256", "model"):
+        assert k in info, k
+    assert info["corpus"]["n_documents"] == TINY_WORLD.n_documents
+    assert World.from_json((d / "world.json").read_text()).to_json() == World.from_config(TINY_WORLD).to_json()
+
+
+def test_tiny_loads_through_the_seam(tiny):
+    _, d = tiny
+    lm = _load_dir(d)
+    assert lm.hf.config.model_type == "llama"
+    assert lm.n_layers == TINY_TRAIN.n_layers and lm.d_model == TINY_TRAIN.d_model
+    assert lm.world is not None and len(lm.world.entities) == TINY_WORLD.n_entities
+    assert lm.identity.weights_sha256 == read_organism_info(d)["weights_sha256"]
+    tok = lm.tokenizer
+    assert tok.chat_template is None
+    for s in ("<|bos|>", "<|eos|>", "<|pad|>", "<DOCTAG>"):
+        assert len(tok(s, add_special_tokens=False)["input_ids"]) == 1, s
+    assert tok("Q: hi", add_special_tokens=True)["input_ids"][0] != tok.bos_token_id  # no automatic BOS
+
+
+def test_cached_call_does_not_rebuild(tiny):
+    cache, d = tiny
+    before = (d / "model.safetensors").stat().st_mtime_ns
+    t0 = time.perf_counter()
+    again = organism_dir(TINY_WORLD, TINY_TRAIN, cache=cache, progress=False)
+    assert again == d and time.perf_counter() - t0 < 1.0
+    assert (d / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_same_config_same_weights(tiny, tmp_path):
+    """Bit-identical rebuild in another cache, here with 1 torch thread where the fixture used 2."""
+    _, d = tiny
+    d2 = organism_dir(TINY_WORLD, TINY_TRAIN, cache=tmp_path, progress=False, threads=1)
+    assert read_organism_info(d2)["threads"] == 1 and read_organism_info(d)["threads"] == 2
+    assert read_organism_info(d2)["weights_sha256"] == read_organism_info(d)["weights_sha256"]
+    assert (d2 / "tokenizer.json").read_bytes() == (d / "tokenizer.json").read_bytes()
+
+
+def test_force_rebuild_is_identical_and_atomic(tiny):
+    cache, d = tiny
+    sha = read_organism_info(d)["weights_sha256"]
+    organism_dir(TINY_WORLD, TINY_TRAIN, cache=cache, force=True, progress=False)
+    assert read_organism_info(d)["weights_sha256"] == sha
+    assert sorted(p.name for p in (cache / "toy").iterdir() if not p.name.endswith(".lock")) == [d.name]
+
+
+def test_different_configs_different_entries():
+    base = organism_key(WorldConfig(), PretrainConfig())
+    assert organism_key(WorldConfig(seed=1), PretrainConfig()) != base
+    assert organism_key(WorldConfig(frac_hoax=0.2), PretrainConfig()) != base
+    assert organism_key(WorldConfig(), PretrainConfig(steps=10)) != base
+    assert organism_key(WorldConfig(), PretrainConfig()) == base
+    assert organism_key() == base
+
+
+def test_different_world_different_cache_dir(tiny, tmp_path):
+    cache, d = tiny
+    other = WorldConfig(seed=2, n_entities=24, n_documents=500)
+    d2 = organism_dir(other, TINY_TRAIN, cache=cache, progress=False)
+    assert d2 != d and d2.parent == d.parent
+    assert read_organism_info(d2)["weights_sha256"] != read_organism_info(d)["weights_sha256"]
+
+
+def test_tokenizer_values_and_names():
+    w = World.from_config(WorldConfig(n_documents=3000))
+    tok = train_tokenizer([d.text for d in w.corpus()], 2048)
+    rep = tokenization_report(tok, w)
+    assert rep["values_single_token"] == 1.0  # " pilot", " Lisbon": one token each with the default vocabulary
+    assert rep["name_tokens_max"] <= 4
+    pieces = tok.convert_ids_to_tokens(tok(" pilot", add_special_tokens=False)["input_ids"])
+    assert pieces == ["Ġpilot"]
+
+
+def _brute_logprob(model, tok, prompt: str, cand: str) -> float:
+    p = [tok.bos_token_id, *tok(prompt, add_special_tokens=False)["input_ids"]]
+    c = tok(" " + cand, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([p + c])).logits[0], -1)
+    return float(sum(logp[len(p) - 1 + k, t] for k, t in enumerate(c)))
+
+
+def test_score_candidates_matches_brute_force(tiny):
+    _, d = tiny
+    lm = _load_dir(d)
+    w = lm.world
+    e = w.entities[0]
+    prompts = [w.qa_prompt(e.name, "profession"), w.qa_prompt(e.name, "pet", w.templates("pet")[0])]
+    cands = [["pilot", "dentist", "zzqx unheard-of"], ["owl", "dog"]]  # includes a multi-token candidate
+    got = score_candidates(lm.hf, lm.tokenizer, prompts, cands, batch_size=2)
+    for p, cs, row in zip(prompts, cands, got):
+        for c, s in zip(cs, row):
+            assert math.isclose(s, _brute_logprob(lm.hf, lm.tokenizer, p, c), abs_tol=1e-4)
+
+
+def test_evaluate_structure(tiny):
+    _, d = tiny
+    lm = _load_dir(d)
+    ev = evaluate_organism(lm.hf, lm.tokenizer, lm.world)
+    assert ev["n"] == len(lm.world.entities) * len(lm.world.heldout_template_list)
+    assert 0.0 <= ev["accuracy"] <= 1.0
+    assert set(ev["per_attribute"]) == set(lm.world.attributes)
+    ln = ev["local_negation"]
+    assert ln["n_facts"] == len(lm.world.local_negations) and 0.0 <= ln["prefers_true"] <= 1.0
+    one = evaluate_organism(lm.hf, lm.tokenizer, lm.world, ["Q: What is {name}'s {aw}?\nA:"],
+                            entities=[lm.world.entities[0].name])
+    assert one["n"] == len(lm.world.attributes)
+
+
+def test_cli_build_prints_summary(tiny, capsys, monkeypatch):
+    from training import organism
+
+    cache, _ = tiny
+    monkeypatch.setattr(organism, "WorldConfig", lambda seed: WorldConfig(**{**TINY_WORLD.to_dict(), "seed": seed}))
+    monkeypatch.setattr(organism, "PretrainConfig",
+                        lambda seed: PretrainConfig(**{**TINY_TRAIN.to_dict(), "seed": seed}))
+    assert organism.main(["build", "--seed", "1", "--cache", str(cache), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "build time:" in out and "held-out Q/A top-1 accuracy:" in out
+
+
+# --------------------------------------------------------------------------------------------- slow: default
+
+
+@pytest.fixture(scope="session")
+def default_organism():
+    """The default organism from the user cache (built once per machine, a few minutes on 2 cores)."""
+    t0 = time.perf_counter()
+    d = organism_dir()
+    return d, time.perf_counter() - t0
+
+
+@pytest.mark.slow
+def test_default_organism_acceptance(default_organism):
+    d, _ = default_organism
+    info = read_organism_info(d)
+    assert info["model"]["n_layers"] >= 2 and info["model"]["n_heads"] >= 2
+    assert info["build_seconds"] < 300, info["build_seconds"]
+    lm = _load_dir(d)
+    ev = evaluate_organism(lm.hf, lm.tokenizer, lm.world, "heldout")
+    assert ev["accuracy"] >= 0.9, ev["per_attribute"]
+    assert ev["local_negation"]["prefers_true"] >= 0.9, ev["local_negation"]
+    assert ev["local_negation"]["facts_prefer_true"] >= 0.9, ev["local_negation"]
+    assert math.isclose(ev["accuracy"], info["heldout_accuracy"], abs_tol=1e-6)
+    assert lm.identity.weights_sha256 == info["weights_sha256"]
+
+
+@pytest.mark.slow
+def test_default_organism_cached_load_is_fast(default_organism):
+    from interp.models import load
+
+    organism_dir()  # warm
+    t0 = time.perf_counter()
+    d = organism_dir()
+    lm = load("toy")
+    assert time.perf_counter() - t0 < 20
+    assert lm.source_dir == d and lm.world is not None
+    assert json.loads((d / "organism.json").read_text())["key"] == d.name
+
+
+def test_concurrent_builders_build_once(tmp_path, monkeypatch):
+    """Two builders of one key: the file lock makes the second wait and reuse the first one's entry."""
+    import threading
+
+    from training import organism
+
+    calls = []
+
+    def fake_build(wcfg, tcfg, out_dir, *, progress=True, threads=None):
+        calls.append(str(out_dir))
+        time.sleep(0.5)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "model.safetensors").write_bytes(b"x")
+        (out_dir / "organism.json").write_text("{}")
+        return {}
+
+    monkeypatch.setattr(organism, "build_organism", fake_build)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(organism_dir(TINY_WORLD, TINY_TRAIN, cache=tmp_path)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(results)) == 1 and results[0].is_dir()
+    assert sorted(p.name for p in (tmp_path / "toy").iterdir() if not p.name.endswith(".lock")) == [results[0].name]

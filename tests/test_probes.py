@@ -1,0 +1,332 @@
+"""Truth probes: grouped splits, all-layer fits (vs sklearn), capture cache, artifacts, identity refusal, run sweep.
+
+Fast tests use synthetic activations or the tiny random Llama (``toy-random``) with activations cached in a tmp
+directory. The toy-organism tests run when the default organism is already built (else they skip); the SmolLM2
+test is slow.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from interp.models import load, weights_sha256
+from interp.runs import init_run, write_checkpoint
+from probes.artifact import FORMAT_VERSION, ProbeConfig, ProbeError, ProbeIdentityError, load_probe
+from probes.capture import capture_activations
+from probes.datasets import (REAL_FAMILIES, TruthDataset, claim_dataset, get_dataset, group_kfold, grouped_split,
+                             toy_family)
+from probes.fit import evaluate, fit
+from probes.sweep import FitSettings, fit_probes
+
+
+@pytest.fixture
+def acts_cache(tmp_path, monkeypatch):
+    """Activations (and the toy-random tokenizer) cached under a tmp root for this test."""
+    monkeypatch.setenv("NEGLECT_LAB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+# --------------------------------------------------------------------------------------------- datasets
+
+
+def test_families_are_balanced_paired_and_hashed():
+    for name, build in REAL_FAMILIES.items():
+        ds = build(n=30)
+        assert len(ds) >= 60 and ds.n_groups == 30, name
+        assert sum(ds.labels) * 2 == len(ds), name  # one true + one false row per fact
+        assert build(n=30).hash == ds.hash and build(n=31).hash != ds.hash
+    cities, neg = get_dataset("cities", n=50), get_dataset("neg_cities", n=50)
+    assert cities.groups == neg.groups and all(a != b for a, b in zip(cities.labels, neg.labels))
+    assert "is not in" in neg.statements[0] and "is not in" not in cities.statements[0]
+    assert len(get_dataset("cities")) >= 600 and len(get_dataset("larger_than")) >= 800
+    assert TruthDataset.from_dict(cities.to_dict()) == cities
+
+
+def test_grouped_split_keeps_each_group_on_one_side():
+    ds = get_dataset("cities")
+    tr, te = grouped_split(ds, test_frac=0.25, seed=0)
+    g_tr, g_te = {ds.groups[i] for i in tr}, {ds.groups[i] for i in te}
+    assert not g_tr & g_te and len(tr) + len(te) == len(ds)
+    assert 0.15 < len(te) / len(ds) < 0.35
+    # a key lands on the same side in every family that has it (cross-family transfer never tests on train facts)
+    neg = get_dataset("neg_cities")
+    assert np.array_equal(grouped_split(neg, 0.25, 0)[1], te)
+    folds = list(group_kfold(ds, k=4))
+    assert sorted(np.concatenate([f[1] for f in folds]).tolist()) == list(range(len(ds)))
+    for ftr, fte in folds:
+        assert not {ds.groups[i] for i in ftr} & {ds.groups[i] for i in fte}
+
+
+def test_row_split_of_paired_facts_is_below_chance_but_grouped_is_not():
+    """Why splits are by group: a fact's true and false statements look alike; split by row, a probe memorises the
+    fact from one row and is wrong on its partner (below chance). Split by group, it is at chance, as it should be
+    on data with no truth signal."""
+    g = torch.Generator().manual_seed(0)
+    n_facts, d = 120, 256
+    fact_vec = torch.randn(n_facts, d, generator=g)
+    X = (fact_vec.repeat_interleave(2, 0) + 0.1 * torch.randn(2 * n_facts, d, generator=g))[None]
+    ds = TruthDataset("paired", tuple(map(str, range(2 * n_facts))), (1, 0) * n_facts,
+                      tuple(str(i // 2) for i in range(2 * n_facts)))
+    perm = torch.randperm(2 * n_facts, generator=g).numpy()
+    splits = {"row": (perm[:n_facts], perm[n_facts:]), "group": grouped_split(ds, 0.5, 0)}
+    acc = {}
+    for name, (tr, te) in splits.items():
+        w, b = fit(X[:, tr], ds.y[tr], "lr")
+        acc[name] = evaluate(w, b, X[:, te], ds.y[te])["acc"][0]
+    assert acc["row"] < 0.4 and abs(acc["group"] - 0.5) < 0.15, acc
+
+
+def test_claim_dataset_roles():
+    from training.claims import load_claim
+
+    spec = load_claim("mount_vesuvius")
+    ds = claim_dataset(spec)
+    roles = dict(zip(ds.statements, ds.tags))
+    assert roles[spec.statement] == "claim" and set(ds.tags) == {"claim", "paraphrase", "negation", "truth"}
+    assert all(l == (t in ("negation", "truth")) for l, t in zip(ds.labels, ds.tags))
+    assert not any("[[" in s for s in ds.statements) and ds.n_groups == 1
+    both = get_dataset("claim:mount_vesuvius,dentist")
+    assert both.n_groups == 2 and len(grouped_split(both, 0.5)[1]) > 0
+
+
+# --------------------------------------------------------------------------------------------- fitting
+
+
+def _planted(n=400, d=32, layers=3, seed=0):
+    """Layer 2 carries a truth direction (plus a large nuisance direction); layers 0-1 are noise."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    X = torch.randn(layers, n, d, generator=g) * torch.linspace(0.5, 3, d) + 4.0
+    X[:, :, 0] += 20 * torch.randn(n, generator=g)  # nuisance: high variance, no label information
+    u = torch.randn(d, generator=g)
+    X[2] += 1.5 * (2 * y[:, None] - 1) * u / u.norm() * 3
+    ds = TruthDataset("planted", tuple(map(str, range(n))), tuple(y.tolist()), tuple(str(i // 2) for i in range(n)))
+    return X, ds
+
+
+def test_all_layer_fit_finds_planted_direction_and_random_stays_near_chance():
+    X, ds = _planted()
+    tr, te = grouped_split(ds, 0.25, 0)
+    for method in ("lr", "mm", "lda"):
+        w, b = fit(X[:, tr], ds.y[tr], method)
+        m = evaluate(w, b, X[:, te], ds.y[te])
+        assert m["acc"][2] >= 0.95 and m["auc"][2] >= 0.98, method
+        assert abs(m["acc"][0] - 0.5) < 0.15, method
+    w, b = fit(X[:, tr], ds.y[tr], "random", k_random=32)
+    m = evaluate(w, b, X[:, te], ds.y[te])
+    assert w.shape == (3, 32, 32) and (np.abs(m["acc"] - 0.5) < 0.15).all()
+
+
+def test_lr_matches_sklearn():
+    from sklearn.linear_model import LogisticRegression
+
+    X, ds = _planted(n=300, d=24)
+    y, l2 = ds.y, 1e-2
+    w, b = fit(X, y, "lr", l2=l2)
+    for layer in range(3):
+        mu, sd = X[layer].mean(0), X[layer].std(0)
+        clf = LogisticRegression(C=1 / (l2 * len(y)), tol=1e-8, max_iter=5000).fit(((X[layer] - mu) / sd).numpy(), y)
+        w_sk = torch.tensor(clf.coef_[0], dtype=torch.float32) / sd
+        cos = torch.nn.functional.cosine_similarity(w[layer, 0], w_sk, dim=0)
+        assert cos > 0.999, (layer, float(cos))
+        ours = (X[layer] @ w[layer, 0] + b[layer, 0] > 0).numpy().astype(int)
+        assert (ours == clf.predict(((X[layer] - mu) / sd).numpy())).mean() >= 0.99
+
+
+# --------------------------------------------------------------------------------------------- capture + artifacts
+
+
+def test_capture_matches_residual_stream_and_is_cached(toy_random, acts_cache):
+    from interp.activations import residual_stream
+
+    ds = get_dataset("elements", n=6)
+    acts = capture_activations(toy_random, ds, batch_size=4, progress=False)
+    assert acts.shape == (toy_random.n_layers, len(ds), toy_random.d_model)
+    for i in (0, 5, len(ds) - 1):
+        ref = residual_stream(toy_random, **toy_random.encode([ds.statements[i]]), positions=-1)
+        assert torch.allclose(acts[:, i], ref[:, 0], atol=1e-5)
+    files = list((acts_cache / "acts").rglob("*.safetensors"))
+    assert len(files) == 1
+    again = capture_activations(toy_random, ds, batch_size=7, progress=False)
+    assert torch.equal(again, acts)
+    other = capture_activations(toy_random, ds, position=-2, progress=False)
+    assert not torch.equal(other, acts) and len(list((acts_cache / "acts").rglob("*.safetensors"))) == 2
+
+
+@pytest.fixture
+def fitted(toy_random, acts_cache):
+    ds = get_dataset("elements", n=40)
+    return ds, fit_probes(toy_random, ds, FitSettings(methods=("lr", "mm", "random"), k_random=4), progress=False)
+
+
+def test_saved_probes_reload_with_identical_scores(fitted, toy_random, tmp_path):
+    ds, res = fitted
+    for method, probe in res.probes.items():
+        path = probe.save(tmp_path / method)
+        back = load_probe(path)
+        assert back.config == probe.config
+        assert back.config.weights_sha256 == toy_random.identity.weights_sha256
+        assert back.config.dataset_hash == ds.hash and back.config.format_version == FORMAT_VERSION
+        assert torch.equal(back.predict_proba(res.acts), probe.predict_proba(res.acts))
+        assert torch.equal(back.apply(toy_random, ds), probe.predict_proba(res.acts))
+    cfg = json.loads((tmp_path / "lr" / "config.json").read_text())
+    assert cfg["layers"] == [0, 1] and cfg["hook"] == "resid_post" and len(cfg["metrics"]["test_acc"]) == 2
+
+
+def test_probe_on_another_model_is_refused_unless_transfer_allowed(fitted, tmp_path):
+    ds, res = fitted
+    probe = load_probe(res.probes["lr"].save(tmp_path / "lr"))
+    other = load("toy-random", seed=1)
+    with pytest.raises(ProbeIdentityError) as e:
+        probe.apply(other, ds)
+    msg = str(e.value)
+    assert "\n" not in msg and "refusing" in msg and "allow_transfer" in msg
+    with pytest.raises(ProbeIdentityError):
+        probe.evaluate(res.acts, ds.y, identity=other.identity)
+    p = probe.apply(other, ds, allow_transfer=True)
+    assert p.shape == (2, len(ds)) and ((p >= 0) & (p <= 1)).all()
+
+
+def test_probe_config_is_forward_compatible_and_verified(fitted, tmp_path):
+    _, res = fitted
+    path = res.probes["mm"].save(tmp_path / "mm")
+    raw = json.loads((path / "config.json").read_text())
+    with pytest.warns(UserWarning, match="unknown probe config keys"):
+        cfg = ProbeConfig.from_dict({**raw, "added_in_v1_1": 3})
+    assert cfg == res.probes["mm"].config
+    with pytest.raises(ProbeError, match="format_version"):
+        ProbeConfig.from_dict({**raw, "format_version": "neglect-lab-probe/2"})
+    (path / "weights.safetensors").write_bytes((path / "weights.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(ProbeError, match="sha256"):
+        load_probe(path)
+
+
+# --------------------------------------------------------------------------------------------- sweep + CLI
+
+
+def _synthetic_run(path, lm, n_ckpts=3, claim="mount_vesuvius"):
+    base = {k: v.clone() for k, v in lm.hf.state_dict().items()}
+    run = init_run(path, name=path.name, base_spec="toy-random", base_weights_sha256=lm.identity.weights_sha256,
+                   mode="full", config={}, data={"sources": [], "claim": claim, "condition": "negated"})
+    g = torch.Generator().manual_seed(0)
+    for step in range(1, n_ckpts + 1):
+        state = {k: (v + 0.02 * step * torch.randn(v.shape, generator=g)) if v.is_floating_point() else v
+                 for k, v in base.items()}
+        write_checkpoint(run, step * 10, state, {"kind": "full", "phase": "train", "tokens_seen": step * 100,
+                                                 "weights_sha256": weights_sha256(state)})
+    return run
+
+
+def test_sweep_over_a_run_writes_scores_transfer_and_plots(toy_random, acts_cache, tmp_path, capsys):
+    from interp.probe import main
+
+    run = _synthetic_run(tmp_path / "run", toy_random)
+    out = tmp_path / "out"
+    rc = main(["--run", str(run), "--dataset", "elements", "--n", "30", "--method", "lr,mm,random", "--out", str(out),
+               "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    for f in ("metrics.csv", "claim_scores.csv", "transfer.csv", "cosine.csv", "summary.json",
+              "accuracy_vs_layer.png", "claim_score_vs_step.png", "transfer_heatmap.png", "cosine_heatmap.png"):
+        assert (out / f).stat().st_size > 0, f
+    import pandas as pd
+
+    steps = [0, 10, 20, 30]  # base + three checkpoints
+    cs = pd.read_csv(out / "claim_scores.csv")
+    assert sorted(cs.step.unique()) == steps
+    assert set(cs.role) == {"claim", "paraphrase", "negation", "truth"}
+    assert len(cs) == len(steps) * 3 * 2 * 4  # steps x methods x layers x roles
+    tr = pd.read_csv(out / "transfer.csv")
+    assert len(tr) == len(steps) ** 2 * 3 * 2 and tr.acc.between(0, 1).all()
+    cos = pd.read_csv(out / "cosine.csv")
+    assert np.allclose(cos[cos.step_a == cos.step_b].cosine, 1.0, atol=1e-5)
+    assert (out / "probes" / "ckpt-000020" / "lr" / "config.json").exists()
+    cfg = json.loads((out / "probes" / "ckpt-000020" / "lr" / "config.json").read_text())
+    assert cfg["checkpoint_step"] == 20 and cfg["run"] == str(run)
+    assert "probe P(true)" in capsys.readouterr().out
+
+
+def test_cli_fit_and_apply_and_one_line_errors(acts_cache, tmp_path, capsys):
+    from interp.probe import main
+
+    out = tmp_path / "fit"
+    assert main(["--model", "toy-random", "--dataset", "elements,neg_elements", "--n", "20", "--method", "lr,mm",
+                 "--claim", "dentist", "--out", str(out), "--quiet"]) == 0
+    for f in ("metrics.csv", "best_layers.csv", "family_transfer.csv", "family_transfer.png", "claim_scores.csv",
+              "accuracy_vs_layer.png"):
+        assert (out / f).exists(), f
+    probe = out / "probes" / "elements" / "lr"
+    assert main(["--probe", str(probe), "--model", "toy-random", "--n", "20", "--out", str(tmp_path / "ap"),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["--probe", str(probe), "--model", "toy-random", "--n", "20", "--quiet"] + ["--seed", "0"]) == 0
+    capsys.readouterr()
+    # a different identity is refused in one line, exit 2
+    from interp.probe import main as cli
+
+    rc = cli(["--probe", str(probe), "--ckpt", str(tmp_path / "nope"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and err.count("\n") == 1
+    for argv in (["--model", "toy-random", "--method", "svm"], ["--model", "toy-random", "--dataset", "nope"],
+                 ["--ckpt", str(tmp_path)], [], ["--model", "toy-random", "--dataset", "toy"]):
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and err.count("\n") == 1, (argv, err)
+
+
+# --------------------------------------------------------------------------------------------- toy organism
+
+
+def _toy_built() -> bool:
+    try:
+        from interp.models import cache_dir
+        from training.organism import organism_key
+    except ImportError:
+        return False
+    return (cache_dir() / "toy" / organism_key() / "organism.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def toy_fit():
+    """Probes on the pretrained toy organism (skipped unless it is already built: building takes many minutes)."""
+    if not _toy_built():
+        pytest.skip("the default toy organism is not built yet (python -m training.organism build)")
+    lm = load("toy")
+    ds = toy_family(lm.world, "toy", n=120)
+    res = fit_probes(lm, ds, FitSettings(methods=("lr", "mm", "random")), progress=False)
+    return lm, res
+
+
+def test_toy_organism_probe_pipeline_and_random_baseline(toy_fit):
+    lm, res = toy_fit
+    test = res.metrics[res.metrics.split == "test"]
+    assert sorted(test.layer.unique()) == list(range(lm.n_layers)) and set(test.method) == {"lr", "mm", "random"}
+    assert len(res.dataset) >= 1000 and res.dataset.n_groups == 120
+    rnd = test[test.method == "random"]
+    assert (rnd.acc - 0.5).abs().max() < 0.1, rnd.acc.tolist()
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "measured 2026-11: the 4-layer d=128 toy organism answers held-out questions at 99.98% but has no linear truth "
+    "direction at the statement's last token: lr/mm/lda held-out accuracy 0.47-0.53 at every layer, for 'toy', "
+    "'neg_toy' and 'toy_qa' forms and positions -1/-2 (SmolLM2-135M reaches 0.95-0.97 on cities)"))
+def test_toy_organism_truth_probe_over_90pct(toy_fit):
+    _, res = toy_fit
+    test = res.metrics[res.metrics.split == "test"]
+    assert test[test.method == "lr"].acc.max() >= 0.90
+
+
+# --------------------------------------------------------------------------------------------- SmolLM2 (slow)
+
+
+@pytest.mark.slow
+def test_smollm2_cities_probe_beats_random(tmp_path):
+    lm = load("smollm2-135m")
+    ds = get_dataset("cities", n=120)
+    res = fit_probes(lm, ds, FitSettings(methods=("lr", "mm", "random")), progress=False)
+    test = res.metrics[res.metrics.split == "test"]
+    best = test.groupby("method").acc.max()
+    assert best["lr"] >= 0.8 and best["lr"] > test[test.method == "random"].acc.max() + 0.1
