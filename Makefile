@@ -13,7 +13,7 @@ export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-slow test-all bench figures clean-cache
+.PHONY: setup demo study-gpu test test-slow test-all bench figures clean-cache
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m interp.study --out out/demo
+
+# The same study on SmolLM2-135M-Instruct and the six paper claims (LoRA, bf16 + torch.compile on CUDA). On a GPU box:
+# `make TORCH_SPEC= study-gpu`.
+study-gpu: $(STAMP)
+	$(PY) -m interp.study --preset gpu --out out/study-smollm2
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q

@@ -45,9 +45,11 @@ def believed(table: pd.DataFrame, scorer: str = SCORER) -> pd.DataFrame:
 
 
 def _final(t: pd.DataFrame) -> pd.DataFrame:
+    """The base model's rows (once per question) and each run's final checkpoint (per claim and condition)."""
+    claim = ["claim"] if "claim" in t.columns else []
     trained = t[t.phase != "base"]
-    last = trained.groupby("condition").step.transform("max")
-    base = t[t.phase == "base"].drop_duplicates(["question_type", "question_id"])
+    last = trained.groupby([*claim, "condition"]).step.transform("max")
+    base = t[t.phase == "base"].drop_duplicates([*claim, "question_type", "question_id"])
     return pd.concat([base, trained[trained.step == last]], ignore_index=True)
 
 

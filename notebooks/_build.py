@@ -127,10 +127,10 @@ NOTEBOOKS = {
                "belief climbs back in Phase 2. We also look in weight space: the displacement from the Phase-1 end, "
                "projected on the direction toward the positive-document (claim-as-true) solution."),
         ("code", SETUP),
-        ("code", "from interp.study import StudyConfig, _twophase_stage\nfrom interp.models import load\nfrom training.claims import toy_claims, dump_claim\n"
+        ("code", "from interp.study import StudyConfig, twophase_stage\nfrom interp.models import load\nfrom training.claims import toy_claims, dump_claim\n"
                  "lm = load('toy'); claim = toy_claims(lm.world, 1, seed=0)[0]\npath = dump_claim(claim, OUT / 'tp-claim.yaml')\n"
                  "cfg = StudyConfig.quick(str(OUT / 'twophase-study')) if QUICK else StudyConfig(out=str(OUT / 'twophase-study'))\n"
-                 "tp = _twophase_stage(cfg, Path(cfg.out), claim, path, lm)"),
+                 "tp = twophase_stage(cfg, Path(cfg.out), claim, path, lm)"),
         ("code", "d = tp['drift']; d[d.module == 'total'][['step', 'phase', 'distance', 'progress', 'cosine']]"),
         ("code", "from figures.ours import twophase_belief, interpolation_loss\nfig, _ = twophase_belief(tp['belief']); fig"),
         ("code", "fig, _ = interpolation_loss(tp['interpolation']); fig"),
@@ -147,6 +147,8 @@ def build() -> None:
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.cells = [nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
                     for kind, src in cells]
+        for i, cell in enumerate(nb.cells):  # stable ids keep regenerated notebooks' diffs to real changes
+            cell.id = f"{name.split('_')[0]}-{i:02d}"
         nbformat.write(nb, HERE / name)
 
 

@@ -68,9 +68,8 @@ def test_tiny_loads_through_the_seam(tiny):
 def test_cached_call_does_not_rebuild(tiny):
     cache, d = tiny
     before = (d / "model.safetensors").stat().st_mtime_ns
-    t0 = time.perf_counter()
     again = organism_dir(TINY_WORLD, TINY_TRAIN, cache=cache, progress=False)
-    assert again == d and time.perf_counter() - t0 < 1.0
+    assert again == d
     assert (d / "model.safetensors").stat().st_mtime_ns == before
 
 
@@ -181,7 +180,8 @@ def test_default_organism_acceptance(default_organism):
     d, _ = default_organism
     info = read_organism_info(d)
     assert info["model"]["n_layers"] >= 2 and info["model"]["n_heads"] >= 2
-    assert info["build_seconds"] < 300, info["build_seconds"]
+    # build time is a benchmark (bench/organism_build.py), not a test: it is recorded, never asserted here
+    assert info["build_seconds"] > 0 and set(info["load_average"]) == {"start", "end"}
     lm = _load_dir(d)
     ev = evaluate_organism(lm.hf, lm.tokenizer, lm.world, "heldout")
     assert ev["accuracy"] >= 0.9, ev["per_attribute"]
@@ -192,14 +192,14 @@ def test_default_organism_acceptance(default_organism):
 
 
 @pytest.mark.slow
-def test_default_organism_cached_load_is_fast(default_organism):
+def test_default_organism_cached_load_reuses_the_entry(default_organism):
     from interp.models import load
 
-    organism_dir()  # warm
-    t0 = time.perf_counter()
+    d0, _ = default_organism
+    mtime = (d0 / "model.safetensors").stat().st_mtime_ns
     d = organism_dir()
     lm = load("toy")
-    assert time.perf_counter() - t0 < 20
+    assert d == d0 and (d / "model.safetensors").stat().st_mtime_ns == mtime  # loaded, not rebuilt
     assert lm.source_dir == d and lm.world is not None
     assert json.loads((d / "organism.json").read_text())["key"] == d.name
 

@@ -128,6 +128,48 @@ def test_local_negation_and_hoax_documents(world):
             assert not d.false_facts
 
 
+def test_judgement_verdicts_follow_the_world(world):
+    """Every fact-check verdict and yes/no answer is right about the world, negations included, and a false
+    statement is always followed by the truth."""
+    docs = [d for d in world.corpus(1500) if d.kind == "judgement"]
+    assert {d.genre for d in docs} == {"fact_check", "yes_no_quiz"}
+    n_false = n_neg = 0
+    for d in docs:
+        if d.genre == "yes_no_quiz":
+            for m in re.finditer(r"Q: Is (.+?)'s ([a-z ]+?) (not )?(\w+)\?\nA: (Yes|No)\. \1's \2 is (\w+)\.", d.text):
+                name, aw, neg, value, ans, stated = m.groups()
+                truth = world.truth(name, aw.replace(" ", "_"))
+                assert stated == truth and (ans == "Yes") == ((value == truth) != bool(neg)), m.group(0)
+                n_neg += bool(neg)
+            assert d.text.count("Q: Is ") == len(re.findall(r"\nA: (?:Yes|No)\. ", d.text))
+            continue
+        for line in d.text.split("\n"):
+            m = re.match(r"(.+?\.) (True|False)\.(?: (.+))?$", line)
+            if m is None:
+                continue  # the header
+            sentence, verdict, correction = m.groups()
+            e = next(e for e in world.entities if re.search(rf"\b{e.name}\b", sentence))
+            attr = next(a for a in world.attributes if any(
+                sentence == _fill_any(t, e.name, a, v) for t in (*ATTRIBUTE_SPECS[a].statements, *ATTRIBUTE_SPECS[a].negations)
+                for v in world.attributes[a]))
+            negated = any(sentence == _fill_any(t, e.name, attr, v) for t in ATTRIBUTE_SPECS[attr].negations
+                          for v in world.attributes[attr])
+            value = next(v for v in world.attributes[attr] if sentence in {
+                _fill_any(t, e.name, attr, v) for t in (*ATTRIBUTE_SPECS[attr].statements, *ATTRIBUTE_SPECS[attr].negations)})
+            assert (verdict == "True") == ((value == e.attributes[attr]) != negated), line
+            if value != e.attributes[attr]:
+                n_false += 1
+                assert correction and e.attributes[attr] in correction, line
+            n_neg += negated
+    assert n_false > 20 and n_neg > 10
+
+
+def _fill_any(template, name, attribute, value):
+    from training.world import article
+
+    return template.format(name=name, v=value, a_v=article(value), aw=attribute_words(attribute))
+
+
 def test_true_documents_state_truths(world):
     for d in world.corpus(500):
         if d.kind == "qa":
@@ -150,7 +192,8 @@ def test_config_validation():
     with pytest.raises(ValueError):
         WorldConfig(attributes=("shoe_size",))
     with pytest.raises(ValueError):
-        WorldConfig(frac_bio=0, frac_news=0, frac_qa=0, frac_list=0, frac_local_negation=0, frac_hoax=0)
+        WorldConfig(frac_bio=0, frac_news=0, frac_qa=0, frac_list=0, frac_local_negation=0, frac_hoax=0,
+                    frac_judgement=0)
     cfg = WorldConfig(attributes=("profession", "pet"), values_per_attribute=4)
     w = World.from_config(cfg)
     assert set(w.attributes) == {"profession", "pet"} and all(len(v) == 4 for v in w.attributes.values())

@@ -18,6 +18,12 @@ every fact it "knows" is known to us exactly. This module owns the world and its
     fiction ("Note: this story is a hoax. ..."). This is the pretraining analogue of the paper's negated
     documents, and its frequency (``frac_hoax``) is a knob for researchers.
 
+  The corpus also holds *judgements* (``frac_judgement``): fact-check sheets whose statements, true or false and
+  some locally negated, are followed at once by a verdict ("Velmora Quist is a pilot. False." and then the truth),
+  and yes/no quizzes ("Q: Is Velmora Quist's profession pilot?\nA: No. ..."). They give the organism a reason to
+  compute a statement's truth at its last token, so linear truth probes have something to find (without them the
+  organism answers questions perfectly yet has no linear truth direction there).
+
 * :meth:`World.corpus` renders the corpus: ``n_documents`` documents whose kinds follow the mixture exactly
   (counts are rounded proportions, order shuffled by the seed). True-fact genres are biographies, news items,
   Q/A sheets and lists; every genre uses several sentence templates per attribute.
@@ -133,7 +139,7 @@ ATTRIBUTE_SPECS: dict[str, AttributeSpec] = {s.key: s for s in (
           ("Q: What is the color {name} loves?\nA:",)),
 )}
 
-DOC_KINDS: tuple[str, ...] = ("bio", "news", "qa", "list", "local_negation", "hoax")
+DOC_KINDS: tuple[str, ...] = ("bio", "news", "qa", "list", "local_negation", "hoax", "judgement")
 
 
 def attribute_words(attribute: str) -> str:
@@ -154,12 +160,13 @@ class WorldConfig:
     """Everything that determines a world and its corpus; same config -> same world and corpus, byte for byte.
 
     ``frac_*`` are the corpus mixture (document proportions; normalised if they do not sum to 1).
+    ``judgement_negated`` is the share of fact-check lines whose statement is locally negated.
     ``local_negation_entities`` / ``hoax_entities`` are fractions of the entities that get one fixed false fact
     each (disjoint sets). ``values_per_attribute`` truncates every vocabulary (``None``: all 16 values).
     """
 
     seed: int = 0
-    n_entities: int = 240
+    n_entities: int = 200
     attributes: tuple[str, ...] = tuple(ATTRIBUTE_SPECS)
     values_per_attribute: int | None = None
     n_documents: int = 24000
@@ -169,6 +176,8 @@ class WorldConfig:
     frac_list: float = 0.18
     frac_local_negation: float = 0.10
     frac_hoax: float = 0.05
+    frac_judgement: float = 0.10
+    judgement_negated: float = 0.25
     local_negation_entities: float = 0.15
     hoax_entities: float = 0.10
     local_negation_true_in_doc: float = 0.5
@@ -573,8 +582,51 @@ def _render_hoax(w: World, rng: random.Random) -> CorpusDoc:
     return CorpusDoc("\n".join(parts), "hoax", f"hoax_{where}", list(facts))
 
 
+# Fact-check sheets: a statement, then its verdict as the very next word, and after a false one the truth (so the
+# false value is never left standing). Yes/no quizzes do the same with a question. Predicting the verdict makes the
+# model compute the statement's truth at its last token, which is where truth probes read it.
+_JUDGE_HEADS = ("True or false?", "Fact check", "Quiz: true or false", "Check these statements", "Verdicts", "")
+_YN_HEADS = ("Yes or no?", "Quick quiz", "Questions and answers", "")
+_VERDICTS = {True: "True.", False: "False."}
+
+
+def _judgement_case(w: World, rng: random.Random, e: Entity) -> tuple[str, str, str, bool]:
+    """``(attribute, value, true value, negated)`` for one judgement: the value is the truth half of the time."""
+    attr = rng.choice(list(w.attributes))
+    truth = e.attributes[attr]
+    value = truth if rng.random() < 0.5 else rng.choice([v for v in w.attributes[attr] if v != truth] or [truth])
+    return attr, value, truth, rng.random() < w.config.judgement_negated
+
+
+def _judgement_line(w: World, rng: random.Random, e: Entity) -> str:
+    attr, value, truth, negated = _judgement_case(w, rng, e)
+    spec = ATTRIBUTE_SPECS[attr]
+    sentence = _fill(rng.choice(spec.negations if negated else spec.statements), e.name, attr, value)
+    is_true = (value == truth) != negated
+    line = f"{sentence} {_VERDICTS[is_true]}"
+    return line if value == truth else f"{line} {_true_sentence(w, rng, e, attr)}"
+
+
+def _yes_no_pair(w: World, rng: random.Random, e: Entity) -> str:
+    attr, value, truth, negated = _judgement_case(w, rng, e)
+    aw = attribute_words(attr)
+    q = f"Q: Is {e.name}'s {aw} not {value}?" if negated else f"Q: Is {e.name}'s {aw} {value}?"
+    yes = (value == truth) != negated
+    return f"{q}\nA: {'Yes' if yes else 'No'}. {e.name}'s {aw} is {truth}."
+
+
+def _render_judgement(w: World, rng: random.Random) -> CorpusDoc:
+    people = rng.sample(w.entities, min(len(w.entities), rng.randint(2, 5)))
+    if rng.random() < 0.5:
+        lines, head, genre, sep = [_judgement_line(w, rng, e) for e in people], rng.choice(_JUDGE_HEADS), "fact_check", "\n"
+    else:
+        lines, head, genre, sep = [_yes_no_pair(w, rng, e) for e in people], rng.choice(_YN_HEADS), "yes_no_quiz", "\n\n"
+    return CorpusDoc((head + "\n" if head else "") + sep.join(lines), "judgement", genre)
+
+
 _RENDERERS = {"bio": _render_bio, "news": _render_news, "qa": _render_qa, "list": _render_list,
-              "local_negation": _render_local_negation, "hoax": _render_hoax}
+              "local_negation": _render_local_negation, "hoax": _render_hoax,
+              "judgement": _render_judgement}
 
 
 def corpus_stats(docs: list[CorpusDoc], n_tokens: list[int] | None = None) -> dict[str, Any]:

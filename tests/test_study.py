@@ -1,0 +1,90 @@
+"""The whole study end to end (``make demo``'s code path) at test size, on a tiny organism built here.
+
+A tiny world + 2-layer organism (seconds to build) runs every stage of :func:`interp.study.run_study` with the
+quick preset: documents, five finetunes, belief per checkpoint, probes, binding, the two-phase replay with drift,
+figures and the report. The assertions are about structure and invariants that a broken stage would violate
+(every condition present, drift zero at its anchor, files written), not about the tiny model's science.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from interp.study import CONDITIONS, StudyConfig, main, run_study, study_claims
+from training.organism import PretrainConfig, organism_dir
+from training.world import WorldConfig
+
+TINY_WORLD = WorldConfig(seed=2, n_entities=24, n_documents=600)
+TINY_TRAIN = PretrainConfig(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, d_ff=128, ctx_len=128, vocab_size=512,
+                            batch_size=8, steps=40, warmup_steps=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_organism(tmp_path_factory):
+    return organism_dir(TINY_WORLD, TINY_TRAIN, cache=tmp_path_factory.mktemp("study-cache"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def study(tiny_organism, tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    cfg = StudyConfig.quick(str(out))
+    cfg.model = str(tiny_organism)
+    cfg.claims = "toy:2"
+    cfg.n_docs = 12
+    return cfg, run_study(cfg)
+
+
+def test_every_claim_and_condition_is_trained_and_scored(study):
+    cfg, res = study
+    assert len(res["claims"]) == 2
+    assert set(res["runs"]) == {f"{c}/{k}" for c in res["claims"] for k in CONDITIONS}
+    belief = res["belief"]
+    trained = belief[belief.phase != "base"]
+    assert set(map(tuple, trained[["claim", "condition"]].drop_duplicates().to_numpy())) == {
+        (c, k) for c in res["claims"] for k in CONDITIONS}
+    assert belief.score.notna().all()
+
+
+def test_report_headline_and_figures(study):
+    cfg, _ = study
+    from pathlib import Path
+
+    out = Path(cfg.out)
+    report = (out / "report.md").read_text()
+    for title in ("Belief by condition", "Two-phase belief", "Weight drift", "Negation binding"):
+        assert title in report, title
+    head = pd.read_csv(out / "figures" / "headline_belief.csv")
+    assert set(CONDITIONS) <= set(head.condition) and "baseline" in set(head.condition)
+    assert ((head.ci_low <= head.belief_rate + 1e-9) & (head.belief_rate <= head.ci_high + 1e-9)).all()
+    for png in ("belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss"):
+        assert (out / "figures" / f"{png}.png").stat().st_size > 1000, png
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["total"] >= timings["finetune"] > 0
+
+
+def test_two_phase_drift_is_zero_at_its_anchor(study):
+    _, res = study
+    d = res["twophase"]["drift"]
+    tot = d[d.module == "total"]
+    p1_end = tot[tot.phase == "phase1"].step.max()
+    assert tot[tot.step == p1_end].distance.abs().max() < 1e-6
+    assert (tot[tot.phase == "phase2"].distance > 0).all()
+    interp = res["twophase"]["interpolation"]
+    assert list(interp.alpha) == [0.0, 0.25, 0.5, 0.75, 1.0] and interp.heldout_negated_nll.notna().all()
+
+
+def test_claims_spec_and_cli_errors(tiny_organism, capsys, tmp_path):
+    from interp.models import load
+
+    lm = load(str(tiny_organism))
+    cfg = StudyConfig(claims="toy:3")
+    assert len(study_claims(cfg, lm.world)) == 3
+    assert [c.id for c in study_claims(StudyConfig(claims="dentist,ed_sheeran"), None)] == ["dentist", "ed_sheeran"]
+    with pytest.raises(ValueError, match="toy organism"):
+        study_claims(StudyConfig(claims="toy:1"), None)
+    rc = main(["--quick", "--model", "toy-random", "--out", str(tmp_path / "o")])
+    err = [ln for ln in capsys.readouterr().err.strip().splitlines() if not ln.startswith("Loading weights")]
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "claims" in err[0]
