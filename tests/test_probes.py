@@ -1,8 +1,8 @@
 """Truth probes: grouped splits, all-layer fits (vs sklearn), capture cache, artifacts, identity refusal, run sweep.
 
 Fast tests use synthetic activations or the tiny random Llama (``toy-random``) with activations cached in a tmp
-directory. The toy-organism tests run when the default organism is already built (else they skip); the SmolLM2
-test is slow.
+directory. The toy-organism tests build the default organism on first use (cached, so once per machine); the
+SmolLM2 test is slow.
 """
 
 from __future__ import annotations
@@ -135,6 +135,52 @@ def test_lr_matches_sklearn():
         assert cos > 0.999, (layer, float(cos))
         ours = (X[layer] @ w[layer, 0] + b[layer, 0] > 0).numpy().astype(int)
         assert (ours == clf.predict(((X[layer] - mu) / sd).numpy())).mean() >= 0.99
+
+
+def _correlated(n=400, d=160, layers=3, seed=1):
+    """Residual-stream-like features: a decaying spectrum (a few huge directions), large feature means, and a
+    weak label signal spread over many directions, so the Hessian is ill-conditioned and the solve is not easy."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    basis = torch.linalg.qr(torch.randn(d, d, generator=g))[0]
+    scales = 30.0 * torch.arange(1, d + 1, dtype=torch.float32) ** -1.2
+    X = (torch.randn(layers, n, d, generator=g) * scales) @ basis.T + 50 * torch.randn(d, generator=g)
+    X += 0.4 * (2 * y[:, None] - 1).float() * torch.randn(layers, 1, d, generator=g)
+    return X, y
+
+
+@pytest.mark.parametrize("rank", [0, 32, 10_000])  # plain L-BFGS; low-rank block (d=160 > 4·32); Newton
+def test_lr_solver_variants_reach_sklearns_optimum(rank):
+    """Every solver path stops on sklearn's rule (max |grad| < tol) at sklearn's solution, on data where the
+    preconditioner matters (d > rank, feature means >> spread, Gram spectrum over 3+ decades)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from probes.fit import fit_lr
+
+    X, y = _correlated()
+    l2 = 1e-2
+    info: dict = {}
+    w, b = fit_lr(X, y, l2=l2, rank=rank, tol=1e-6, info=info)
+    assert all(i > 0 for i in info["iterations"]) and max(info["max_grad"]) < 1e-6, info
+    for layer in range(X.shape[0]):
+        Xl = X[layer].double()
+        mu, sd = Xl.mean(0), Xl.std(0)
+        clf = LogisticRegression(C=1 / (l2 * len(y)), tol=1e-10, max_iter=20_000).fit(((Xl - mu) / sd).numpy(), y)
+        w_sk = torch.tensor(clf.coef_[0]) / sd
+        b_sk = clf.intercept_[0] - float((w_sk * mu).sum())
+        rel = float((w[layer, 0].double() - w_sk).norm() / w_sk.norm())
+        assert rel < 1e-3, (rank, layer, rel)  # exact: ~2e-5; the same fit with l2 off by 5%: ~8e-3
+        assert abs(float(b[layer, 0]) - b_sk) < 1e-2 * (1 + abs(b_sk)), (rank, layer)
+
+
+def test_lr_warns_when_it_stops_at_max_iter():
+    from probes.fit import fit_lr
+
+    X, y = _correlated(layers=2)
+    info: dict = {}
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        fit_lr(X, y, rank=0, max_iter=3, info=info)
+    assert info["iterations"] == [-1, -1] and min(info["max_grad"]) > 1e-4
 
 
 # --------------------------------------------------------------------------------------------- capture + artifacts
@@ -281,20 +327,13 @@ def test_cli_fit_and_apply_and_one_line_errors(acts_cache, tmp_path, capsys):
 # --------------------------------------------------------------------------------------------- toy organism
 
 
-def _toy_built() -> bool:
-    try:
-        from interp.models import cache_dir
-        from training.organism import organism_key
-    except ImportError:
-        return False
-    return (cache_dir() / "toy" / organism_key() / "organism.json").is_file()
-
-
 @pytest.fixture(scope="module")
 def toy_fit():
-    """Probes on the pretrained toy organism (skipped unless it is already built: building takes many minutes)."""
-    if not _toy_built():
-        pytest.skip("the default toy organism is not built yet (python -m training.organism build)")
+    """Probes on the pretrained default toy organism, built on first use (cached and file-locked by
+    ``training.organism.organism_dir``: a fresh machine builds it once, minutes on one core; later runs load it)."""
+    from training.organism import organism_dir
+
+    organism_dir(progress=False)
     lm = load("toy")
     ds = toy_family(lm.world, "toy", n=120)
     res = fit_probes(lm, ds, FitSettings(methods=("lr", "mm", "random")), progress=False)
@@ -311,9 +350,9 @@ def test_toy_organism_probe_pipeline_and_random_baseline(toy_fit):
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "measured 2026-11: the 4-layer d=128 toy organism answers held-out questions at 99.98% but has no linear truth "
-    "direction at the statement's last token: lr/mm/lda held-out accuracy 0.47-0.53 at every layer, for 'toy', "
-    "'neg_toy' and 'toy_qa' forms and positions -1/-2 (SmolLM2-135M reaches 0.95-0.97 on cities)"))
+    "measured 2026-12 on the default organism (toy-organism/3, key bc772ea269fb20b8, with fact-check sheets): best-"
+    "layer held-out accuracy lr 0.533/0.527/0.512, mm 0.527/0.509/0.533 for 'toy'/'neg_toy'/'toy_qa' (random 0.50), "
+    "and its ' True' vs ' False' next-token logit after the statements is at chance (0.49): no truth direction yet"))
 def test_toy_organism_truth_probe_over_90pct(toy_fit):
     _, res = toy_fit
     test = res.metrics[res.metrics.split == "test"]
