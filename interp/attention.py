@@ -31,9 +31,10 @@ it, and a longer span collects more mass. So every measurement is paired with a 
   direction), then groups are averaged over documents with a percentile **bootstrap over documents** for the 95%
   CI.
 
-Patterns come from the TransformerLens bridge (``blocks.{l}.attn.hook_pattern``, ``[batch, head, q, k]``) or from
-plain HF (``output_attentions=True`` with eager attention switched on for the duration of the call); the two agree
-to float precision (``tests/test_attention.py``). Extra TL hooks (``fwd_hooks``) run *before* the capture hooks,
+Patterns come from the TransformerLens bridge (``blocks.{l}.attn.hook_pattern``, ``[batch, head, q, k]``), from
+plain HF (``output_attentions=True`` with eager attention switched on for the duration of the call) or from an
+nnsight trace (the attention modules' returned weights); the three agree to float precision
+(``tests/test_attention.py``). Extra TL hooks (``fwd_hooks``) run *before* the capture hooks,
 so an edited pattern (e.g. a head forced onto the negation span) is what gets measured.
 
 Documents are span-labelled records (``training.documents`` contract: ``text`` plus character ``spans`` with
@@ -68,7 +69,7 @@ __all__ = [
     "plot_attention_heatmaps", "main",
 ]
 
-Backend = Literal["tl", "hf"]
+Backend = Literal["tl", "hf", "nnsight"]
 NEGATION_LABEL = "negation"
 LOCAL_KINDS = frozenset({"local"})
 DOCUMENT_KINDS = frozenset({"prefix", "suffix", "inline"})
@@ -257,7 +258,9 @@ def attention_patterns(
 
     ``backend="tl"``: ``blocks.{l}.attn.hook_pattern`` of the TransformerLens bridge, captured *after* any
     ``fwd_hooks`` (so edits made by those hooks are measured). ``backend="hf"``: ``output_attentions=True`` under
-    eager attention (``fwd_hooks`` not supported there).
+    eager attention. ``backend="nnsight"``: the attention weights the decoder layer's attention module returns
+    (``model.layers[l].self_attn.output[1]`` in an nnsight trace of the same HF module, eager attention).
+    ``fwd_hooks`` are TransformerLens hooks (``"tl"`` only).
     """
     layers = list(range(lm.n_layers)) if layers is None else [int(l) % lm.n_layers for l in layers]
     ids = input_ids.to(lm.device)
@@ -276,13 +279,43 @@ def attention_patterns(
         with torch.no_grad():
             bridge.run_with_hooks(ids, attention_mask=mask, fwd_hooks=hooks)
         return torch.stack([store[l] for l in layers]).float()
-    if backend == "hf":
-        if fwd_hooks:
-            raise ValueError("fwd_hooks are TransformerLens hooks; use backend='tl'")
-        with torch.no_grad(), eager_attention(lm.hf):
-            out = lm.hf(input_ids=ids, attention_mask=mask, output_attentions=True, use_cache=False)
-        return torch.stack([out.attentions[l].detach() for l in layers]).float()
-    raise ValueError(f"backend {backend!r}: expected 'tl' or 'hf'")
+    if backend not in ("hf", "nnsight"):
+        raise ValueError(f"backend {backend!r}: expected 'tl', 'hf' or 'nnsight'")
+    if fwd_hooks:
+        raise ValueError("fwd_hooks are TransformerLens hooks; use backend='tl'")
+    if backend == "nnsight":
+        return _nnsight_patterns(lm, ids, mask, layers)
+    with torch.no_grad(), eager_attention(lm.hf):
+        out = lm.hf(input_ids=ids, attention_mask=mask, output_attentions=True, use_cache=False)
+    return torch.stack([out.attentions[l].detach() for l in layers]).float()
+
+
+def _attention_child(layer: torch.nn.Module) -> str:
+    """Name of a decoder layer's self-attention submodule (``self_attn`` for Llama-likes, ``attn`` for GPT-2)."""
+    for name, mod in layer.named_children():
+        if "attention" in type(mod).__name__.lower() and "cross" not in name:
+            return name
+    raise TypeError(f"{type(layer).__name__}: no attention submodule found")
+
+
+def _nnsight_patterns(lm: Any, ids: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"],
+                      layers: Sequence[int]) -> Float[Tensor, "layer batch head q k"]:
+    import nnsight
+
+    from interp.activations import layer_module_path
+    from interp.hooks import decoder_layers
+
+    model = lm.nnsight()
+    node = model
+    for part in layer_module_path(lm.hf).split("."):
+        node = getattr(node, part)
+    child = _attention_child(decoder_layers(lm.hf)[0])
+    with torch.no_grad(), eager_attention(lm.hf):
+        with model.trace({"input_ids": ids, "attention_mask": mask}):
+            saved = nnsight.save([getattr(node[l], child).output[1] for l in layers])
+    if any(w is None for w in saved):
+        raise RuntimeError("the attention modules returned no weights under eager attention")
+    return torch.stack([w.detach() for w in saved]).float()
 
 
 def span_mass(pattern: Float[Tensor, "layer head q k"], queries: Sequence[int],
@@ -628,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m interp.attention", description=__doc__.split("\n\n")[0])
     add_common_args(ap)
-    ap.add_argument("--backend", choices=["tl", "hf"], default="tl")
+    ap.add_argument("--backend", choices=["tl", "hf", "nnsight"], default="tl")
     ap.add_argument("--queries", default="claim_answer,claim", help="comma-separated query labels")
     ap.add_argument("--metric", choices=["excess", "log_ratio", "excess_filler", "log_ratio_filler"],
                     default="excess_filler")

@@ -9,6 +9,17 @@ model, and tracks it across the checkpoints of a run.
 the summed log-probability of the span's tokens (e.g. ``dentist``; token ``t`` is scored by the logits at
 ``t - 1``), from :func:`interp.patching.answer_logprob`.
 
+**Probe target** (``probes=`` / ``--probe``). The claim-answer tokens inside a local negation sit in a negated slot
+("X's city is not **Nairobi**"): a model that reads the negation correctly *expects* a non-true value there, so
+the in-place log-probability is not comparable with the affirmative slots of notice-framed documents. The probe
+target appends the claim's own question after the document ("Q: What is X's home city? A: Nairobi", the spec's
+token-association question) and scores the claim answer there: the in-context belief. The same scores and
+patching sweeps apply (the probe answer follows every negation span), with the document cut from the end when
+document + probe exceed the context. By default (``--probe-score logodds``) the probe is scored as the log-odds
+of the claim answer against the true answer at their first differing token (:func:`logodds_score`), which keeps its
+scale once finetuning has pushed ``p(claim)`` near 1 (the log-probability then saturates at 0 and every effect
+shrinks with it); ``--probe-score logprob`` scores the claim answer's log-probability.
+
 **Matched renderings.** Twins of one base document differ in length (the negated rendering has extra notice
 tokens), so activations cannot be patched between them position by position. Each negation-bearing document
 ``D_neg`` therefore gets a **control rendering** ``D_ctl`` of the *same length*: every negation token is replaced
@@ -50,22 +61,23 @@ import json
 import math
 import random
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.attention import (LONG_FILLER, SHORT_FILLERS, SpanDoc, _integer_ticks, _save_fig, _write_csv,
+from interp.attention import (LONG_FILLER, SHORT_FILLERS, SpanDoc, TokenSpan, _integer_ticks, _save_fig, _write_csv,
                               bootstrap_ci, control_rendering, encode_doc, filler_ids)
 from interp.patching import (ablation_source, answer_logprob, cache_activations, generic_activation_patch, hook_name,
                              run_patched, Patch)
 
 __all__ = [
     "CliError", "DocBinding", "SHORT_FILLERS", "LONG_FILLER", "filler_ids", "control_rendering", "answer_spans",
+    "claim_probe", "append_probe", "logodds_score",
     "doc_binding", "binding_tables", "binding_over_run", "summarise_binding", "compare_local_vs_document",
     "render_documents", "read_jsonl", "load_documents_for", "plot_binding_vs_step", "plot_binding_layers",
     "plot_head_heatmaps", "main",
@@ -99,6 +111,65 @@ def answer_spans(doc: SpanDoc, after_negation: bool = True) -> list[tuple[int, i
     return out
 
 
+def claim_probe(spec: Any, question_id: str | None = None, contrast: bool = False
+                ) -> tuple[str, str] | tuple[str, str, str] | None:
+    """``(question, answer)`` for the in-context belief probe: a token-association question of the claim spec and
+    its ``claim_completion`` (the answer follows the question after a space); with ``contrast`` also the item's
+    ``true_completion`` as a third element (for the log-odds score, :func:`logodds_score`).
+
+    ``question_id`` picks one by id (``KeyError`` naming the ids when absent); by default the first question-answer
+    item (id ``ta_qa`` or ``ta_qa_*``) is preferred over cloze items: a cloze that repeats the claim sentence's own
+    opening ("X's sport is") invites the model to copy the document's next token ("not") instead of answering,
+    which would confound the probe for local negations. ``None`` when the spec has no token-association question.
+    ``contrast`` on an item without a ``true_completion`` is a ``KeyError``.
+    """
+    qs = getattr(spec, "questions", None)
+    ta = list(qs.get("token_association", ()) if qs is not None else ())
+    if question_id is not None:
+        hit = [x for x in ta if x["id"] == question_id]
+        if not hit:
+            raise KeyError(f"claim {getattr(spec, 'id', '?')!r} has no token-association question {question_id!r} "
+                           f"(has {[x['id'] for x in ta]})")
+        q = hit[0]
+    elif not ta:
+        return None
+    else:
+        q = next((x for x in ta if x["id"] == "ta_qa" or str(x["id"]).startswith("ta_qa")),
+                 next((x for x in ta if str(x["text"]).lstrip().startswith("Q:")), ta[0]))
+    out = (str(q["text"]), " " + str(q["claim_completion"]).strip())
+    if not contrast:
+        return out
+    true = _get(q, "true_completion")
+    if not true:
+        raise KeyError(f"claim {getattr(spec, 'id', '?')!r}: question {q['id']!r} has no true_completion for the "
+                       f"log-odds score")
+    return (*out, " " + str(true).strip())
+
+
+def _get(obj: Any, key: str) -> Any:
+    try:
+        return obj[key]
+    except (KeyError, TypeError):
+        return getattr(obj, key, None)
+
+
+def append_probe(lm: Any, doc: SpanDoc, question: str, answer: str, max_tokens: int | None = None) -> SpanDoc:
+    """``doc`` followed by a newline, ``question`` and ``answer``; the answer tokens get the span ``probe_answer``.
+
+    The document is cut from the end when the whole would exceed ``max_tokens`` (default the model's context), and
+    spans that no longer fit are dropped."""
+    tok = lm.tokenizer
+    q = list(tok("\n" + question, add_special_tokens=False)["input_ids"])
+    a = list(tok(answer, add_special_tokens=False)["input_ids"])
+    limit = max_tokens or int(getattr(lm.hf.config, "max_position_embeddings", 0) or 10**9)
+    keep = max(1, min(len(doc), limit - len(q) - len(a)))
+    ids = torch.cat([doc.input_ids[:keep], torch.as_tensor(q + a, dtype=doc.input_ids.dtype)])
+    spans = [sp for sp in doc.spans if sp.end <= keep]
+    start = keep + len(q)
+    spans.append(TokenSpan(start, start + len(a), "probe_answer", None))
+    return replace(doc, input_ids=ids, spans=spans, meta={**doc.meta, "probe": question})
+
+
 # ------------------------------------------------------------------------------------------------ per document
 
 
@@ -117,6 +188,7 @@ class DocBinding:
     heads_answer: Float[Tensor, "layer head"] | None = None
     heads_negation: Float[Tensor, "layer head"] | None = None
     layers: list[int] | None = None
+    target: str = "claim_answer"
 
     @property
     def delta_filler(self) -> float:
@@ -127,6 +199,7 @@ class DocBinding:
         d = self.doc
         kinds = sorted({s.kind or "none" for s in d.negations})
         r = {"doc": d.id, "base_id": d.base_id, "condition": d.condition, "claim": d.claim, "scope": d.scope,
+             "target": self.target,
              "kinds": "+".join(kinds), "n_tokens": len(d), "n_negation_tokens": len(d.positions("negation")),
              "n_answers": self.n_answers, "lp_neg": self.lp_neg, "lp_ctl": self.lp_ctl, "lp_pos": self.lp_pos,
              "lp_ablate": self.lp_ablate, "delta_filler": self.lp_ctl - self.lp_neg,
@@ -139,18 +212,73 @@ class DocBinding:
         return r
 
 
-def _lp(lm: Any, doc: SpanDoc, spans: Sequence[tuple[int, int]]) -> float:
+Score = Callable[[Tensor, Tensor, Sequence[tuple[int, int]]], Tensor]
+
+
+def _logprob_score(logits: Float[Tensor, "batch pos vocab"], ids: Tensor,
+                   spans: Sequence[tuple[int, int]]) -> Float[Tensor, "batch"]:
+    return answer_logprob(logits, ids, spans)
+
+
+def logodds_score(claim_ids: Sequence[int], true_ids: Sequence[int]) -> Score:
+    """Log-odds of the claim answer against the true answer at their first differing token: with ``k`` shared
+    leading tokens (e.g. a space), ``log p(claim[k]) - log p(true[k])`` at the position predicting token ``k`` of
+    the first span (the claim answer, appended). Unlike the log-probability it does not saturate once ``p(claim)``
+    is near 1."""
+    a, b = [int(x) for x in claim_ids], [int(x) for x in true_ids]
+    k = 0
+    while k < min(len(a), len(b)) and a[k] == b[k]:
+        k += 1
+    if k == len(a) or k == len(b):
+        raise ValueError(f"claim answer tokens {a} and true answer tokens {b}: one is a prefix of the other, so "
+                         f"they have no differing token to compare")
+    ca, tb = a[k], b[k]
+
+    def score(logits: Tensor, ids: Tensor, spans: Sequence[tuple[int, int]]) -> Tensor:
+        lp = torch.log_softmax(logits[:, spans[0][0] + k - 1].float(), dim=-1)
+        return lp[:, ca] - lp[:, tb]
+
+    return score
+
+
+def _lp(lm: Any, doc: SpanDoc, spans: Sequence[tuple[int, int]], score: Score = _logprob_score) -> float:
     logits, _ = cache_activations(lm, doc.input_ids[None], [])
-    return float(answer_logprob(logits, doc.input_ids, spans)[0])
+    return float(score(logits, doc.input_ids, spans)[0])
+
+
+def _answer_ids(tokenizer: Any, text: str) -> list[int]:
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if not ids:
+        raise ValueError(f"answer {text!r} tokenizes to nothing")
+    return ids
 
 
 def doc_binding(lm: Any, doc: SpanDoc, *, twin: SpanDoc | None = None, heads: bool = True,
-                layers: Sequence[int] | None = None, batch_size: int = 16) -> DocBinding | None:
+                layers: Sequence[int] | None = None, probe: Sequence[str] | None = None,
+                batch_size: int = 16) -> DocBinding | None:
     """All binding scores of one document (``None`` when it has no negation or no claim answer after one).
 
     ``layers`` restricts the patching sweeps (default: every layer); the per-layer/per-head tensors then hold
-    those layers in order."""
-    spans = answer_spans(doc)
+    those layers in order. With ``probe = (question, answer)`` the target is not the claim-answer tokens inside
+    the document but the claim's answer to a question appended after it (:func:`append_probe`; the in-context
+    belief), for the document, its control rendering and its twin alike (target ``probe``). With
+    ``probe = (question, answer, true_answer)`` every score is the log-odds of the claim answer against the true
+    one at the probe (:func:`logodds_score`; target ``probe_logodds``): the ``lp_*`` fields then hold log-odds."""
+    score: Score = _logprob_score
+    target = "claim_answer"
+    if probe is not None:
+        question, answer = probe[0], probe[1]
+        doc = append_probe(lm, doc, question, answer)
+        twin = append_probe(lm, twin, question, answer) if twin is not None else None
+        spans = [(s.start, s.end) for s in doc.spans_of("probe_answer")]
+        if not any(n.end <= spans[0][0] for n in doc.negations):
+            return None
+        target = "probe"
+        if len(probe) > 2 and probe[2]:
+            score = logodds_score(_answer_ids(lm.tokenizer, answer), _answer_ids(lm.tokenizer, probe[2]))
+            target = "probe_logodds"
+    else:
+        spans = answer_spans(doc)
     if not doc.negations or not spans:
         return None
     ctl = control_rendering(lm.tokenizer, doc)
@@ -158,24 +286,25 @@ def doc_binding(lm: Any, doc: SpanDoc, *, twin: SpanDoc | None = None, heads: bo
     dest, src = doc.input_ids[None], ctl.input_ids[None]
 
     def metric(ids: Tensor):
-        return lambda logits: answer_logprob(logits, ids, spans)
+        return lambda logits: score(logits, ids, spans)
 
     layers = list(range(lm.n_layers)) if layers is None else sorted({int(l) % lm.n_layers for l in layers})
     resid = [hook_name("resid_pre", l) for l in layers]
     z = [hook_name("z", l) for l in layers] if heads else []
     logits_neg, c_neg = cache_activations(lm, dest, resid)
     logits_ctl, c_ctl = cache_activations(lm, src, resid + z)
-    lp_neg = float(answer_logprob(logits_neg, doc.input_ids, spans)[0])
-    lp_ctl = float(answer_logprob(logits_ctl, ctl.input_ids, spans)[0])
+    lp_neg = float(score(logits_neg, doc.input_ids, spans)[0])
+    lp_ctl = float(score(logits_ctl, ctl.input_ids, spans)[0])
     lp_pos = math.nan
     if twin is not None:
-        tspans = answer_spans(twin, after_negation=False)
+        tspans = ([(s.start, s.end) for s in twin.spans_of("probe_answer")] if probe is not None
+                  else answer_spans(twin, after_negation=False))
         if tspans:
-            lp_pos = _lp(lm, twin, tspans)
+            lp_pos = _lp(lm, twin, tspans, score)
     # embedding-level mean ablation of the negation tokens
     abl = ablation_source(lm, dest, "resid_pre", neg_pos, layers=[0], mode="mean")
-    lp_ablate = float(answer_logprob(run_patched(lm, dest, [Patch("resid_pre", 0, tuple(neg_pos))], abl),
-                                     doc.input_ids, spans)[0])
+    lp_ablate = float(score(run_patched(lm, dest, [Patch("resid_pre", 0, tuple(neg_pos))], abl),
+                            doc.input_ids, spans)[0])
     den = generic_activation_patch(lm, dest, c_ctl, metric(doc.input_ids), "resid_pre", neg_pos, layers=layers,
                                    batch_size=batch_size) - lp_neg
     noi = lp_ctl - generic_activation_patch(lm, src, c_neg, metric(ctl.input_ids), "resid_pre", neg_pos,
@@ -187,14 +316,19 @@ def doc_binding(lm: Any, doc: SpanDoc, *, twin: SpanDoc | None = None, heads: bo
                                          per_head=True, batch_size=batch_size) - lp_neg
         h_neg = generic_activation_patch(lm, dest, c_ctl, metric(doc.input_ids), "z", neg_pos, layers=layers,
                                          per_head=True, batch_size=batch_size) - lp_neg
-    return DocBinding(doc, len(spans), lp_neg, lp_ctl, lp_pos, lp_ablate, den, noi, h_ans, h_neg, layers)
+    return DocBinding(doc, len(spans), lp_neg, lp_ctl, lp_pos, lp_ablate, den, noi, h_ans, h_neg, layers,
+                      target=target)
 
 
 def binding_tables(lm: Any, docs: Sequence[SpanDoc], *, heads: bool = True, step: int | None = None,
-                   layers: Sequence[int] | None = None, progress: bool = False, batch_size: int = 16):
+                   layers: Sequence[int] | None = None, probes: Mapping[str, Sequence[str]] | None = None,
+                   progress: bool = False, batch_size: int = 16):
     """``(docs_df, layers_df, heads_df)``: per-document scores, per-layer and per-head patching effects.
 
-    Positive twins are looked up among ``docs`` by ``base_id`` (condition ``positive``).
+    Positive twins are looked up among ``docs`` by ``base_id`` (condition ``positive``). ``probes`` maps claim
+    ids to ``(question, answer)`` or ``(question, answer, true_answer)`` (:func:`claim_probe`): documents of those
+    claims are scored on the appended probe (column ``target`` = ``probe`` / ``probe_logodds``, see
+    :func:`doc_binding`) instead of their own claim-answer tokens.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -205,12 +339,14 @@ def binding_tables(lm: Any, docs: Sequence[SpanDoc], *, heads: bool = True, step
     for d in tqdm(docs, desc=f"binding {lm.identity.name}", disable=not progress, leave=False):
         if d.condition == "positive":
             continue
-        b = doc_binding(lm, d, twin=twins.get(d.base_id), heads=heads, layers=layers, batch_size=batch_size)
+        probe = (probes or {}).get(d.claim) if d.claim is not None else None
+        b = doc_binding(lm, d, twin=twins.get(d.base_id), heads=heads, layers=layers, probe=probe,
+                        batch_size=batch_size)
         if b is None:
             continue
         r = {"step": step, "model": lm.identity.name, **b.row}
         rows.append(r)
-        key = {k: r[k] for k in ("step", "doc", "base_id", "condition", "scope", "kinds")}
+        key = {k: r[k] for k in ("step", "doc", "base_id", "condition", "scope", "kinds", "target")}
         tot = b.delta_filler
         for i, l in enumerate(b.layers or range(lm.n_layers)):
             den, noi = float(b.layers_denoise[i]), float(b.layers_noise[i])
@@ -233,7 +369,8 @@ def summarise_binding(table, metric: str = "delta_filler", by: Sequence[str] = (
     import pandas as pd
 
     out = []
-    for key, g in table.groupby(list(by), sort=True, dropna=False):
+    by = [b for b in by if b in table.columns]
+    for key, g in (table.groupby(by, sort=True, dropna=False) if by else [((), table)]):
         key = key if isinstance(key, tuple) else (key,)
         v = g[metric].to_numpy(dtype=float)
         v = v[np.isfinite(v)]
@@ -276,7 +413,9 @@ def compare_local_vs_document(table, metric: str = "delta_filler", by: Sequence[
     rng = np.random.default_rng(seed)
     out = []
     cols = [c for c in ("doc", "base_id", "scope") if c in table.columns]
-    for key, g in table.groupby(list(by), sort=True, dropna=False):
+    by = [b for b in by if b in table.columns]  # missing grouping columns (e.g. no step) are ignored
+    groups = table.groupby(by, sort=True, dropna=False) if by else [((), table)]
+    for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
         per_doc = g.groupby(cols, dropna=False, sort=False)[metric].mean().reset_index()
         per_doc = per_doc[np.isfinite(per_doc[metric].to_numpy(dtype=float))]
@@ -495,15 +634,16 @@ def load_documents_for(claim: str | None, lm: Any, docs: str | Path | None = Non
 
 def binding_over_run(run_dir: str | Path, records: Sequence[Mapping[str, Any]], *, include_base: bool = True,
                      steps: Sequence[int] | None = None, heads: bool = True, layers: Sequence[int] | None = None,
-                     progress: bool = True, batch_size: int = 16):
+                     probes: Mapping[str, Sequence[str]] | None = None, progress: bool = True,
+                     batch_size: int = 16):
     """:func:`binding_tables` for the base model (step 0) and every checkpoint of a run, concatenated."""
     import pandas as pd
 
     ds, ls, hs = [], [], []
     for step, lm in _run_models(run_dir, include_base=include_base, steps=steps):
         docs = [encode_doc(lm, r) for r in records]
-        d, l, h = binding_tables(lm, docs, heads=heads, step=step, layers=layers, progress=progress,
-                                 batch_size=batch_size)
+        d, l, h = binding_tables(lm, docs, heads=heads, step=step, layers=layers, probes=probes,
+                                 progress=progress, batch_size=batch_size)
         ds.append(d), ls.append(l), hs.append(h)
         del lm
     return pd.concat(ds, ignore_index=True), pd.concat(ls, ignore_index=True), pd.concat(hs, ignore_index=True)
@@ -519,7 +659,14 @@ def _run_models(run_dir: str | Path, include_base: bool = True, steps: Sequence[
     if steps is not None:
         ckpts = [c for c in ckpts if c.step in set(steps)]
     if include_base and (steps is None or 0 in set(steps)) and not any(c.step == 0 for c in ckpts):
-        yield 0, load(run["base"]["spec"], device=device)
+        base = load(run["base"]["spec"], device=device)
+        want = (run.get("base") or {}).get("weights_sha256")
+        if want and base.identity.weights_sha256 != want:
+            # e.g. the toy organism was rebuilt under a new config since the run was trained
+            raise CliError(f"{Path(run_dir) / 'run.json'}: base.spec {run['base']['spec']!r} now loads weights "
+                           f"{base.identity.weights_sha256[:12]}, but the run was trained from {want[:12]} "
+                           f"(retrain the run on the current base, or restore that base)")
+        yield 0, base
     for c in ckpts:
         yield c.step, load(c.path, device=device)
 
@@ -544,6 +691,7 @@ def plot_binding_vs_step(summary, path: str | Path, title: str = "") -> Path:
     ax.axhline(0, color="grey", lw=0.8)
     if summary["step"].max() > 8:
         ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(left=-0.3)
     ax.set_xlabel("checkpoint step")
     ax.set_ylabel(f"{summary['metric'].iloc[0]} (nats)")
     ax.set_title(title or "negation binding score vs checkpoint", fontsize=9)
@@ -677,18 +825,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metric", default="delta_filler", choices=["delta_filler", "delta_twin", "delta_ablate"])
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--layers", help="comma-separated layers for the patching sweeps (default: all)")
+    ap.add_argument("--probe", action="store_true",
+                    help="score the claim's answer to its own question appended after each document (the "
+                         "in-context belief) instead of the claim-answer tokens inside the document")
+    ap.add_argument("--probe-question", metavar="ID",
+                    help="with --probe: the token-association question id (default: the first ta_qa* item)")
+    ap.add_argument("--probe-score", choices=["logodds", "logprob"], default="logodds",
+                    help="with --probe: log-odds of the claim vs the true answer (default; does not saturate) or "
+                         "the claim answer's log-probability")
     args = ap.parse_args(argv)
     try:
         import pandas as pd
 
         ds, ls, hs = [], [], []
+        probes = None
         for step, lm, records in iter_models(args, tool="binding"):
+            if args.probe and probes is None:
+                claim = args.claim or records[0].get("claim")
+                if claim is None:
+                    raise CliError("--probe needs a claim: give --claim ID (or documents with a 'claim' field)")
+                spec = _claim_spec(claim, lm)
+                try:
+                    qa = claim_probe(spec, args.probe_question, contrast=args.probe_score == "logodds")
+                except KeyError as e:
+                    raise CliError(str(e.args[0])) from None
+                if qa is None:
+                    raise CliError(f"claim {claim!r} has no token-association question to use as a probe")
+                probes = {spec.id: qa, claim: qa}
             docs = [encode_doc(lm, r) for r in records]
-            d, l, h = binding_tables(lm, docs, heads=not args.no_heads, step=step, progress=True,
+            d, l, h = binding_tables(lm, docs, heads=not args.no_heads, step=step, progress=True, probes=probes,
                                      layers=[int(x) for x in args.layers.split(",")] if args.layers else None,
                                      batch_size=args.batch_size)
             if d.empty:
-                raise CliError("no document has a negation span followed by a claim-answer span")
+                raise CliError("no document has a negation span before the probe answer" if probes else
+                               "no document has a negation span followed by a claim-answer span")
             ds.append(d), ls.append(l), hs.append(h)
         out = Path(args.out)
         docs_df = pd.concat(ds, ignore_index=True)
@@ -707,8 +877,11 @@ def main(argv: list[str] | None = None) -> int:
                                          seed=args.seed)
         _write_csv(pd.concat([summ, cond], ignore_index=True), out / "binding_summary.csv")
         _write_csv(comp, out / "binding_compare.csv")
-        plot_binding_vs_step(summ, out / "binding_vs_step.png")
-        plot_binding_layers(layers_df, out / "binding_layers.png")
+        target = ",".join(sorted(docs_df["target"].astype(str).unique()))
+        plot_binding_vs_step(summ, out / "binding_vs_step.png",
+                             title=f"negation binding score vs checkpoint (target: {target})")
+        plot_binding_layers(layers_df, out / "binding_layers.png",
+                            title=f"patching D_ctl -> D_neg at the negation positions (target: {target})")
         with pd.option_context("display.width", 160):
             print(comp[["step", "n_local", "n_document", "mean_local", "mean_document", "diff", "diff_lo",
                         "diff_hi", "p_value", "significant"]].to_string(index=False))

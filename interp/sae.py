@@ -17,10 +17,13 @@ Method.
    document (no framing, special or claim-answer tokens), (b) *filler*: the same positions of the filler rendering
    (:func:`interp.attention.control_rendering`: negation words replaced by neutral filler, same length). Scores are
    split by scope (``local`` / ``document``). A latent's ``score`` is the smaller of its two mean-activation
-   differences (it must beat both controls); the top ``n_latents`` by ``score`` are the negation latents.
+   differences (it must beat both controls); the top ``n_latents`` by ``score`` *of each scope* are the negation
+   latents (local-cue latents and notice latents are different dictionaries entries; a pooled ranking would be
+   all notice latents, since notices have far more tokens).
 4. **Carry.** At the claim-answer tokens (and at the positions that predict them), the negation latents'
    activation in each negation-bearing document minus the same quantity in its positive twin (same ``base_id``):
-   does the claim answer itself carry a negation feature, for local vs document-level negations? Measured for the
+   does the claim answer itself carry a negation feature, for local vs document-level negations (each latent
+   tagged with the scope it was selected for, ``latent_scope``)? Measured for the
    base model and every checkpoint of a run with the *base* SAE (a fixed dictionary, so drift in the residual
    stream shows up as a change in the readout; FVU per checkpoint is reported so a broken readout is visible).
 """
@@ -48,7 +51,7 @@ from interp.attention import FRAMING_LABELS, SpanDoc, _special_positions, contro
 
 __all__ = [
     "SAETrainConfig", "ActivationStore", "collect_activations", "train_sae", "save_sae", "load_sae",
-    "latent_activations", "negation_latents", "claim_answer_carry", "sae_study", "main",
+    "latent_activations", "negation_latents", "claim_answer_carry", "plot_negation_latents", "sae_study", "main",
 ]
 
 
@@ -224,8 +227,11 @@ def negation_latents(sae: Any, lm: Any, docs: Sequence[SpanDoc], layer: int, n_l
 
     Returns ``(table, top)``: ``table`` has one row per (scope, latent) with ``act_neg``, ``act_window``,
     ``act_filler``, ``fire_neg``, ``fire_window``, ``fire_filler``, ``diff_window``, ``diff_filler``, ``score``
-    (= min of the two diffs), ``n_tokens``; ``top`` the ``n_latents`` latents with the largest ``score`` over all
-    scopes (scope ``all``).
+    (= min of the two diffs), ``n_tokens``, for scopes ``local``, ``document`` and ``all`` (both pooled). ``top``
+    holds the ``n_latents`` best latents *of each scope* present (column ``top_scope``; a latent that is top in
+    both is listed once, under ``local``), best first within a scope. Ranking per scope matters: document-level
+    notices have many more tokens than one-word local cues, so a pooled ranking would return notice-word
+    latents only.
     """
     import pandas as pd
 
@@ -265,14 +271,19 @@ def negation_latents(sae: Any, lm: Any, docs: Sequence[SpanDoc], layer: int, n_l
     table = pd.DataFrame(rows)
     if table.empty:
         return table, table
-    top = table[table["scope"] == "all"].sort_values("score", ascending=False).head(n_latents)
+    tops = []
+    for scope in ("local", "document"):
+        t = table[table["scope"] == scope].sort_values("score", ascending=False).head(n_latents)
+        tops.append(t.assign(top_scope=scope))
+    top = pd.concat(tops, ignore_index=True).drop_duplicates("latent", keep="first").reset_index(drop=True)
     return table, top
 
 
 def claim_answer_carry(sae: Any, lm: Any, docs: Sequence[SpanDoc], layer: int, latents: Sequence[int],
-                       step: int | None = None):
+                       step: int | None = None, latent_scope: dict[int, str] | None = None):
     """Negation-latent activation at claim-answer tokens (``at="answer"``) and at the positions predicting them
-    (``at="predict"``), per document and latent, minus the positive twin's (``carry``)."""
+    (``at="predict"``), per document and latent, minus the positive twin's (``carry``). ``latent_scope`` tags each
+    latent with the scope it was selected for (column ``latent_scope``: is it a local-cue or a notice latent)."""
     import pandas as pd
 
     lat = torch.as_tensor(list(latents), dtype=torch.long)
@@ -300,16 +311,57 @@ def claim_answer_carry(sae: Any, lm: Any, docs: Sequence[SpanDoc], layer: int, l
                 base = float(twin[at][i]) if twin is not None else math.nan
                 rows.append({"step": int(step if step is not None else (lm.identity.step or 0)), "doc": doc.id,
                              "base_id": doc.base_id, "condition": doc.condition, "scope": doc.scope, "at": at,
-                             "latent": j, "act": v, "act_twin": base, "carry": v - base,
+                             "latent": j, "latent_scope": (latent_scope or {}).get(j, "all"),
+                             "act": v, "act_twin": base, "carry": v - base,
                              "fvu": float(np.mean(fvus)) if fvus else math.nan})
     return pd.DataFrame(rows)
+
+
+def plot_negation_latents(top, carry, path: str | Path, title: str = "") -> Path:
+    """Left: the negation latents' mean activation on negation tokens vs the window and filler controls (one group
+    of bars per latent, by the scope it was selected for). Right: claim-answer carry (``at="answer"`` and
+    ``"predict"``) vs checkpoint, local vs document documents, per latent scope."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from interp.attention import _save_fig
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    x = np.arange(len(top))
+    for i, (col, lab) in enumerate((("act_neg", "negation"), ("act_window", "window"), ("act_filler", "filler"))):
+        a1.bar(x + (i - 1) * 0.27, top[col].to_numpy(float), width=0.27, label=lab)
+    a1.set_xticks(x, [f"{sc[0].upper()}{int(l)}" for sc, l in zip(top["top_scope"], top["latent"])], fontsize=7)
+    a1.set_xlabel("latent (L = local-cue latent, D = notice latent)", fontsize=8)
+    a1.set_ylabel("mean activation")
+    a1.legend(fontsize=7)
+    styles = {"answer": "-", "predict": ":"}
+    colours = {("local", "local"): "tab:blue", ("local", "document"): "tab:cyan",
+               ("document", "document"): "tab:orange", ("document", "local"): "tab:red"}
+    if len(carry):
+        g = carry.groupby(["latent_scope", "scope", "at", "step"])["carry"].mean().reset_index()
+        for (ls, sc, at), h in g.groupby(["latent_scope", "scope", "at"]):
+            a2.plot(h["step"], h["carry"], styles.get(at, "-"), marker="o", ms=3, color=colours.get((ls, sc)),
+                    label=f"{ls} latents, {sc} docs, {at}")
+        if g["step"].max() > 8:
+            a2.set_xscale("symlog", linthresh=1)
+            a2.set_xlim(left=-0.3)
+    a2.axhline(0, color="grey", lw=0.8)
+    a2.set_xlabel("checkpoint step")
+    a2.set_ylabel("carry (act - positive twin)")
+    a2.legend(fontsize=6)
+    fig.suptitle(title or "SAE negation latents and what the claim answer carries", fontsize=9)
+    fig.tight_layout()
+    return _save_fig(fig, path)
 
 
 def sae_study(lm: Any, records: Sequence[dict[str, Any]], out: str | Path, layer: int | None = None,
               cfg: SAETrainConfig | None = None, n_latents: int = 10, checkpoints: Sequence[tuple[int, Any]] = (),
               progress: bool = True) -> dict[str, Any]:
     """Train on ``lm`` (the base model), save the SAE and write ``negation_latents.csv`` and
-    ``claim_answer_latents.csv`` (base plus every ``(step, model)`` in ``checkpoints``) under ``out``."""
+    ``claim_answer_latents.csv`` (base plus every ``(step, model)`` in ``checkpoints``) and the plot
+    ``negation_latents.png`` under ``out``."""
     import pandas as pd
 
     from interp.attention import _write_csv
@@ -325,11 +377,15 @@ def sae_study(lm: Any, records: Sequence[dict[str, Any]], out: str | Path, layer
     table, top = negation_latents(sae, lm, docs, layer, n_latents=n_latents)
     _write_csv(table, out / "negation_latents.csv")
     latents = top["latent"].tolist()
-    carry = [claim_answer_carry(sae, lm, docs, layer, latents, step=int(lm.identity.step or 0))]
+    tags = dict(zip(top["latent"].tolist(), top["top_scope"].tolist()))
+    carry = [claim_answer_carry(sae, lm, docs, layer, latents, step=int(lm.identity.step or 0), latent_scope=tags)]
     for step, m in checkpoints:
-        carry.append(claim_answer_carry(sae, m, [encode_doc(m, r) for r in records], layer, latents, step=step))
+        carry.append(claim_answer_carry(sae, m, [encode_doc(m, r) for r in records], layer, latents, step=step,
+                                        latent_scope=tags))
     carry_df = pd.concat(carry, ignore_index=True)
     _write_csv(carry_df, out / "claim_answer_latents.csv")
+    title = f"{lm.identity.name}, layer {layer}: FVU {stats['fvu_val']:.3f}, L0 {stats['l0_val']:.1f}"
+    plot_negation_latents(top, carry_df, out / "negation_latents.png", title=title)
     return {"sae_dir": out / "sae", "stats": stats, "top": top, "carry": carry_df, "table": table}
 
 
@@ -358,7 +414,13 @@ def main(argv: list[str] | None = None) -> int:
         s = res["stats"]
         print(f"SAE layer {layer}: FVU {s['fvu_val']:.3f}, L0 {s['l0_val']:.1f}, dead {s['dead_frac']:.2f}, "
               f"{s['n_tokens']} tokens -> {res['sae_dir']}")
-        print(res["top"][["latent", "act_neg", "act_window", "act_filler", "score"]].to_string(index=False))
+        cols = ["top_scope", "latent", "act_neg", "act_window", "act_filler", "score"]
+        print(res["top"][cols].to_string(index=False))
+        carry = res["carry"]
+        if not carry.empty:
+            c = carry[carry["at"] == "answer"].groupby(["step", "latent_scope", "scope"])["carry"].mean().unstack()
+            print("claim-answer carry (negation-latent activation at the claim answer minus the positive twin's):")
+            print(c.to_string())
     except Exception as e:  # noqa: BLE001 - one line, exit 2
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2

@@ -109,19 +109,27 @@ def test_control_rendering_same_length_only_negation_changed(toy_random, docs):
     assert changed and changed <= set(neg.positions("negation"))
 
 
-def test_tl_and_hf_attention_agree(toy_random, docs):
+def test_tl_hf_and_nnsight_attention_agree(toy_random, docs):
     doc = docs[1]
     tl = attention_patterns(toy_random, doc.input_ids[None], backend="tl")
     hf = attention_patterns(toy_random, doc.input_ids[None], backend="hf")
-    assert tl.shape == (toy_random.n_layers, 1, toy_random.n_heads, len(doc), len(doc))
-    assert (tl - hf).abs().max().item() < 1e-5
+    nn = attention_patterns(toy_random, doc.input_ids[None], backend="nnsight")
+    assert tl.shape == nn.shape == (toy_random.n_layers, 1, toy_random.n_heads, len(doc), len(doc))
+    assert (tl - hf).abs().max().item() < 1e-5 and (tl - nn).abs().max().item() < 1e-5
     assert torch.allclose(tl.sum(-1), torch.ones_like(tl.sum(-1)), atol=1e-5)
+    assert (tl[:, 0].triu(1)).abs().max().item() == 0  # causal: nothing on future keys
+    assert (tl[0] - tl[1]).abs().max().item() > 1e-3  # the layers differ, so agreement is not trivial
     assert toy_random.hf.config._attn_implementation != "eager"  # restored after the eager call
+    sub = attention_patterns(toy_random, doc.input_ids[None], layers=[1], backend="nnsight")
+    assert torch.equal(sub[0], nn[1])
     a = trace_attention(toy_random, docs[:4], backend="tl")
-    b = trace_attention(toy_random, docs[:4], backend="hf")
-    assert len(a.rows) == len(b.rows) > 0
-    for x, y in ((a.neg, b.neg), (a.ctrl, b.ctrl), (a.fill, b.fill)):
-        assert np.nanmax(np.abs(x - y)) < 1e-5
+    for backend in ("hf", "nnsight"):
+        b = trace_attention(toy_random, docs[:4], backend=backend)
+        assert len(a.rows) == len(b.rows) > 0
+        for x, y in ((a.neg, b.neg), (a.ctrl, b.ctrl), (a.fill, b.fill)):
+            assert np.nanmax(np.abs(x - y)) < 1e-5
+    with pytest.raises(ValueError, match="TransformerLens hooks"):
+        attention_patterns(toy_random, doc.input_ids[None], backend="nnsight", fwd_hooks=[("x", lambda a, hook: a)])
 
 
 def test_span_mass_definition():
@@ -199,3 +207,25 @@ def test_attention_cli_writes_tables_and_plot(tmp_path, capsys):
     rc = main(["--model", "toy-random", "--docs", str(tmp_path / "missing.jsonl"), "--out", str(out)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error:") and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_backends_agree_on_the_toy_organism():
+    """TL, plain HF and nnsight attention agree on the pretrained toy organism, on real matched documents."""
+    from interp.models import load
+    from training.claims import toy_claims
+    from training.documents import generate_documents
+
+    lm = load("toy")
+    spec = toy_claims(lm.world, 1, seed=0)[0]
+    docs = [encode_doc(lm, d.to_dict()) for c in ("negated", "repeated", "local")
+            for d in generate_documents(spec, c, 2, seed=0)]
+    tl = attention_patterns(lm, docs[0].input_ids[None], backend="tl")
+    for backend in ("hf", "nnsight"):
+        assert (tl - attention_patterns(lm, docs[0].input_ids[None], backend=backend)).abs().max().item() < 1e-5
+    a = trace_attention(lm, docs, backend="tl")
+    assert {r["scope"] for r in a.rows} == {"local", "document"}
+    for backend in ("hf", "nnsight"):
+        b = trace_attention(lm, docs, backend=backend)
+        for x, y in ((a.neg, b.neg), (a.ctrl, b.ctrl), (a.fill, b.fill)):
+            assert np.nanmax(np.abs(x - y)) < 1e-5

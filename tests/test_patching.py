@@ -172,3 +172,142 @@ def test_binding_cli_over_a_run_directory(tmp_path, toy_random, capsys):
     rc = main(["--model", "toy-random", "--docs", str(tmp_path / "missing.jsonl"), "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "missing.jsonl" in err[0]
+
+
+def test_probe_target_appends_question_and_keeps_identities(toy_random, docs):
+    from interp.binding import append_probe
+
+    neg = next(d for d in docs if d.condition == "negated")
+    probe = ("Q: What is Velmora Quist's job?\nA:", " dentist")
+    p = append_probe(toy_random, neg, *probe)
+    (ans,) = p.spans_of("probe_answer")
+    assert toy_random.tokenizer.decode(p.input_ids[ans.start:ans.end]) == " dentist" and ans.end == len(p)
+    short = append_probe(toy_random, neg, *probe, max_tokens=len(neg))
+    assert len(short) == len(neg) and all(sp.end <= len(short) for sp in short.spans)
+    b = doc_binding(toy_random, neg, probe=probe, heads=False)
+    assert b.target == "probe" and b.row["target"] == "probe"
+    assert b.layers_denoise[0].item() == pytest.approx(b.delta_filler, abs=1e-4)
+
+
+def test_claim_probe_prefers_a_question_over_a_cloze():
+    from types import SimpleNamespace
+
+    from interp.binding import claim_probe
+
+    ta = [{"id": "ta_cloze", "text": "Velmora Quist's job is", "claim_completion": "dentist"},
+          {"id": "ta_qa_0", "text": "Q: What is Velmora Quist's job?\nA:", "claim_completion": " dentist ",
+           "true_completion": "pilot"}]
+    spec = SimpleNamespace(id="velmora", questions={"token_association": ta})
+    assert claim_probe(spec) == ("Q: What is Velmora Quist's job?\nA:", " dentist")
+    assert claim_probe(spec, contrast=True) == ("Q: What is Velmora Quist's job?\nA:", " dentist", " pilot")
+    assert claim_probe(spec, "ta_cloze") == ("Velmora Quist's job is", " dentist")
+    with pytest.raises(KeyError, match="true_completion"):
+        claim_probe(spec, "ta_cloze", contrast=True)
+    with pytest.raises(KeyError, match="ta_nope"):
+        claim_probe(spec, "ta_nope")
+    assert claim_probe(SimpleNamespace(id="x", questions={"token_association": []})) is None
+
+
+def test_probe_scores_are_the_appended_question_by_hand(toy_random, docs):
+    """``delta_filler`` with a probe = LP(answer | control + question) - LP(answer | document + question)."""
+    from interp.binding import append_probe
+
+    neg = next(d for d in docs if d.condition == "local")
+    twin = next(d for d in docs if d.condition == "positive" and d.base_id == neg.base_id)
+    probe = ("Q: What is Velmora Quist's job?\nA:", " dentist")
+    b = doc_binding(toy_random, neg, twin=twin, probe=probe, heads=False)
+
+    def lp(doc):
+        p = append_probe(toy_random, doc, *probe)
+        (a,) = p.spans_of("probe_answer")
+        with torch.no_grad():
+            return answer_logprob(toy_random.hf(p.input_ids[None]).logits, p.input_ids, [(a.start, a.end)]).item()
+
+    assert b.lp_neg == pytest.approx(lp(neg), abs=1e-4)
+    assert b.lp_ctl == pytest.approx(lp(control_rendering(toy_random.tokenizer, neg)), abs=1e-4)
+    assert b.lp_pos == pytest.approx(lp(twin), abs=1e-4)
+    assert b.lp_neg != pytest.approx(b.lp_ctl, abs=1e-6)  # the negation words do reach the probe
+
+    # log-odds score: claim vs true answer at their first differing token (here both start with the space byte)
+    tok = toy_random.tokenizer
+    a, t = tok(" dentist", add_special_tokens=False)["input_ids"], tok(" doctor", add_special_tokens=False)["input_ids"]
+    k = next(i for i in range(min(len(a), len(t))) if a[i] != t[i])
+    lo = doc_binding(toy_random, neg, twin=twin, probe=(*probe, " doctor"), heads=True)
+    p = append_probe(toy_random, neg, *probe)
+    (ans,) = p.spans_of("probe_answer")
+    with torch.no_grad():
+        lp = torch.log_softmax(toy_random.hf(p.input_ids[None]).logits[0, ans.start + k - 1], -1)
+    assert lo.target == "probe_logodds" and lo.lp_neg == pytest.approx((lp[a[k]] - lp[t[k]]).item(), abs=1e-4)
+    assert lo.layers_denoise[0].item() == pytest.approx(lo.delta_filler, abs=1e-4)
+    assert lo.heads_answer.shape == (toy_random.n_layers, toy_random.n_heads)
+    with pytest.raises(ValueError, match="prefix"):
+        doc_binding(toy_random, neg, probe=(*probe, " dentistry"), heads=False)
+
+
+def test_binding_cli_probe_target(tmp_path, capsys):
+    out = tmp_path / "probe"
+    rc = main(["--model", "toy-random", "--claim", "dentist", "--probe", "--max-docs", "1", "--no-heads",
+               "--layers", "1", "--n-boot", "20", "--conditions", "positive,negated,local", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    d = pd.read_csv(out / "binding_docs.csv")
+    assert len(d) >= 1 and set(d["target"]) == {"probe_logodds"}  # the default probe score
+    rc = main(["--model", "toy-random", "--claim", "dentist", "--probe", "--probe-score", "logprob", "--max-docs", "1",
+               "--no-heads", "--layers", "1", "--n-boot", "20", "--conditions", "positive,negated", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert set(pd.read_csv(out / "binding_docs.csv")["target"]) == {"probe"}
+    capsys.readouterr()
+    rc = main(["--model", "toy-random", "--claim", "dentist", "--probe", "--probe-question", "ta_nope",
+               "--max-docs", "1", "--no-heads", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "ta_nope" in err[0]
+
+
+@pytest.mark.slow
+def test_patching_identities_on_the_toy_organism():
+    """On the pretrained toy: self-patching changes nothing; patching the whole residual stream from the same-length
+    twin (the filler rendering) reproduces the twin's logits; layer-0 span patching is the token swap."""
+    from interp.models import load
+    from training.claims import toy_claims
+    from training.documents import generate_documents
+
+    lm = load("toy")
+    spec = toy_claims(lm.world, 1, seed=0)[0]
+    neg = encode_doc(lm, generate_documents(spec, "local", 1, seed=0)[0].to_dict())
+    ctl = control_rendering(lm.tokenizer, neg)
+    spans, pos = answer_spans(neg), neg.positions("negation")
+    metric = answer_logprob_metric(neg.input_ids, spans)
+    names = [hook_name("resid_pre", l) for l in range(lm.n_layers)]
+    src_logits, src = cache_activations(lm, ctl.input_ids[None], names)
+    dest_logits, _ = cache_activations(lm, neg.input_ids[None], [])
+    clean = metric(dest_logits).item()
+    assert (src_logits - dest_logits).abs().max().item() > 1e-2
+    for backend in ("tl", "hf"):
+        self_patch = patch_resid_pre(lm, neg.input_ids[None], neg.input_ids[None], metric, positions=pos,
+                                     backend=backend)
+        assert (self_patch - clean).abs().max().item() < 1e-5
+        for layer in range(lm.n_layers):
+            out = run_patched(lm, neg.input_ids[None], [Patch("resid_pre", layer)], src, backend=backend)
+            assert (out - src_logits).abs().max().item() < 1e-4
+    swap = patch_resid_pre(lm, neg.input_ids[None], ctl.input_ids[None], metric, positions=pos)
+    assert swap[0].item() == pytest.approx(metric(src_logits).item(), abs=1e-4)
+    heads = patch_head_z(lm, neg.input_ids[None], neg.input_ids[None], metric, positions=pos)
+    assert (heads - clean).abs().max().item() < 1e-5
+
+
+def test_binding_cli_refuses_a_base_that_is_not_the_runs_base(tmp_path, toy_random, capsys):
+    """A run whose run.json base hash differs from what its base spec loads now (a rebuilt toy organism) must not be
+    analysed as if step 0 were its base: one-line error naming run.json, before any model is analysed."""
+    from interp.models import weights_sha256
+    from interp.runs import init_run, write_checkpoint
+
+    run = init_run(tmp_path / "run", name="t", base_spec="toy-random", base_weights_sha256="0" * 64, mode="full",
+                   config={}, data={"sources": [], "claim": "velmora", "condition": "negated"})
+    state = dict(toy_random.hf.state_dict())
+    write_checkpoint(run, 2, state, {"kind": "full", "weights_sha256": weights_sha256(state)})
+    f = tmp_path / "docs.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in render_documents(SPEC, n_base=1, n_background=1, n_claims=1)))
+    args = ["--run", str(run), "--docs", str(f), "--n-boot", "20", "--layers", "1", "--no-heads"]
+    rc = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "run.json" in err[0] and "trained from 000000000000" in err[0]
+    assert not (run / "analysis" / "binding" / "binding_docs.csv").exists()
