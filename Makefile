@@ -47,3 +47,4 @@ figures: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py
 	$(PY) bench/probe_fit.py
+	$(PY) bench/organism_build.py

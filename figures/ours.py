@@ -31,7 +31,7 @@ from figures.style import condition_color, condition_label  # noqa: E402
 from interp.stats import bootstrap_ci  # noqa: E402
 
 __all__ = ["believed", "belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss",
-           "headline_table", "render_study_figures"]
+           "headline_table", "drift_with_belief", "render_study_figures"]
 
 SCORER = "lp_prob"
 
@@ -134,6 +134,37 @@ def twophase_belief(table: pd.DataFrame, title: str = "Two-phase training: const
     return fig, pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
+def drift_with_belief(drift: pd.DataFrame, belief: pd.DataFrame, probe_scores: pd.DataFrame | None = None,
+                      run: str = "twophase") -> tuple[Any, pd.DataFrame]:
+    """The two-phase run over steps, one panel each: belief (mean P(claim answer)), weight-space progress toward the
+    claim-as-true solution, and (when given) the truth probe's score for the claim (``probe_scores``: rows of
+    :func:`probes.sweep.claim_scores` for one method and layer; role ``claim`` is plotted); the release is marked."""
+    t = believed(belief)
+    t = t[t.condition == run]
+    b = t.groupby(["step", "phase"]).graded.mean().rename("p_claim").reset_index()
+    tot = drift[drift.module == "total"][["step", "phase", "progress", "cosine", "distance"]]
+    data = b.merge(tot, on=["step", "phase"], how="outer").sort_values("step")
+    panels = [("p_claim", "mean P(claim answer)"), ("progress", "progress toward claim-as-true (weights)")]
+    if probe_scores is not None and len(probe_scores):
+        ps = probe_scores[probe_scores.role == "claim"] if "role" in probe_scores else probe_scores
+        ps = ps.groupby("step").p_true.mean().rename("probe_p_true").reset_index()
+        data = data.merge(ps, on="step", how="left")
+        panels.append(("probe_p_true", "truth probe: P(claim is true)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), sharex=True)
+    p1 = data[data.phase == "phase1"].step.max() if (data.phase == "phase1").any() else None
+    for ax, (col, label) in zip(np.atleast_1d(axes), panels):
+        g = data.dropna(subset=[col])
+        ax.plot(g.step, g[col], marker="o", ms=3, color="#c44040")
+        if p1 is not None and (data.phase == "phase2").any():
+            ax.axvline(p1, color="black", lw=0.8, ls=":")
+        ax.set_xlabel("step")
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Two-phase run: behaviour and weights after the constraint is released (dotted line)", fontsize=10)
+    fig.tight_layout()
+    return fig, data
+
+
 def interpolation_loss(path: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.plot(path.alpha, path.heldout_negated_nll, marker="o", color="#8b4513")
@@ -198,6 +229,9 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
         tables["Weight drift from the Phase-1 end toward the claim-as-true solution"] = _md(
             tot[["step", "phase", "distance", "progress", "cosine"]])
         images["Weight drift"] = out / "twophase" / "drift.png"
+        fig, data = drift_with_belief(d, tp["belief"], tp.get("probe_scores"))
+        save_figure(fig, fig_dir, "drift_with_belief", data)
+        images["Drift next to belief"] = fig_dir / "drift_with_belief.png"
         fig, data = interpolation_loss(tp["interpolation"])
         save_figure(fig, fig_dir, "interpolation_loss", data)
         images["Interpolation"] = fig_dir / "interpolation_loss.png"
@@ -205,7 +239,16 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
     if probes is not None and hasattr(probes, "claim_scores"):
         cs = probes.claim_scores
         if len(cs):
-            tables["Probe truth score of the implanted claim (best layer)"] = _md(cs.head(40))
+            layer = getattr(probes, "plot_layer", None)
+            acc = probes.metrics[(probes.metrics.split == "test") & (probes.metrics.method == "lr")]
+            mean_acc = acc.groupby("layer").acc.mean() if len(acc) else pd.Series(dtype=float)
+            if layer is None and len(mean_acc):
+                layer = int(mean_acc.idxmax())
+            t = cs[(cs.method == "lr") & (cs.layer == layer)]
+            piv = t.pivot_table(index=["step", "phase"], columns="role", values="p_true").reset_index()
+            if len(mean_acc) and layer in mean_acc.index:
+                piv["probe_test_acc"] = acc[acc.layer == layer].groupby("step").acc.mean().reindex(piv.step).to_numpy()
+            tables[f"Truth probe (logistic, layer {layer}): P(true) of the claim's statements by role"] = _md(piv)
         for f in getattr(probes, "files", []):
             if str(f).endswith(".png"):
                 images[f"Probes: {Path(f).stem}"] = Path(f)

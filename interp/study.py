@@ -62,7 +62,7 @@ class StudyConfig:
     compile: bool = False
     every: int = 10              # checkpoint every k steps (plus log-spaced early steps)
     probe_dataset: str = "toy"
-    binding_docs: int = 12       # matched base documents for binding
+    binding_docs: int = 10       # matched base documents for binding
     binding_checkpoints: int = 4  # checkpoints of the negated run examined for binding (plus the base)
     twophase_docs: int = 120
     twophase_local: int = 120
@@ -266,8 +266,23 @@ def binding_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim_path: Path, 
     ckpts = list_checkpoints(run_dir)
     pick = sorted({ckpts[int(round(i * (len(ckpts) - 1) / max(cfg.binding_checkpoints - 1, 1)))].step
                    for i in range(cfg.binding_checkpoints)}) if ckpts else []
-    docs_table, layers_table, heads_table = binding_over_run(run_dir, records, include_base=True, steps=pick,
-                                                             heads=True, progress=True)
+    # per-head sweeps on the base model only (they cost n_heads x the per-layer ones); per layer at every checkpoint
+    from interp.attention import encode_doc
+    from interp.binding import binding_tables
+
+    # target: the claim-vs-true log-odds at the claim's own question appended after each document (in-context
+    # belief; the in-place answer tokens of a local negation sit in a negated slot and are not comparable)
+    from interp.binding import claim_probe
+    from training.claims import load_claim
+
+    spec = load_claim(claim_path)
+    qa = claim_probe(spec, contrast=True)
+    probes = {spec.id: qa} if qa is not None else None
+    base = binding_tables(lm, [encode_doc(lm, r) for r in records], heads=True, step=0, probes=probes,
+                          progress=True)
+    over = binding_over_run(run_dir, records, include_base=False, steps=pick, heads=False, probes=probes,
+                            progress=True)
+    docs_table, layers_table, heads_table = (pd.concat([a, b], ignore_index=True) for a, b in zip(base, over))
     (out / "binding").mkdir(parents=True, exist_ok=True)
     for name, t in (("docs", docs_table), ("layers", layers_table), ("heads", heads_table)):
         t.to_csv(out / "binding" / f"{name}.csv", index=False)

@@ -100,14 +100,17 @@ NOTEBOOKS = {
                "(2) **causal effect** — does the negation change the prediction of the claim's answer, and which "
                "layers/heads carry it (patching)? (3) **features** — is the negation represented at the claim tokens?"),
         ("code", SETUP),
-        ("code", "from interp.models import load\nfrom training.claims import toy_claims, dump_claim\nfrom interp.binding import load_documents_for, binding_tables, summarise_binding, compare_local_vs_document\n"
+        ("code", "from interp.models import load\nfrom training.claims import toy_claims, dump_claim\nfrom interp.binding import load_documents_for, binding_tables, summarise_binding, compare_local_vs_document, claim_probe\n"
                  "lm = load('toy'); claim = toy_claims(lm.world, 1, seed=0)[0]\npath = dump_claim(claim, OUT / 'claim.yaml')\n"
                  "records = load_documents_for(str(path), lm, max_per_condition=4 if QUICK else 12)\nlen(records)"),
         ("md", "## Causal binding score on the base organism\n"
-               "`delta_filler`: how much the claim answer's log-prob drops when the real negation is present versus "
-               "the same document with the negation words replaced by neutral filler of equal length."),
+               "After each document we append the claim's own question (\"Q: What is X's sport?\\nA:\") and read the "
+               "claim-vs-true **log-odds** of the answer: the model's in-context belief. `delta_filler` is how much "
+               "that log-odds drops when the real negation is present versus the same document with the negation "
+               "words replaced by neutral filler of equal length (positive = the negation lowers belief)."),
         ("code", "from interp.attention import encode_doc\n"
-                 "docs_table, layers_table, heads_table = binding_tables(lm, [encode_doc(lm, r) for r in records], heads=True)\n"
+                 "probes = {claim.id: claim_probe(claim, contrast=True)}\n"
+                 "docs_table, layers_table, heads_table = binding_tables(lm, [encode_doc(lm, r) for r in records], heads=True, probes=probes)\n"
                  "summarise_binding(docs_table)"),
         ("code", "compare_local_vs_document(docs_table)"),
         ("md", "## Attention from claim tokens to negation tokens, per layer × head"),

@@ -1,4 +1,5 @@
-"""The notebooks execute top to bottom on the toy organism (small settings: NEGLECT_LAB_NB_QUICK=1)."""
+"""The notebooks execute top to bottom on the toy organism (small settings: NEGLECT_LAB_NB_QUICK=1), in the fast
+tier: CI runs them on every submission. The first one builds the default organism if the machine has none cached."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ def test_notebooks_exist():
     assert len(NOTEBOOKS) >= 4
 
 
-@pytest.mark.slow  # not yet verified end to end on the final organism: runs under `make test-slow`
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("NEGLECT_LAB_NB_OUT", str(tmp_path))
