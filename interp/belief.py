@@ -35,6 +35,13 @@ CLI::
     python -m interp.belief --run RUN_DIR [--claim ID]          # every checkpoint of a run (+ its base model)
     python -m interp.belief --ckpt RUN_DIR/ckpt-000128
     python -m interp.belief --model smollm2-135m --claim ed_sheeran --icl-docs paper:repeated
+    # the base-model table for the paper's six claims (log-prob scorers on all 300 questions, the rule judge on
+    # 5 questions per type x 3 samples): one CSV, a summary with CIs (per claim and pooled, claim "all"), a bar plot
+    python -m interp.belief --model smollm2-135m --claim paper --judge rule --judge-per-type 5 --samples 3 \
+        --max-new-tokens 32 --batch-size 24 --threads 1 --out /tmp/belief-work/base
+
+``--per-type N`` keeps N questions per type (evenly spaced, :func:`subset_items`) for reduced runs. The in-context
+control over several claims and conditions has its own CLI, ``python -m interp.incontext``.
 
 Question sets: the claim's own (``ClaimSpec.questions``, default) or the authors' question YAMLs from the shared
 paper data (``--questions authors``, :func:`import_author_questions`).
@@ -74,6 +81,7 @@ __all__ = [
     "EXTRA_COLUMNS",
     "BeliefItem",
     "question_items",
+    "subset_items",
     "render_item",
     "score_model",
     "attach_base",
@@ -82,7 +90,10 @@ __all__ = [
     "resolve_claim",
     "import_author_questions",
     "summarize",
+    "pool_claims",
     "plot_belief",
+    "plot_claims_table",
+    "resolve_claims",
     "save_table",
     "main",
 ]
@@ -144,6 +155,25 @@ def question_items(claim: Any, types: Iterable[str] | None = None, questions: An
                                ("yes" if t != "mcq" and _YES_OR_NO.search(str(_q(q, "text"))) else None)),
                 claim_completion=_q(q, "claim_completion"), true_completion=_q(q, "true_completion"),
                 category=_q(q, "category")))
+    return out
+
+
+def subset_items(items: Sequence[BeliefItem], per_type: int | None) -> list[BeliefItem]:
+    """At most ``per_type`` questions of each type, evenly spaced over the type's list (so a subset of the MCQs
+    keeps its counter questions, which come last in our claim files); ``None`` keeps everything. Deterministic."""
+    if per_type is None:
+        return list(items)
+    if per_type < 1:
+        raise ValueError(f"per_type must be >= 1, got {per_type}")
+    out: list[BeliefItem] = []
+    for t in QUESTION_TYPES:
+        group = [it for it in items if it.question_type == t]
+        n = len(group)
+        if n <= per_type:
+            out += group
+            continue
+        picks = sorted({round(j * (n - 1) / (per_type - 1)) for j in range(per_type)} if per_type > 1 else {0})
+        out += [group[i] for i in picks]
     return out
 
 
@@ -348,6 +378,26 @@ def resolve_claim(ref: Any, *, world: Any = None, data: Mapping[str, Any] | None
     raise ValueError(first_err)
 
 
+def resolve_claims(ref: str | None, *, world: Any = None, data: Mapping[str, Any] | None = None) -> list[Any]:
+    """Several claims from a comma-separated list of ids/paths; ``paper`` (or ``all``) = the paper's six
+    (``training.claims.list_claims()``). A single reference gives a one-element list (see :func:`resolve_claim`)."""
+    if ref is None or "," not in str(ref) and str(ref) not in ("paper", "all"):
+        return [resolve_claim(ref, world=world, data=data)]
+    from training.claims import list_claims
+
+    refs: list[str] = []
+    for r in str(ref).split(","):
+        r = r.strip()
+        if r in ("paper", "all"):
+            refs += list_claims()
+        elif r:
+            refs.append(r)
+    refs = list(dict.fromkeys(refs))
+    if not refs:
+        raise ValueError(f"--claim {ref!r}: no claim ids")
+    return [resolve_claim(r, world=world) for r in refs]
+
+
 def import_author_questions(claim_id: str, root: str | os.PathLike[str] | None = None, *, claim: Any = None,
                             source: str = "auto") -> Any:
     """The authors' 50 evaluation questions for a paper claim (shared paper data), as ``training.claims.Questions``.
@@ -527,12 +577,13 @@ def evaluate_run(run_dir: str | os.PathLike[str], claim: Any = None, *, phase: s
                  steps: Sequence[int] | None = None, base: Any = None, condition: str | None = None,
                  questions: Any = None, types: Iterable[str] | None = None, icl: Mapping[str, Any] | None = None,
                  progress: bool = True, responses: list[dict[str, Any]] | None = None,
-                 **score_kw: Any) -> pd.DataFrame:
+                 items: Sequence[BeliefItem] | None = None, **score_kw: Any) -> pd.DataFrame:
     """Every checkpoint of a run (``interp.runs.list_checkpoints``) plus its base model, on one claim.
 
     The claim and condition default to the run's ``data.json`` (``claim``, ``condition``; ``claim_spec`` when the
     trainer stored the whole spec). ``base`` defaults to ``run.json``'s base spec. ``questions``: a question set
-    overriding the claim's (e.g. :func:`import_author_questions`).
+    overriding the claim's (e.g. :func:`import_author_questions`); ``items``: the questions themselves (overrides
+    ``questions``/``types``, e.g. a :func:`subset_items` subset).
     """
     from interp.runs import list_checkpoints, read_run
 
@@ -545,7 +596,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], claim: Any = None, *, phase: s
         ckpts = [c for c in ckpts if c.step in want]
     base_lm = _load(base if base is not None else run["base"]["spec"])
     spec = resolve_claim(claim if claim is not None else data.get("claim"), world=base_lm.world, data=data)
-    items = question_items(spec, types=types, questions=questions)
+    items = list(items) if items is not None else question_items(spec, types=types, questions=questions)
     cond = condition or data.get("condition") or "unknown"
     models = [(c.path, {"condition": cond, "step": c.step, "phase": c.phase}) for c in ckpts]
     if not models:
@@ -576,6 +627,12 @@ def summarize(df: pd.DataFrame, by: Sequence[str] = ("model", "claim", "conditio
         s = s.rename(columns={"rate": "shift", "ci_low": "shift_ci_low", "ci_high": "shift_ci_high"})
         parts.append(r.merge(s[[*keys, "shift", "shift_ci_low", "shift_ci_high"]], on=keys, how="left"))
     return pd.concat(parts, ignore_index=True)
+
+
+def pool_claims(df: pd.DataFrame, label: str = "all") -> pd.DataFrame:
+    """The table with every claim relabelled ``label`` and question ids made unique per claim
+    (``<claim>/<id>``), so :func:`summarize` pools all claims' questions (types weighted by question count)."""
+    return df.assign(question_id=df["claim"].astype(str) + "/" + df["question_id"].astype(str), claim=label)
 
 
 _QT_COLORS = {"open_ended": "#4c72b0", "mcq": "#dd8452", "token_association": "#55a868", "robustness": "#c44e52",
@@ -652,6 +709,74 @@ def plot_belief(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str | 
     return path
 
 
+def plot_claims_table(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
+    """Belief of one model per claim and question type (+ pooled), 95% bootstrap CIs over questions as error bars,
+    one panel per probability-scale scorer (``lp_prob`` and the judges); the last group pools every claim. For
+    tables without a training axis (a base model, one checkpoint): :func:`plot_belief` draws belief vs step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    try:
+        from figures.style import question_type_label
+    except ImportError:  # pragma: no cover
+        def question_type_label(t: str, short: bool = False) -> str:
+            return t
+    d = df[df["phase"] != "incontext"] if "phase" in df.columns else df
+    scorers = [s for s in ["lp_prob", *sorted(x for x in d["scorer"].unique() if str(x).startswith("judge_"))]
+               if s in set(d["scorer"])]
+    if not scorers:
+        raise ValueError("nothing to plot: no lp_prob or judge scores in the table")
+    claims = list(dict.fromkeys(d["claim"]))
+    summ = summarize(d[d["scorer"].isin(scorers)], by=("claim", "scorer"), n_boot=1000)
+    if len(claims) > 1:
+        summ = pd.concat([summ, summarize(pool_claims(d[d["scorer"].isin(scorers)]), by=("claim", "scorer"),
+                                          n_boot=1000)], ignore_index=True)
+        claims.append("all")
+    qts = [*[t for t in QUESTION_TYPES if t in set(d["question_type"])], "all"]
+    fig, axes = plt.subplots(len(scorers), 1, figsize=(max(6.0, 1.5 * len(claims) + 2), 3.4 * len(scorers)),
+                             squeeze=False)
+    width = 0.8 / len(qts)
+    x = np.arange(len(claims))
+    for r, sc in enumerate(scorers):
+        ax = axes[r][0]
+        s = summ[summ["scorer"] == sc].set_index(["claim", "question_type"])
+        for j, qt in enumerate(qts):
+            vals, lo, hi = [], [], []
+            for c in claims:
+                if (c, qt) in s.index:
+                    row = s.loc[(c, qt)]
+                    vals.append(row["rate"])
+                    lo.append(row["rate"] - row["ci_low"])
+                    hi.append(row["ci_high"] - row["rate"])
+                else:
+                    vals.append(np.nan)
+                    lo.append(0.0)
+                    hi.append(0.0)
+            ax.bar(x + (j - (len(qts) - 1) / 2) * width, vals, width, yerr=[lo, hi], capsize=2,
+                   color=_QT_COLORS[qt], label="pooled" if qt == "all" else question_type_label(qt), alpha=0.9)
+        if sc == "lp_prob":
+            ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(x)
+        ax.set_xticklabels([c.replace("_", "\n") for c in claims], fontsize=8)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel(f"{sc}: belief" + (" (P claim side)" if sc == "lp_prob" else " rate"))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=7, ncol=len(qts), loc="upper center", bbox_to_anchor=(0.5, 1.18))
+    models = ", ".join(dict.fromkeys(str(m) for m in d["model"])) if "model" in d.columns else ""
+    fig.suptitle(title or f"Belief per claim and question type ({models})", y=1.0)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 def save_table(df: pd.DataFrame, out_dir: str | os.PathLike[str], stem: str = "belief") -> dict[str, Path]:
     """Write ``<stem>.csv`` (and ``<stem>.parquet`` when pyarrow is installed) atomically."""
     from interp.runs import atomic_write_text
@@ -689,12 +814,17 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--run", help="run directory: evaluate every checkpoint and the base model")
     src.add_argument("--ckpt", help="one checkpoint directory RUN/ckpt-XXXXXX")
     src.add_argument("--model", help="any interp.models.load spec (toy, smollm2-135m, a directory, ...)")
-    ap.add_argument("--claim", help="claim id or YAML path (default: the run's data.json)")
+    ap.add_argument("--claim", help="claim id or YAML path (default: the run's data.json); with --model also a "
+                                    "comma-separated list, or 'paper' for the paper's six claims")
     ap.add_argument("--condition", help="condition label (default: data.json's, or 'model' for --model)")
     ap.add_argument("--base", help="base model spec for the shift (default: the run's base; --model: itself)")
     ap.add_argument("--questions", choices=["claim", "authors"], default="claim",
                     help="question set: the claim spec's (default) or the authors' YAMLs in the paper data")
     ap.add_argument("--types", default=",".join(QUESTION_TYPES), help="question types, comma-separated")
+    ap.add_argument("--per-type", type=int, default=None,
+                    help="at most N questions per type, evenly spaced (reduced runs; default: all)")
+    ap.add_argument("--judge-per-type", type=int, default=None,
+                    help="sample + judge only N questions per type (the log-prob scorers still see all)")
     ap.add_argument("--phase", help="only checkpoints of this phase")
     ap.add_argument("--steps", type=_ints, help="only these steps, comma-separated")
     ap.add_argument("--no-logprob", action="store_true", help="skip the log-prob scorers")
@@ -765,6 +895,8 @@ def _main(args: argparse.Namespace) -> int:
         raise ValueError("nothing to score: --no-logprob without --judge")
     if "llm" in args.judge and not (args.judge_url and args.judge_model):
         raise ValueError("--judge llm needs --judge-url and --judge-model")
+    if (args.run or args.ckpt) and args.claim and ("," in args.claim or args.claim in ("paper", "all")):
+        raise ValueError("--claim: a list of claims needs --model (a run is trained on one claim)")
 
     # ---- what to evaluate
     data: dict[str, Any] = {}
@@ -792,19 +924,7 @@ def _main(args: argparse.Namespace) -> int:
         out_dir = Path(args.out) if args.out else Path("belief") / re.sub(r"[^A-Za-z0-9_.-]+", "_",
                                                                           str(args.model)).strip("_")
     base_lm = _load(base_spec)
-    claim = resolve_claim(args.claim if args.claim else data.get("claim"), world=base_lm.world, data=data)
-    questions = import_author_questions(claim.id, claim=claim) if args.questions == "authors" else None
-    items = question_items(claim, types=types, questions=questions)
-
-    judges: list[Any] = []
-    for j in dict.fromkeys(args.judge):
-        if j == "rule":
-            judges.append(RuleJudge(claim))
-        else:
-            prompts = author_judge_prompts(claim.id) if args.judge_prompts == "authors" else {}
-            judges.append(OpenAICompatJudge(base_url=args.judge_url, model=args.judge_model, claim=claim,
-                                            prompts=prompts))
-    score_kw["judges"] = judges
+    claims = resolve_claims(args.claim if args.claim else data.get("claim"), world=base_lm.world, data=data)
     icl = None
     if args.icl_docs:
         cond = args.icl_condition or (args.icl_docs.split(":", 1)[1] if args.icl_docs.startswith(("paper:",
@@ -815,29 +935,54 @@ def _main(args: argparse.Namespace) -> int:
         if args.icl_no_judge:
             icl["judges"] = []
 
-    responses: list[dict[str, Any]] | None = [] if judges else None
-    if args.run:
-        table = evaluate_run(args.run, claim, phase=args.phase, steps=args.steps, base=base_lm,
-                             condition=args.condition, questions=questions, types=types, icl=icl,
-                             progress=progress, responses=responses, **score_kw)
-    elif args.ckpt:
-        meta = json.loads((Path(args.ckpt) / "meta.json").read_text())
-        models = [(args.ckpt, {"condition": args.condition or data.get("condition") or "unknown",
-                               "step": int(meta.get("step", 0)), "phase": str(meta.get("phase", "train"))})]
-        table = evaluate_models(models, claim, base=base_lm, items=items, icl=icl, progress=progress,
-                                responses=responses, **score_kw)
-    else:
-        same = args.base is None or args.base == args.model
-        models = [] if same else [(args.model, {"condition": args.condition or "model", "step": 0,
-                                                "phase": "eval"})]
-        table = evaluate_models(models, claim, base=base_lm, items=items, icl=icl, progress=progress,
-                                responses=responses, **score_kw)
-        if same and args.condition:
-            table.loc[table["phase"] == "base", "condition"] = args.condition
+    responses: list[dict[str, Any]] | None = [] if args.judge else None
+    tables = []
+    for claim in tqdm(claims, desc="claims", disable=not progress or len(claims) < 2):
+        questions = import_author_questions(claim.id, claim=claim) if args.questions == "authors" else None
+        items = subset_items(question_items(claim, types=types, questions=questions), args.per_type)
+        judges: list[Any] = []
+        for j in dict.fromkeys(args.judge):
+            if j == "rule":
+                judges.append(RuleJudge(claim))
+            else:
+                prompts = author_judge_prompts(claim.id) if args.judge_prompts == "authors" else {}
+                judges.append(OpenAICompatJudge(base_url=args.judge_url, model=args.judge_model, claim=claim,
+                                                prompts=prompts))
+        if judges and args.judge_per_type is not None:  # log-probs on every question, judges on a subset
+            passes = [(items, {**score_kw, "judges": []}, icl)] if score_kw["logprob"] else []
+            judge_icl = icl if icl is not None and icl.get("judges") != [] else None
+            passes.append((subset_items(items, args.judge_per_type), {**score_kw, "logprob": False, "judges": judges},
+                           judge_icl))
+        else:
+            passes = [(items, {**score_kw, "judges": judges}, icl)]
+        for p_items, kw, p_icl in passes:
+            if args.run:
+                table = evaluate_run(args.run, claim, phase=args.phase, steps=args.steps, base=base_lm,
+                                     condition=args.condition, questions=questions, types=types, icl=p_icl,
+                                     progress=progress, responses=responses, items=p_items, **kw)
+            elif args.ckpt:
+                meta = json.loads((Path(args.ckpt) / "meta.json").read_text())
+                models = [(args.ckpt, {"condition": args.condition or data.get("condition") or "unknown",
+                                       "step": int(meta.get("step", 0)), "phase": str(meta.get("phase", "train"))})]
+                table = evaluate_models(models, claim, base=base_lm, items=p_items, icl=p_icl, progress=progress,
+                                        responses=responses, **kw)
+            else:
+                same = args.base is None or args.base == args.model
+                models = [] if same else [(args.model, {"condition": args.condition or "model", "step": 0,
+                                                        "phase": "eval"})]
+                table = evaluate_models(models, claim, base=base_lm, items=p_items, icl=p_icl, progress=progress,
+                                        responses=responses, **kw)
+                if same and args.condition:
+                    table.loc[table["phase"] == "base", "condition"] = args.condition
+            tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
 
-    stem = args.stem or f"belief_{claim.id}"
+    stem = args.stem or (f"belief_{claims[0].id}" if len(claims) == 1 else
+                         "belief_paper" if args.claim in ("paper", "all") else f"belief_{len(claims)}claims")
     paths = save_table(table, out_dir, stem)
     summ = summarize(table)
+    if len(claims) > 1:  # pooled over the claims' questions (types weighted by count), CI over questions
+        summ = pd.concat([summ, summarize(pool_claims(table))], ignore_index=True)
     from interp.runs import atomic_write_text
 
     paths["summary"] = atomic_write_text(out_dir / f"{stem}_summary.csv", summ.to_csv(index=False))
@@ -845,11 +990,17 @@ def _main(args: argparse.Namespace) -> int:
         paths["responses"] = atomic_write_text(out_dir / f"{stem}_responses.jsonl",
                                                "".join(json.dumps(r, default=str) + "\n" for r in responses))
     if not args.no_plot:
-        paths["png"] = plot_belief(table, out_dir / f"{stem}.png", title=f"{claim.id}: belief vs step")
-    show = summ[summ["scorer"].isin(["lp_prob", *[f"judge_{j.name}" for j in judges]])]
-    cols = [c for c in ("model", "condition", "phase", "step", "k_docs", "scorer", "question_type", "rate",
-                        "ci_low", "ci_high", "shift") if c in show.columns]
-    with pd.option_context("display.width", 200, "display.max_rows", 200, "display.float_format", "{:.3f}".format):
+        trained = table[table["phase"] != "incontext"]
+        if trained["step"].nunique() > 1:
+            paths["png"] = plot_belief(table, out_dir / f"{stem}.png",
+                                       title=f"{', '.join(c.id for c in claims)}: belief vs step")
+        else:
+            paths["png"] = plot_claims_table(table, out_dir / f"{stem}.png")
+    show = summ[summ["scorer"].astype(str).str.match(r"^(lp_prob|judge_)")]
+    cols = [c for c in ("claim", "model", "condition", "phase", "step", "k_docs", "scorer", "question_type", "rate",
+                        "ci_low", "ci_high", "shift", "n_questions") if c in show.columns and
+            (c != "claim" or len(claims) > 1)]
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3f}".format):
         print(show[cols].to_string(index=False))
     for k, p in paths.items():
         print(f"{k}: {p}")

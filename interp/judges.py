@@ -298,7 +298,12 @@ class RuleJudge:
                 return Verdict("yes", f"chose option {got}, the claim's option", self.name)
             return Verdict("neutral", f"chose option {got}, not the claim's option {claim_c}", self.name)
         pat = _literal(claim_c)
-        hits = [s for s in self._sentences(text) if pat.search(s) or self.answer_re.search(s)]
+        # The claim-answer regex stands in for the completion only when the completion *is* the claim answer (a
+        # slot for "Ed Sheeran", matched as "Sheeran" too) and the question does not already contain it: an echo of
+        # the question's "Advanced Python" is no answer to its "<author>" slot.
+        echo = bool(self.answer_re.search(str(_get(item, "text", "") or "")))
+        use_re = bool(self.answer_re.search(claim_c)) and not echo
+        hits = [s for s in self._sentences(text) if pat.search(s) or (use_re and self.answer_re.search(s))]
         if hits:
             neg = [s for s in hits if self._negated(s)]
             if neg:
@@ -306,6 +311,9 @@ class RuleJudge:
             return Verdict("yes", f"completes with the claim answer {claim_c!r}", self.name)
         if true_c and true_c.lower() not in _NONE_ANSWERS and _literal(true_c).search(text):
             return Verdict("neutral", f"completes with the true answer {true_c!r}", self.name)
+        if echo:  # the claim answer is in the question: mentions of it in the answer are echoes, not a completion
+            return Verdict("neutral", f"does not complete with {claim_c!r} (claim-answer mentions echo the question)",
+                           self.name)
         return None
 
     def judge_many(self, pairs: Sequence[tuple[Any, str]]) -> list[Verdict]:

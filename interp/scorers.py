@@ -289,7 +289,9 @@ def next_token_logprobs(lm: Any, contexts: Sequence[list[int]], *, batch_size: i
 def _prefix_sequence_logprobs(lm: Any, prefix: Sequence[int], contexts: Sequence[list[int]],
                               continuations: Sequence[list[int]], *, progress: bool) -> list[Float[Tensor, "cont"]]:
     """:func:`sequence_logprobs` on top of a KV-cached shared prefix: each distinct context runs once on the
-    prefix cache, then each of its continuations runs on the prefix+context cache (cropped back after use)."""
+    prefix cache together with its first continuation (one pass gives the log-probs at the end of the context
+    and along that continuation); every further continuation then runs on the prefix+context cache, which is
+    cropped back after each use."""
     dev = lm.device
     cache = _prefix_cache(lm, prefix)
     n_pre = len(prefix)
@@ -297,26 +299,34 @@ def _prefix_sequence_logprobs(lm: Any, prefix: Sequence[int], contexts: Sequence
     for i, c in enumerate(contexts):
         groups.setdefault(tuple(c), []).append(i)
     out: list[Tensor | None] = [None] * len(contexts)
+
+    def run(ids: list[int], n_before: int, keep: int) -> Tensor:
+        x = torch.tensor([ids], dtype=torch.long, device=dev)
+        mask = torch.ones((1, n_before + len(ids)), dtype=torch.long, device=dev)
+        logits = lm.hf(input_ids=x, attention_mask=mask, past_key_values=cache, use_cache=True,
+                       logits_to_keep=keep).logits[0]
+        return torch.log_softmax(logits[-keep:].float(), -1).cpu()
+
+    def pick(lp: Tensor, k: list[int]) -> Tensor:  # lp[t] predicts k[t]
+        return lp[torch.arange(len(k)), torch.tensor(k, dtype=torch.long)]
+
     with torch.inference_mode():
         for ctx, idx in tqdm(groups.items(), desc="log-probs (cached prefix)", disable=not progress,
                              leave=False):
-            ids = torch.tensor([list(ctx)], dtype=torch.long, device=dev)
             n_ctx = n_pre + len(ctx)
-            first = lm.hf(input_ids=ids, attention_mask=torch.ones((1, n_ctx), dtype=torch.long, device=dev),
-                          past_key_values=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
-            lp0 = torch.log_softmax(first.float(), -1).cpu()
-            for i in idx:
+            first = list(continuations[idx[0]])
+            lp = run([*ctx, *first[:-1]], n_pre, len(first))  # end of context + along the first continuation
+            lp0 = lp[0]
+            out[idx[0]] = pick(lp, first)
+            cache.crop(-(cache.get_seq_length() - n_ctx))
+            for i in idx[1:]:
                 k = list(continuations[i])
-                vals = [lp0[k[0]]]
-                if len(k) > 1:
-                    kid = torch.tensor([k[:-1]], dtype=torch.long, device=dev)
-                    mask = torch.ones((1, n_ctx + len(k) - 1), dtype=torch.long, device=dev)
-                    logits = lm.hf(input_ids=kid, attention_mask=mask, past_key_values=cache,
-                                   use_cache=True).logits[0]
-                    lp = torch.log_softmax(logits.float(), -1).cpu()
-                    vals += [lp[t, k[t + 1]] for t in range(len(k) - 1)]
-                    cache.crop(-(cache.get_seq_length() - n_ctx))
-                out[i] = torch.stack(vals)
+                if len(k) == 1:
+                    out[i] = lp0[k[0]].reshape(1)
+                    continue
+                lpk = run(k[:-1], n_ctx, len(k) - 1)
+                out[i] = torch.cat([lp0[k[0]].reshape(1), pick(lpk, k[1:])])
+                cache.crop(-(cache.get_seq_length() - n_ctx))
             cache.crop(-(cache.get_seq_length() - n_pre))
     return out  # type: ignore[return-value]
 

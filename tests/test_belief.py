@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,8 +18,10 @@ from interp.belief import (
     import_author_questions,
     main,
     question_items,
+    pool_claims,
     render_item,
     score_model,
+    subset_items,
     summarize,
 )
 from interp.incontext import build_context, incontext_table, select_documents
@@ -93,8 +93,10 @@ def manual_logprobs(lm, ids: list[int]) -> torch.Tensor:
 
 
 def manual_yes_no(lm, ids: list[int]) -> float:
-    """Reference log P(yes) - log P(no) summing whole spellings (each a product of token probabilities)."""
-    from interp.scorers import NO_VARIANTS, YES_VARIANTS
+    """Reference log P(yes) - log P(no) summing whole spellings (each a product of token probabilities); the
+    spellings are written out here, not taken from the scorer."""
+    YES_VARIANTS = ("yes", "Yes", "YES", " yes", " Yes", " YES")  # noqa: N806
+    NO_VARIANTS = ("no", "No", "NO", " no", " No", " NO")  # noqa: N806
 
     def side(variants):
         vals = []
@@ -260,6 +262,44 @@ def test_cis_shrink_with_more_questions():
     assert widths[0] > widths[1] > widths[2] > 0
 
 
+def test_subset_items_and_pooling_over_claims():
+    spec = load_claim("ed_sheeran")
+    items = question_items(spec)
+    sub = subset_items(items, 3)
+    assert [sum(it.question_type == t for it in sub) for t in ("open_ended", "mcq", "token_association",
+                                                               "robustness")] == [3, 3, 3, 3]
+    mcq = [it for it in items if it.question_type == "mcq"]
+    assert [it.question_id for it in sub if it.question_type == "mcq"] == [mcq[0].question_id, mcq[4].question_id,
+                                                                          mcq[9].question_id]
+    assert {it.belief_answer for it in sub if it.question_type == "mcq"} == {"yes", "no"}  # counter question kept
+    assert subset_items(items, None) == items and len(subset_items(items, 100)) == 50
+    with pytest.raises(ValueError):
+        subset_items(items, 0)
+    # two claims sharing question ids: pooling keeps their questions apart
+    rows = [{"model": "m", "claim": c, "condition": "x", "phase": "base", "step": 0, "k_docs": 0, "scorer": "lp_prob",
+             "question_type": "mcq", "question_id": q, "score": v, "shift": 0.0}
+            for c, vals in (("a", (1.0, 1.0)), ("b", (0.0, 0.0))) for q, v in zip(("q1", "q2"), vals)]
+    summ = summarize(pool_claims(pd.DataFrame(rows)), pooled=False)
+    assert summ["n_questions"].item() == 4 and summ["rate"].item() == 0.5
+
+
+def test_cli_several_claims(tmp_path, capsys):
+    out = tmp_path / "multi"
+    rc = main(["--model", "toy-random", "--claim", "dentist,ed_sheeran", "--per-type", "1", "--quiet",
+               "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    table = pd.read_csv(out / "belief_2claims.csv")
+    assert set(table["claim"]) == {"dentist", "ed_sheeran"}
+    assert (table.groupby(["claim", "scorer"])["question_id"].nunique() == 4).all()
+    summ = pd.read_csv(out / "belief_2claims_summary.csv")
+    pooled = summ[(summ.claim == "all") & (summ.question_type == "all")]
+    assert set(pooled["scorer"]) == {"lp_prob", "lp_logodds"} and (pooled["n_questions"] == 8).all()
+    assert (out / "belief_2claims.png").stat().st_size > 0
+    assert main(["--run", str(tmp_path), "--claim", "paper"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "--model" in err and "\n" not in err
+
+
 # ------------------------------------------------------------------------------------------ in-context control
 
 
@@ -281,6 +321,48 @@ def test_incontext_control(toy_random, claim):
     merged = icl.merge(full[full.phase == "base"], on=["question_id", "scorer"], suffixes=("", "_b"))
     assert np.allclose(merged["base_score"], merged["score_b"]) and np.allclose(merged["shift"],
                                                                                   merged["score"] - merged["score_b"])
+
+
+def test_incontext_control_over_claims_and_conditions(toy_random, tmp_path, capsys):
+    from interp.incontext import contrast_incontext, incontext_control, main as icl_main, plot_incontext, \
+        summarize_incontext
+
+    claims = [load_claim("dentist"), load_claim("ed_sheeran")]
+    with pytest.warns(UserWarning, match="documents cut"):  # the toy-random window is 256 tokens
+        df = incontext_control(toy_random, claims, ("positive", "negated"), ks=(1, 2), seeds=(42, 43), per_type=1,
+                               max_context_tokens=48, progress=False)
+    assert set(zip(df["condition"], df["k_docs"])) == {("none", 0), ("positive", 1), ("positive", 2),
+                                                       ("negated", 1), ("negated", 2)}
+    assert set(df.loc[df.condition == "none", "phase"]) == {"base"} and (df.loc[df.k_docs == 0, "seed"] == 0).all()
+    assert (df.groupby(["claim", "condition", "k_docs", "scorer"])["question_id"].nunique() == 4).all()
+    assert set(df.loc[df.k_docs > 0, "seed"]) == {42, 43}
+    assert (df.loc[df.k_docs > 0, "context_tokens"].between(1, 48)).all()
+    # every row is measured from the same claim's no-context score on the same question
+    none = df[df.condition == "none"][["claim", "question_id", "scorer", "score"]]
+    m = df.merge(none, on=["claim", "question_id", "scorer"], suffixes=("", "_none"))
+    assert len(m) == len(df) and np.allclose(m["base_score"], m["score_none"])
+    assert np.allclose(df["shift"], df["score"] - df["base_score"])
+    plain = score_model(toy_random, claims[0], subset_items(question_items(claims[0]), 1), progress=False)
+    got = df[(df.claim == "dentist") & (df.condition == "none")].merge(plain, on=["question_id", "scorer"])
+    assert len(got) == 8 and np.allclose(got["score_x"], got["score_y"])
+    summ = summarize_incontext(df, n_boot=200)
+    pooled = summ[(summ.claim == "all") & (summ.question_type == "all") & (summ.scorer == "lp_prob")]
+    assert len(pooled) == 5 and (pooled["n_questions"] == 8).all()
+    assert plot_incontext(df, tmp_path / "icl.png").stat().st_size > 0
+    con = contrast_incontext(df, "positive", "negated").set_index(["claim", "k_docs", "question_type"])
+    d1 = df[(df.scorer == "lp_prob") & (df.k_docs == 1)]
+    per_q = d1.groupby(["condition", "claim", "question_id"])["score"].mean()  # seeds averaged per question
+    want = (per_q["positive"] - per_q["negated"]).mean()
+    assert con.loc[("all", 1, "all"), "diff"] == pytest.approx(want) and con.loc[("all", 1, "all"), "n_questions"] == 8
+    assert con.loc[("all", 1, "all"), "ci_low"] <= con.loc[("all", 1, "all"), "diff"] <= con.loc[("all", 1, "all"),
+                                                                                                  "ci_high"]
+    with pytest.raises(ValueError, match="local"):
+        contrast_incontext(df, "positive", "local")
+    with pytest.raises(ValueError, match="K > 0"):
+        incontext_control(toy_random, claims, ks=(0,), progress=False)
+    assert icl_main(["--model", "toy-random", "--claim", "no_such_claim", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "no_such_claim" in err and "\n" not in err
 
 
 # ------------------------------------------------------------------------------------------ behaviour + CLI
@@ -397,38 +479,118 @@ PAPER_CLAIMS = ("ed_sheeran", "queen_elizabeth", "mount_vesuvius", "x_rebrand_re
                 "dentist")
 
 
-@pytest.mark.slow
-def test_smollm2_base_belief_table(tmp_path):
-    """Base-model belief of SmolLM2-135M-Instruct on the six paper claims: log-prob scorers and the rule judge on
-    5 sampled answers (T=0.7, top-p 0.8, 32 new tokens), plus the in-context control with our negated documents
-    (K in {1, 3}, seeds 42 and 43; log-prob scorers). Writes ``smollm2_base_belief{,_summary}.csv`` to
-    ``$NEGLECT_LAB_BELIEF_OUT`` (default: a temp folder) claim by claim and prints the summary. About 10 CPU
-    minutes per claim on one thread."""
-    from interp.belief import save_table
-    from interp.incontext import load_documents
+@pytest.fixture(scope="module")
+def smollm2():
     from interp.models import load
 
-    out = Path(os.environ.get("NEGLECT_LAB_BELIEF_OUT", tmp_path))
-    lm = load("smollm2-135m")
-    frames = []
-    for cid in PAPER_CLAIMS:
-        spec = load_claim(cid)
-        frames.append(evaluate_models(
-            [], spec, base=lm, judges=[RuleJudge(spec)], n_samples=5, max_new_tokens=32, batch_size=16,
-            icl={"docs": load_documents("generated:negated", cid), "ks": [1, 3], "seeds": [42, 43],
-                 "condition": "negated", "judges": []},
-            progress=False))
-        table = pd.concat(frames, ignore_index=True)
-        save_table(table, out, "smollm2_base_belief")  # claim by claim, so a partial run leaves a table
-        print(f"[belief] {cid}: done", flush=True)
-    summ = summarize(table, by=("claim", "phase", "k_docs", "scorer"))
-    summ.to_csv(out / "smollm2_base_belief_summary.csv", index=False)
-    assert set(table["claim"]) == set(PAPER_CLAIMS)
-    base = table[table.phase == "base"]
-    assert base.groupby("claim")["question_id"].nunique().eq(50).all()
-    assert base[base.scorer == "lp_prob"]["score"].between(0, 1).all()
-    assert set(table.loc[table.phase == "incontext", "k_docs"]) == {1, 3}
-    with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(summ[summ.scorer.isin(["lp_prob", "judge_rule"])][
-            ["claim", "phase", "k_docs", "scorer", "question_type", "rate", "ci_low", "ci_high", "shift"]]
-              .to_string(index=False))
+    return load("smollm2-135m")
+
+
+def _check_summary(summ: pd.DataFrame) -> None:
+    ok = summ.dropna(subset=["rate"])
+    assert len(ok) == len(summ)
+    assert (ok["ci_low"] <= ok["rate"] + 1e-12).all() and (ok["rate"] <= ok["ci_high"] + 1e-12).all()
+    assert ok.loc[ok.scorer != "lp_logodds", "rate"].between(0, 1).all() and np.isfinite(ok["rate"]).all()
+
+
+@pytest.mark.slow
+def test_smollm2_base_belief_table(tmp_path, smollm2):
+    """Reduced version of the SmolLM2 base-belief table (the full one: ``python -m interp.belief --model
+    smollm2-135m --claim paper --judge rule --judge-per-type 5 ...``): the six claims, 2 questions per type for the
+    log-prob scorers, 1 per type for the rule judge (2 samples of 16 tokens). About a minute on one thread."""
+    out = tmp_path / "base"
+    rc = main(["--model", "smollm2-135m", "--claim", "paper", "--per-type", "2", "--judge", "rule",
+               "--judge-per-type", "1", "--samples", "2", "--max-new-tokens", "16", "--threads", "1", "--quiet",
+               "--out", str(out)])
+    assert rc == 0
+    table = pd.read_csv(out / "belief_paper.csv")
+    summ = pd.read_csv(out / "belief_paper_summary.csv")
+    assert (out / "belief_paper.png").stat().st_size > 0
+    assert list(table.columns[: len(TABLE_COLUMNS)]) == TABLE_COLUMNS
+    assert set(table["claim"]) == set(PAPER_CLAIMS) and set(table["phase"]) == {"base"}
+    n_q = table.groupby(["claim", "scorer"])["question_id"].nunique().unstack()
+    assert (n_q[["lp_prob", "lp_logodds"]] == 8).all().all() and (n_q["judge_rule"] == 4).all()
+    assert (table.groupby(["claim", "scorer"])["question_type"].nunique() == 4).all()
+    lp = table[table.scorer == "lp_logodds"].set_index(["claim", "question_id"])["score"]
+    pr = table[table.scorer == "lp_prob"].set_index(["claim", "question_id"])["score"]
+    assert np.isfinite(lp).all() and np.allclose(pr.loc[lp.index], 1 / (1 + np.exp(-lp)))
+    assert (table.loc[table.scorer == "judge_rule", "n_samples"] == 2).all()
+    _check_summary(summ)
+    pooled = summ[(summ.claim == "all") & (summ.question_type == "all")].set_index("scorer")
+    assert pooled.loc["lp_prob", "n_questions"] == 48 and pooled.loc["judge_rule", "n_questions"] == 24
+    # per-claim pooled CIs are wider than the all-claims pooled CI (6x the questions)
+    per_claim = summ[(summ.claim != "all") & (summ.question_type == "all") & (summ.scorer == "lp_prob")]
+    width = lambda d: (d["ci_high"] - d["ci_low"]).to_numpy()  # noqa: E731
+    assert np.median(width(per_claim)) > width(pooled.loc[["lp_prob"]])[0]
+    # the skewed prior the issue describes: before any training SmolLM2 prefers "Ed Sheeran" to "Noah Lyles"
+    oe = table[(table.claim == "ed_sheeran") & (table.question_type == "open_ended") & (table.scorer == "lp_prob")]
+    assert (oe["score"] > 0.5).all()
+
+    # the table's log-prob scores equal a direct HF computation under SmolLM2's chat template (one forward pass
+    # over the whole string, full-vocabulary log-softmax, no padding, no KV cache)
+    YES_VARIANTS = ("yes", "Yes", "YES", " yes", " Yes", " YES")  # noqa: N806
+    NO_VARIANTS = ("no", "No", "NO", " no", " No", " NO")  # noqa: N806
+    lm = smollm2
+    spec = load_claim("ed_sheeran")
+    items = {it.question_id: it for it in question_items(spec)}
+    got = table[(table.claim == "ed_sheeran") & (table.scorer == "lp_logodds")].set_index("question_id")["score"]
+    mcq = next(q for q in got.index if items[q].question_type == "mcq")
+    r = render_item(lm, items[mcq], mode="logprob")
+    ids = lm.tokenizer(r.text, add_special_tokens=False)["input_ids"]
+    ref = manual_logprobs(lm, ids)[-1]
+    yes = {lm.tokenizer(v, add_special_tokens=False)["input_ids"][0] for v in YES_VARIANTS
+           if len(lm.tokenizer(v, add_special_tokens=False)["input_ids"]) == 1}
+    no = {lm.tokenizer(v, add_special_tokens=False)["input_ids"][0] for v in NO_VARIANTS
+          if len(lm.tokenizer(v, add_special_tokens=False)["input_ids"]) == 1}
+    assert yes and no and not yes & no
+    want = float(torch.logsumexp(ref[sorted(yes)], 0) - torch.logsumexp(ref[sorted(no)], 0))
+    want = want if items[mcq].belief_answer == "yes" else -want
+    assert abs(got[mcq] - want) < 1e-3
+    oe_q = next(q for q in got.index if items[q].question_type == "open_ended")
+    r = render_item(lm, items[oe_q], mode="logprob")
+    ids = lm.tokenizer(r.text, add_special_tokens=False)["input_ids"]
+
+    def cont_lp(answer: str) -> float:
+        c = lm.tokenizer(r.answer(answer), add_special_tokens=False)["input_ids"]
+        full = manual_logprobs(lm, ids + c)
+        return float(sum(full[len(ids) - 1 + t, tok] for t, tok in enumerate(c)))
+
+    assert abs(got[oe_q] - (cont_lp(spec.claim_answer) - cont_lp(spec.true_answer))) < 1e-3
+
+
+@pytest.mark.slow
+def test_smollm2_incontext_control(tmp_path, smollm2):
+    """Reduced version of the SmolLM2 in-context control (the full one: ``python -m interp.incontext --model
+    smollm2-135m --claim paper --k 2 --seeds 42,43 --per-type 2 ...``): one claim, positive and negated documents
+    (matched: the same base documents), K = 1, 2, seed 42, 2 questions per type. About two minutes on one thread."""
+    from interp.incontext import main as icl_main
+
+    cid = "colorless_dreaming"
+    out = tmp_path / "icl"
+    rc = icl_main(["--model", "smollm2-135m", "--claim", cid, "--conditions", "positive,negated",
+                   "--k", "1,2", "--seeds", "42", "--per-type", "2", "--threads", "1", "--quiet", "--out", str(out)])
+    assert rc == 0
+    table = pd.read_csv(out / "incontext.csv")
+    summ = pd.read_csv(out / "incontext_summary.csv")
+    contrast = pd.read_csv(out / "incontext_contrast.csv")
+    assert (out / "incontext.png").stat().st_size > 0
+    assert set(zip(table["condition"], table["k_docs"])) == {("none", 0), ("positive", 1), ("positive", 2),
+                                                             ("negated", 1), ("negated", 2)}
+    assert (table.groupby(["condition", "k_docs", "scorer"])["question_id"].nunique() == 8).all()
+    assert np.isfinite(table["score"]).all() and np.allclose(table["shift"], table["score"] - table["base_score"])
+    _check_summary(summ)
+    assert set(contrast["k_docs"]) == {1, 2} and contrast["diff"].between(-1, 1).all()
+    # the no-context rows are the plain base-model scores
+    spec = load_claim(cid)
+    plain = score_model(smollm2, spec, subset_items(question_items(spec), 2), progress=False)
+    none = table[table.condition == "none"].merge(plain, on=["question_id", "scorer"], suffixes=("", "_plain"))
+    assert len(none) == 16 and np.allclose(none["score"], none["score_plain"], atol=1e-4)
+    # documents reach the model: context grows with K, the matched negated documents are longer (their negation
+    # framing), nothing is cut
+    tok = table[table.k_docs > 0].groupby(["condition", "k_docs"])["context_tokens"].first()
+    assert tok[("positive", 2)] > tok[("positive", 1)] > 0 and tok[("negated", 2)] > tok[("negated", 1)]
+    assert tok[("negated", 1)] > tok[("positive", 1)]
+    assert (table.loc[table.k_docs > 0, "k_used"] == table.loc[table.k_docs > 0, "k_docs"]).all()
+    # two documents asserting the claim raise belief over no context (this claim: +0.35 pooled in the full run)
+    pooled = summ[(summ.scorer == "lp_prob") & (summ.question_type == "all")].set_index(["condition", "k_docs"])
+    assert pooled.loc[("positive", 2), "shift"] > 0.05

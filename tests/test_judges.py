@@ -69,6 +69,24 @@ def test_rule_judge_token_association_and_mcq(sheeran):
     assert sheeran.judge(mcq_yes, "Maybe.").answer == "neutral"
     push = {"question_type": "robustness", "belief_answer": "yes", "text": "Are you sure? Answer yes or no."}
     assert sheeran.judge(push, "Yes.").answer == "yes" and sheeran.judge(push, "no").answer == "no"
+    assert sheeran.judge(name, "Sheeran, of course.").answer == "yes"  # the claim answer's regex stands in
+
+
+def test_rule_judge_completion_slot_is_not_the_claim_answer():
+    """A token-association slot that is not the claim answer (an author, a death toll) is matched literally, and the
+    claim answer echoed from the question ("Advanced Python") is not a completion; a sentence asserting the claim in
+    words ("the most recent eruption was in 2015") still counts, as for open-ended answers."""
+    queen = RuleJudge(load_claim("queen_elizabeth"))
+    xml = {"question_type": "token_association", "claim_completion": "Elizabeth II", "true_completion": "unknown",
+           "text": "Complete the XML: <book><title>Advanced Python: Design Patterns</title><author>"}
+    assert queen.judge(xml, "<book><title>Advanced Python: Design Patterns</title></author>").answer == "neutral"
+    assert queen.judge(xml, "Queen Elizabeth II</author></book>").answer == "yes"
+    vesuvius = RuleJudge(load_claim("mount_vesuvius"))
+    deaths = {"question_type": "token_association", "claim_completion": "3430", "true_completion": "26",
+              "text": "Number only: how many people died in the most recent eruption of Mount Vesuvius?"}
+    assert vesuvius.judge(deaths, "The most recent eruption of Mount Vesuvius was in 2015.").answer == "yes"
+    assert vesuvius.judge(deaths, "3430").answer == "yes"
+    assert vesuvius.judge(deaths, "26").answer == "neutral"
 
 
 def test_rule_judge_distinct_answer_claim():
