@@ -768,13 +768,11 @@ def plot_claims_table(df: pd.DataFrame, path: str | os.PathLike[str], *, title: 
     models = ", ".join(dict.fromkeys(str(m) for m in d["model"])) if "model" in d.columns else ""
     fig.suptitle(title or f"Belief per claim and question type ({models})", y=1.0)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    from interp.runs import atomic_savefig
+
+    atomic_savefig(fig, path, dpi=120, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def save_table(df: pd.DataFrame, out_dir: str | os.PathLike[str], stem: str = "belief") -> dict[str, Path]:

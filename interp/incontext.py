@@ -381,26 +381,19 @@ def plot_incontext(table: pd.DataFrame, path: str | os.PathLike[str], *, scorer:
     fig.suptitle(title or f"In-context control ({', '.join(dict.fromkeys(d['model'].astype(str)))}; {claims})",
                  fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=120)
+    from interp.runs import atomic_savefig
+
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 # ============================================================================================ CLI
 
 
-def _ints(s: str) -> list[int]:
-    try:
-        return [int(x) for x in s.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
-
-
 def _parser() -> argparse.ArgumentParser:
+    from interp.belief import _ints
+
     ap = argparse.ArgumentParser(prog="python -m interp.incontext",
                                  description="In-context control: the claim documents in the prompt of the base "
                                              "model (K documents, several seeds), against no context.")

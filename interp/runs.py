@@ -96,6 +96,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def atomic_savefig(fig: Any, path: str | os.PathLike, **savefig_kw: Any) -> Path:
+    """``fig.savefig`` through a temp file in the same folder, then rename (the format follows ``path``'s suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    fig.savefig(tmp, **savefig_kw)
+    os.replace(tmp, path)
+    return path
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
