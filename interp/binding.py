@@ -52,6 +52,13 @@ p-value.
 ``python -m interp.binding --run RUN_DIR --claim ID`` (or ``--model SPEC``) writes ``binding_docs.csv``,
 ``binding_layers.csv``, ``binding_heads.csv``, ``binding_compare.csv`` and plots (binding score vs checkpoint,
 local vs document; per-layer curves; head heatmaps).
+
+``python -m interp.binding compare --models toy,smollm2-135m [--runs RUN_DIR] --claim [KEY=]ID[,ID] ...`` is the
+local vs document-level comparison in one command: for every model spec, and the base plus chosen checkpoints
+(``--steps``) of every run, on matched documents of each claim (positive / negated / repeated / local renderings of
+the same base documents), the binding score with the probe target (per-layer sweeps only, no per-head ones), written
+as one tidy ``compare.csv`` (model, claim, step, scope, n, mean, CI, diff, CI, p; :func:`local_vs_document_table`),
+``compare_docs.csv`` / ``compare_layers.csv`` and ``compare.png`` (:func:`plot_local_vs_document`).
 """
 
 from __future__ import annotations
@@ -80,7 +87,7 @@ __all__ = [
     "claim_probe", "append_probe", "logodds_score",
     "doc_binding", "binding_tables", "binding_over_run", "summarise_binding", "compare_local_vs_document",
     "render_documents", "read_jsonl", "load_documents_for", "plot_binding_vs_step", "plot_binding_layers",
-    "plot_head_heatmaps", "main",
+    "plot_head_heatmaps", "local_vs_document_table", "plot_local_vs_document", "compare_main", "main",
 ]
 
 CONDITIONS = ("positive", "negated", "repeated", "local")
@@ -818,7 +825,11 @@ def _read_data(run_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m interp.binding (--run RUN_DIR | --model SPEC) --claim ID [--docs FILE.jsonl] --out DIR``."""
+    """``python -m interp.binding (--run RUN_DIR | --model SPEC) --claim ID [--docs FILE.jsonl] --out DIR``;
+    ``python -m interp.binding compare ...`` is :func:`compare_main`."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["compare"]:
+        return compare_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m interp.binding", description=__doc__.split("\n\n")[0])
     add_common_args(ap)
     ap.add_argument("--no-heads", action="store_true", help="skip the per-head hook_z sweeps")
@@ -886,6 +897,275 @@ def main(argv: list[str] | None = None) -> int:
             print(comp[["step", "n_local", "n_document", "mean_local", "mean_document", "diff", "diff_lo",
                         "diff_hi", "p_value", "significant"]].to_string(index=False))
         print(f"wrote {out / 'binding_docs.csv'} (+ layers, heads, summary, compare, plots)")
+    except Exception as e:  # noqa: BLE001 - one line, exit 2
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ comparison
+
+
+def local_vs_document_table(docs_df, metric: str = "delta_filler", by: Sequence[str] = ("model", "claim", "step"),
+                            pool_claims: bool = True, n_boot: int = 1000, n_perm: int = 5000, seed: int = 0):
+    """The local vs document-level comparison as one tidy table: per group of ``by`` (default model, claim, step)
+    and scope (``local`` / ``document``) the number of documents, mean ``metric`` and its bootstrap 95% CI
+    (:func:`summarise_binding`), with the group's difference local - document, its CI, permutation p-value,
+    ``paired`` and ``significant`` (:func:`compare_local_vs_document`) repeated on both scope rows.
+
+    With ``pool_claims`` and a ``claim`` column, groups holding more than one claim also get rows with
+    ``claim = "all"`` (documents of every claim pooled; pairing still by ``base_id``, which names the claim)."""
+    import pandas as pd
+
+    by = [b for b in by if b in docs_df.columns]
+    parts = [docs_df]
+    if pool_claims and "claim" in by:
+        rest = [b for b in by if b != "claim"]
+        multi = docs_df.groupby(rest, dropna=False)["claim"].transform("nunique") > 1 if rest else \
+            pd.Series(docs_df["claim"].nunique() > 1, index=docs_df.index)
+        if multi.any():
+            parts.append(docs_df[multi].assign(claim="all"))
+    table = pd.concat(parts, ignore_index=True)
+    table = table[table["scope"].isin(["local", "document"])]
+    summ = summarise_binding(table, metric=metric, by=(*by, "scope"), n_boot=n_boot, seed=seed)
+    comp = compare_local_vs_document(table, metric=metric, by=by, n_boot=n_boot, n_perm=n_perm, seed=seed)
+    keep = [*by, "paired", "diff", "diff_lo", "diff_hi", "p_value", "significant"] + \
+        (["n_pairs"] if "n_pairs" in comp.columns else [])
+    out = summ.merge(comp[keep], on=by, how="left")
+    if "n_pairs" not in out.columns:
+        out["n_pairs"] = np.nan
+    cols = [*by, "scope", "metric", "n", "mean", "lo", "hi", "diff", "diff_lo", "diff_hi", "p_value", "significant",
+            "paired", "n_pairs"]
+    return out[cols].sort_values([*by, "scope"], key=_claim_all_last, ignore_index=True)
+
+
+def _claim_all_last(col):
+    # sort "all" after the individual claims, and scopes local before document
+    if col.name == "claim":
+        return col.astype(str).map(lambda c: (c == "all", c))
+    if col.name == "scope":
+        return col.map({"local": 0, "document": 1})
+    return col
+
+
+def plot_local_vs_document(table, path: str | Path, title: str = "") -> Path:
+    """Local vs document-level binding score (mean, 95% CI) per model/claim/step, one panel per model; the
+    difference's p-value above each pair (``*`` when significant)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(table["model"]))
+    colours = {"local": "tab:blue", "document": "tab:orange"}
+    widths = [max(1, table[table["model"] == m].groupby(["claim", "step"]).ngroups) for m in models]
+    fig, axes = plt.subplots(1, len(models), figsize=(1.2 * sum(widths) + 1.6 * len(models), 3.6), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for ax, m in zip(axes[0], models):
+        g = table[table["model"] == m]
+        keys = list(dict.fromkeys(zip(g["claim"], g["step"])))
+        for i, (c, st) in enumerate(keys):
+            gg = g[(g["claim"] == c) & (g["step"] == st)]
+            for j, sc in enumerate(("local", "document")):
+                r = gg[gg["scope"] == sc]
+                if r.empty:
+                    continue
+                r = r.iloc[0]
+                x = i + (j - 0.5) * 0.36
+                ax.bar(x, r["mean"], width=0.34, color=colours[sc], label=sc if i == 0 else None)
+                ax.errorbar(x, r["mean"], yerr=[[r["mean"] - r["lo"]], [r["hi"] - r["mean"]]], color="black",
+                            capsize=3, lw=1)
+            r0 = gg.iloc[0]
+            if np.isfinite(r0["p_value"]):
+                top = max(0.0, float(np.nanmax(gg["hi"].to_numpy(float))))
+                ax.text(i, top, f"p={r0['p_value']:.2g}{'*' if r0['significant'] else ''}", ha="center",
+                        va="bottom", fontsize=6)
+        ax.set_xticks(range(len(keys)))
+        one = len({c for c, _ in keys}) == 1
+        ax.set_xticklabels([f"step {int(st)}" if one else f"{c}\nstep {int(st)}" for c, st in keys], fontsize=6,
+                           rotation=30, ha="right")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title(f"{m}\nclaim {keys[0][0]}" if one and keys else str(m), fontsize=8)
+    axes[0][0].set_ylabel(f"{table['metric'].iloc[0]} (nats)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title or "negation binding score: local vs document-level (mean, 95% CI)", fontsize=9)
+    fig.tight_layout()
+    return _save_fig(fig, path)
+
+
+def _split(s: str | None) -> list[str]:
+    return [x.strip() for x in (s or "").split(",") if x.strip()]
+
+
+def _claims_for(key: str, claim_args: Sequence[str], default: Sequence[str]) -> list[str]:
+    """Claims of one source from ``--claim`` values: ``KEY=ID[,ID]`` entries for this key win over unkeyed ones."""
+    keyed, plain = [], []
+    for c in claim_args:
+        k, sep, v = c.partition("=")
+        if sep and k.strip() == key:
+            keyed += _split(v)
+        elif not sep:
+            plain += _split(c)
+    return keyed or plain or list(default)
+
+
+def _sweep_layers(lm: Any, layers: str | None, stride: int) -> list[int]:
+    n = lm.n_layers
+    if layers:
+        want = [int(x) for x in _split(layers)]
+        got = sorted({l % n for l in want if -n <= l < n})
+        if not got:
+            raise CliError(f"--layers {layers}: none of these layers exists in {lm.identity.name} ({n} layers)")
+        return got
+    return sorted(set(range(0, n, max(1, stride))) | {n - 1})
+
+
+def compare_main(argv: list[str] | None = None) -> int:
+    """``python -m interp.binding compare --models toy,smollm2-135m [--runs RUN,...] --claim ID ...``: the local vs
+    document-level comparison across models and checkpoints in one command (see :func:`local_vs_document_table`)."""
+    ap = argparse.ArgumentParser(
+        prog="python -m interp.binding compare",
+        description="Local vs document-level negation binding on matched documents, for several models (base "
+                    "models and the checkpoints of runs): one tidy CSV, one plot, one printed table.")
+    ap.add_argument("--models", help="comma-separated model specs (toy, smollm2-135m, a checkpoint dir, ...)")
+    ap.add_argument("--runs", help="comma-separated run directories: the base model (step 0) and the checkpoints "
+                                   "chosen by --steps")
+    ap.add_argument("--claim", action="append", default=[], metavar="[KEY=]ID[,ID]",
+                    help="claim id(s) or claim YAML path(s); KEY=... applies to one model spec or run dir only "
+                         "(repeatable). A run defaults to its own claim (data.json)")
+    ap.add_argument("--steps", help="with --runs: comma-separated checkpoint steps (default: all; 0 = the base)")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS))
+    ap.add_argument("--max-docs", type=int, default=8, help="base documents per condition (matched renderings)")
+    ap.add_argument("--layers", help="comma-separated layers for the per-layer patching sweeps (absent layers "
+                                     "are dropped per model)")
+    ap.add_argument("--layer-stride", type=int, default=1, help="without --layers: sweep every K-th layer (+ last)")
+    ap.add_argument("--probe-score", choices=["logodds", "logprob", "none"], default="logodds",
+                    help="target: the claim's question appended after each document, scored as claim-vs-true "
+                         "log-odds (default) or claim log-prob; 'none' = the claim-answer tokens in the document")
+    ap.add_argument("--metric", default="delta_filler", choices=["delta_filler", "delta_twin", "delta_ablate"])
+    ap.add_argument("--out", default=str(Path("out") / "binding_compare"))
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--n-perm", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    try:
+        import pandas as pd
+
+        from interp.models import load
+        from interp.runs import list_checkpoints, read_run
+
+        if not args.models and not args.runs:
+            raise CliError("give --models SPEC[,SPEC] and/or --runs RUN_DIR[,RUN_DIR]")
+        conditions = _split(args.conditions)
+        bad = [c for c in conditions if c not in CONDITIONS]
+        if bad:
+            raise CliError(f"--conditions: unknown {bad} (known: {list(CONDITIONS)})")
+        if "local" not in conditions or not set(conditions) & {"negated", "repeated"}:
+            raise CliError("--conditions must include 'local' and at least one of 'negated', 'repeated'")
+        steps = [int(s) for s in _split(args.steps)] if args.steps else None
+
+        # 1. resolve every source, claim and probe before any analysis (bad input fails in seconds)
+        plans: list[tuple[str, str, Any, list[tuple[str, Any, Any]], Iterable[tuple[int, Any]] | None]] = []
+
+        def _load(spec: str) -> Any:
+            try:
+                return load(spec, device=args.device)
+            except Exception as e:  # noqa: BLE001
+                raise CliError(f"model {spec!r}: {one_line(e)}") from None
+
+        def _resolve(lm: Any, key: str, claims: Sequence[str]) -> list[tuple[str, Any, Any]]:
+            if not claims:
+                raise CliError(f"{key}: no claim (give --claim ID or --claim {key}=ID)")
+            out = []
+            for c in claims:
+                spec = _claim_spec(c, lm)
+                qa = None
+                if args.probe_score != "none":
+                    try:
+                        qa = claim_probe(spec, contrast=args.probe_score == "logodds")
+                    except KeyError as e:
+                        raise CliError(str(e.args[0])) from None
+                    if qa is None:
+                        raise CliError(f"claim {c!r} has no token-association question to use as a probe")
+                out.append((c, spec, qa))
+            return out
+
+        for spec in _split(args.models):
+            lm = _load(spec)
+            plans.append((spec, "model", lm, _resolve(lm, spec, _claims_for(spec, args.claim, ())), None))
+        for rd in _split(args.runs):
+            try:
+                run = read_run(rd)
+                ckpts = list_checkpoints(rd)
+            except Exception as e:  # noqa: BLE001
+                raise CliError(f"run {rd!r}: {one_line(e)}") from None
+            if steps is not None:
+                have = {0} | {c.step for c in ckpts}
+                missing = sorted(set(steps) - have)
+                if missing:
+                    raise CliError(f"run {rd!r}: no checkpoint at step(s) {missing} (has {sorted(have)})")
+            data = _read_data(Path(rd))
+            label = str(run.get("name") or f"{Path(rd).parent.name}/{Path(rd).name}")
+            base = _load(run["base"]["spec"])
+            claims = _resolve(base, rd, _claims_for(rd, args.claim, [data["claim"]] if data.get("claim") else []))
+            plans.append((label, "run", base, claims, _run_models(rd, include_base=True, steps=steps,
+                                                                   device=args.device)))
+
+        # 2. analyse; a model already analysed on the same claim (same weights) is reused, not recomputed
+        cache: dict[tuple[str, str], tuple[Any, Any]] = {}
+        ds, ls = [], []
+        for label, kind, lm0, claims, models in plans:
+            for step, lm in (models if models is not None else [(int(lm0.identity.step or 0), lm0)]):
+                layers = _sweep_layers(lm, args.layers, args.layer_stride)
+                for c, spec, qa in claims:
+                    key = (lm.identity.weights_sha256, str(spec.id), step)
+                    if key not in cache:
+                        recs = load_documents_for(c, lm, None, conditions=conditions,
+                                                  max_per_condition=args.max_docs, seed=args.seed)
+                        docs = [encode_doc(lm, r) for r in recs]
+                        probes = {spec.id: qa, c: qa} if qa is not None else None
+                        print(f"{label} step {step} claim {spec.id}: {len(docs)} documents, layers {layers}",
+                              file=sys.stderr, flush=True)
+                        d, l, _ = binding_tables(lm, docs, heads=False, step=step, layers=layers, probes=probes,
+                                                 progress=True, batch_size=args.batch_size)
+                        if d.empty:
+                            raise CliError(f"{label}, claim {spec.id}: no document has a negation span before "
+                                           f"the target")
+                        cache[key] = (d, l)
+                    d, l = cache[key]
+                    extra = {"model": label, "source": kind, "claim": str(spec.id)}
+                    ds.append(d.assign(**extra))
+                    ls.append(l.assign(**extra))
+                if lm is not lm0:
+                    del lm
+        docs_df = pd.concat(ds, ignore_index=True)
+        layers_df = pd.concat(ls, ignore_index=True)
+        table = local_vs_document_table(docs_df, metric=args.metric, n_boot=args.n_boot, n_perm=args.n_perm,
+                                        seed=args.seed)
+        out = Path(args.out)
+        _write_csv(docs_df, out / "compare_docs.csv")
+        _write_csv(layers_df, out / "compare_layers.csv")
+        _write_csv(table, out / "compare.csv")
+        target = ",".join(sorted(docs_df["target"].astype(str).unique()))
+        plot_local_vs_document(table, out / "compare.png",
+                               title=f"{args.metric}: local vs document-level negations (target: {target}; "
+                                     f"mean, 95% CI)")
+        wide = table.pivot_table(index=["model", "claim", "step"], columns="scope", values=["n", "mean"],
+                                 sort=False)
+        wide.columns = [f"{a}_{b}" for a, b in wide.columns]
+        for c in ("n_local", "n_document"):
+            if c in wide.columns:
+                wide[c] = wide[c].fillna(0).astype(int)
+        first = table.drop_duplicates(["model", "claim", "step"]).set_index(["model", "claim", "step"])
+        wide = wide.join(first[["diff", "diff_lo", "diff_hi", "p_value", "significant"]]).reset_index()
+        cols = [c for c in ("model", "claim", "step", "n_local", "n_document", "mean_local", "mean_document", "diff",
+                            "diff_lo", "diff_hi", "p_value", "significant") if c in wide.columns]
+        with pd.option_context("display.width", 200, "display.max_colwidth", 48, "display.float_format",
+                               "{:.3f}".format):
+            print(wide[cols].to_string(index=False))
+        print(f"wrote {out / 'compare.csv'} (+ compare_docs.csv, compare_layers.csv, compare.png)")
     except Exception as e:  # noqa: BLE001 - one line, exit 2
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
