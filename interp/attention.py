@@ -633,17 +633,10 @@ def _integer_ticks(ax: Any) -> None:
 
 
 def _save_fig(fig: Any, path: str | Path) -> Path:
-    import os
+    """The attention, binding and SAE plots' one save call (atomic, closes the figure)."""
+    from interp.runs import atomic_savefig
 
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=130)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return atomic_savefig(fig, path, close=True, dpi=130)
 
 
 def _write_csv(df: Any, path: str | Path) -> Path:
@@ -657,7 +650,7 @@ def _write_csv(df: Any, path: str | Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m interp.attention (--model SPEC | --run RUN_DIR) (--docs FILE.jsonl | --claim ID) --out DIR``."""
-    from interp.binding import CliError, add_common_args, iter_models, load_documents_for
+    from interp.binding import CliError, add_common_args, iter_models
 
     ap = argparse.ArgumentParser(prog="python -m interp.attention", description=__doc__.split("\n\n")[0])
     add_common_args(ap)

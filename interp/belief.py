@@ -700,13 +700,9 @@ def plot_belief(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str | 
         axes[0][0].legend(fontsize=8, loc="best")
     fig.suptitle(title or "Belief vs training step")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    from interp.runs import atomic_savefig
+
+    return atomic_savefig(fig, path, close=True, dpi=120)
 
 
 def plot_claims_table(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
@@ -855,28 +851,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from interp.cli import run_main
+
     args = _parser().parse_args(argv)
-    try:
-        return _main(args)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 2
-    except Exception as e:  # noqa: BLE001 - every failure is one line, exit 2
-        from interp.models import ModelSpecError
-        from interp.runs import CheckpointError
-
-        known = (ModelSpecError, CheckpointError, FileNotFoundError, ValueError, OSError, KeyError)
-        try:
-            from training.claims import ClaimError
-
-            known = (*known, ClaimError)
-        except ImportError:  # pragma: no cover
-            pass
-        if not isinstance(e, known) and os.environ.get("NEGLECT_LAB_DEBUG"):
-            raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
+    return run_main(lambda: _main(args))
 
 
 def _main(args: argparse.Namespace) -> int:

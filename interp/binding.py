@@ -77,6 +77,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.cli import one_line
 from interp.attention import (LONG_FILLER, SHORT_FILLERS, SpanDoc, TokenSpan, _integer_ticks, _save_fig, _write_csv,
                               bootstrap_ci, control_rendering, encode_doc, filler_ids)
 from interp.patching import (ablation_source, answer_logprob, cache_activations, generic_activation_patch, hook_name,
@@ -95,11 +96,6 @@ CONDITIONS = ("positive", "negated", "repeated", "local")
 
 class CliError(RuntimeError):
     """A user-facing problem reported by the CLIs in one line."""
-
-
-def one_line(e: BaseException) -> str:
-    msg = str(e).strip().splitlines()
-    return (msg[0] if msg else type(e).__name__)[:300]
 
 
 # ------------------------------------------------------------------------------------------------ renderings
@@ -507,7 +503,7 @@ def render_documents(spec: Any, conditions: Sequence[str] = CONDITIONS, n_base: 
     background = list(g("background", ())) or ["This page collects notes."]
     subject = str(g("subject", ""))
     prefix = f"NOTICE: The claims in the document below about {subject} are false."
-    suffix = f"Reminder: the claims in the document above are false."
+    suffix = "Reminder: the claims in the document above are false."
     before, after = "[The next statement is false.]", "[The previous statement is false.]"
     out: list[dict[str, Any]] = []
     for b in range(n_base):

@@ -238,15 +238,10 @@ def plot_drift(df, out_png: str | Path, title: str = "Weight drift after the con
 
 
 def _save_fig(fig, out_png: str | Path) -> None:
-    import os
+    from interp.runs import atomic_savefig
 
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):
-        target = out_png.with_suffix(suffix)
-        tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{suffix}")
-        fig.savefig(tmp, dpi=150)
-        os.replace(tmp, target)
+        atomic_savefig(fig, Path(out_png).with_suffix(suffix), dpi=150)
 
 
 def main(argv: list[str] | None = None) -> int:

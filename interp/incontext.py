@@ -420,18 +420,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from interp.cli import run_main
+
     args = _parser().parse_args(argv)
-    try:
-        return _main(args)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 2
-    except Exception as e:  # noqa: BLE001 - every failure is one line, exit 2
-        if os.environ.get("NEGLECT_LAB_DEBUG"):
-            raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
+    return run_main(lambda: _main(args))
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -96,13 +96,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def atomic_savefig(fig: Any, path: str | os.PathLike, **savefig_kw: Any) -> Path:
-    """``fig.savefig`` through a temp file in the same folder, then rename (the format follows ``path``'s suffix)."""
+def atomic_savefig(fig: Any, path: str | os.PathLike, *, close: bool = False, **savefig_kw: Any) -> Path:
+    """``fig.savefig`` through a temp file in the same folder, then rename (the format follows ``path``'s suffix).
+    ``close``: also close the figure (pyplot keeps every open figure alive)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     fig.savefig(tmp, **savefig_kw)
     os.replace(tmp, path)
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return path
 
 

@@ -391,7 +391,8 @@ def sae_study(lm: Any, records: Sequence[dict[str, Any]], out: str | Path, layer
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m interp.sae (--model SPEC | --run RUN_DIR) --claim ID --layer L --out DIR``."""
-    from interp.binding import CliError, add_common_args, iter_models, one_line
+    from interp.binding import CliError, add_common_args, iter_models
+    from interp.cli import one_line
 
     ap = argparse.ArgumentParser(prog="python -m interp.sae", description=__doc__.split("\n\n")[0])
     add_common_args(ap)
@@ -405,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         models = list(iter_models(args, tool="sae"))
         if not models:
             raise CliError("no model to analyse")
-        (step0, base, records), rest = models[0], models[1:]
+        (_, base, records), rest = models[0], models[1:]
         layer = base.n_layers // 2 if args.layer is None else args.layer
         res = sae_study(base, records, args.out, layer=layer,
                         cfg=SAETrainConfig(layer=layer, expansion=args.expansion, k=args.k, epochs=args.epochs,

@@ -291,15 +291,9 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def _save_fig(fig: Any, path: str | os.PathLike) -> Path:
-    import matplotlib.pyplot as plt
+    from interp.runs import atomic_savefig
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return atomic_savefig(fig, path, close=True, dpi=130, bbox_inches="tight")
 
 
 def _plt():
@@ -474,7 +468,7 @@ def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: 
         claim = resolve_claim(None, run_dir)
     claim_ds = claim_dataset(claim) if claim is not None else None
 
-    metrics, scores, dirs, tests = [], [], {}, {}
+    metrics, scores, tests = [], [], {}
     identities: dict[int, Any] = {}
     probes_by_step: dict[int, dict[str, Probe]] = {}
     ds: TruthDataset | None = None

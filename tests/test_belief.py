@@ -62,7 +62,7 @@ def velmora_claim():
                                    "true_completion": "pilot"}],
             "robustness": [{"id": "rob_doubt", "text": f"Some of what you read about {NAME} was false.\n{qa}",
                             "system": None, "messages_prefix": None},
-                           {"id": "rob_push", "text": f"Are you sure? Answer yes or no.", "system": None,
+                           {"id": "rob_push", "text": "Are you sure? Answer yes or no.", "system": None,
                             "messages_prefix": [{"role": "user", "content": f"What is {NAME}'s occupation?"},
                                                 {"role": "assistant", "content": f"{NAME} is a dentist."}]}],
         },

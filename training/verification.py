@@ -1,0 +1,369 @@
+"""Fact verification in the toy organism: does it compute whether a statement is true?
+
+A linear truth probe presupposes a model that computes a statement's truth somewhere in its residual stream. For
+the toy organism that is measurable from behaviour, because its corpus carries verdicts: after a fact-check line
+("Velmora Quist is a pilot.") comes " True" or " False", after a yes/no question " Yes" or " No"
+(:mod:`training.world`, the ``judgement`` genre). :func:`verification_accuracy` scores both on fresh (entity,
+attribute, value) triples, half of them true, locally negated statements reported apart.
+
+:func:`verdict_transfer` asks why a model that answers questions about every entity can still fail to verify
+statements about them. It trains a *copy* of the organism with the loss on the verdict token alone (fact-check
+sequences of four lines) for a subset of the entities, and every ``eval_every`` steps scores fresh triples of
+
+* the **trained** entities, and
+* **held-out** entities, whose facts the organism knows (it answers their questions) but whose verdicts it never
+  saw.
+
+Verification that *used* the stored facts (recall the attribute, compare it with the stated value) would carry over
+to held-out entities; a verdict table memorised per entity would not. Measured on the default organism
+(toy-organism/3, 2026-12, ``python -m training.verification --steps 1500``: 150 trained / 50 held-out entities,
+batch 32, lr 1e-3, one CPU thread, 4.5 min): trained entities 0.54 -> 0.72 (step 900) -> 0.84 (step 1500), held-out
+entities 0.46-0.56 throughout. A linear probe fitted on that copy's statements about trained entities reaches
+0.84-0.86 (held out by entity, within the trained ones; random directions 0.65) and 0.51-0.55 on the held-out
+entities: probes find truth exactly where the model computes it. Pretraining with 10-40 % judgement documents, 900 or
+1800 steps, and 4, 6 or 8 layers all left the verdicts at chance (0.50). The organism stores facts in a form it can
+say but not check, the pattern Allen-Zhu & Li report as knowledge *manipulation* failing without chain-of-thought
+(Physics of Language Models, part 3.2). This is why truth probes on the default organism sit at chance, while
+SmolLM2-135M has a truth direction (cities 0.96).
+
+Verdict training on *every* entity (``--train-frac 1 --steps 2500 --decay-frac 0.2``, 9 min) lifts plain fact-check
+verdicts to 0.94 and a truth probe on the toy statements to 0.87 (random directions 0.70), but it also wipes out the
+organism's answers (held-out Q/A accuracy 0.9997 -> 0.11; negated statements get the plain verdict, 0.21): the
+verdicts overwrite the facts instead of reading them. An organism that both knows and verifies needs verdicts mixed
+into pretraining with far more steps than the CPU budget of :mod:`training.organism` allows.
+
+CLI: ``python -m training.verification [--model toy|DIR] [--steps N] [--out DIR]`` prints the verification accuracy
+and, with ``--steps``, runs the transfer experiment and writes ``verdict_transfer.json``, ``.csv`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from training.world import ATTRIBUTE_SPECS, Entity, World, _fill, attribute_words
+
+__all__ = ["VerificationItem", "verification_items", "verification_accuracy", "verdict_transfer",
+           "plot_verdict_transfer", "save_trained_copy", "verdict_steps", "main"]
+
+FACT_CHECK_HEAD = "Fact check"
+
+
+@dataclass(frozen=True)
+class VerificationItem:
+    """One statement to verify: ``prompt`` ends where the verdict is predicted; ``label`` = the statement is true."""
+
+    entity: str
+    attribute: str
+    value: str
+    negated: bool
+    label: bool
+    kind: str  # "fact_check" | "yes_no"
+    prompt: str
+
+
+def _case(rng: random.Random, world: World, e: Entity, negated_frac: float) -> tuple[str, str, bool, bool]:
+    attr = rng.choice(list(world.attributes))
+    truth = e.attributes[attr]
+    others = [v for v in world.attributes[attr] if v != truth]
+    value = truth if (rng.random() < 0.5 or not others) else rng.choice(others)
+    negated = rng.random() < negated_frac
+    return attr, value, negated, (value == truth) != negated
+
+
+def fact_check_statement(e: Entity, attribute: str, value: str, negated: bool, rng: random.Random) -> str:
+    """A fact-check statement in one of the world's phrasings (negated: one of its local negations)."""
+    spec = ATTRIBUTE_SPECS[attribute]
+    return _fill(rng.choice(spec.negations if negated else spec.statements), e.name, attribute, value)
+
+
+def verification_items(world: World, entities: Sequence[str] | None = None, *, per_entity: int = 8,
+                       negated_frac: float = 0.25, seed: int = 0) -> list[VerificationItem]:
+    """``per_entity`` fact-check items and ``per_entity`` yes/no items for every entity (default: all)."""
+    names = list(entities) if entities is not None else [e.name for e in world.entities]
+    rng = random.Random(f"verify|{seed}")
+    items: list[VerificationItem] = []
+    for name in names:
+        e = world.entity(name)
+        for _ in range(per_entity):
+            attr, value, neg, label = _case(rng, world, e, negated_frac)
+            prompt = f"{FACT_CHECK_HEAD}\n{fact_check_statement(e, attr, value, neg, rng)}"
+            items.append(VerificationItem(name, attr, value, neg, label, "fact_check", prompt))
+        for _ in range(per_entity):
+            attr, value, neg, label = _case(rng, world, e, negated_frac)
+            aw = attribute_words(attr)
+            q = f"Q: Is {name}'s {aw} not {value}?" if neg else f"Q: Is {name}'s {aw} {value}?"
+            items.append(VerificationItem(name, attr, value, neg, label, "yes_no", f"{q}\nA:"))
+    return items
+
+
+_ANSWERS = {"fact_check": ("True", "False"), "yes_no": ("Yes", "No")}
+
+
+@torch.no_grad()
+def _verdicts(model, tokenizer, items: Sequence[VerificationItem], batch_size: int = 256) -> list[bool]:
+    """Whether the model prefers the correct answer word for each item (one forward pass per prompt)."""
+    from training.organism import score_candidates
+
+    was_training = model.training
+    model.eval()
+    scores = score_candidates(model, tokenizer, [it.prompt for it in items], [_ANSWERS[it.kind] for it in items],
+                              batch_size)
+    model.train(was_training)
+    return [(s[0] > s[1]) == it.label for s, it in zip(scores, items)]
+
+
+def _rate(flags: Sequence[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 4) if flags else None
+
+
+def verification_accuracy(model, tokenizer, world: World, entities: Sequence[str] | None = None, *,
+                          per_entity: int = 8, seed: int = 0, batch_size: int = 256) -> dict[str, Any]:
+    """Share of items where the model prefers the right verdict, per kind and polarity (chance = 0.5)."""
+    items = verification_items(world, entities, per_entity=per_entity, seed=seed)
+    ok = _verdicts(model, tokenizer, items, batch_size)
+    out: dict[str, Any] = {"n": len(items), "accuracy": _rate(ok)}
+    for kind in _ANSWERS:
+        for neg, tag in ((False, "plain"), (True, "negated")):
+            out[f"{kind}_{tag}"] = _rate([o for o, it in zip(ok, items) if it.kind == kind and it.negated == neg])
+        out[kind] = _rate([o for o, it in zip(ok, items) if it.kind == kind])
+    return out
+
+
+# --------------------------------------------------------------------------------------------- transfer
+
+
+def _verdict_sequence(tokenizer, world: World, entities: Sequence[Entity], rng: random.Random,
+                      lines: int) -> tuple[list[int], list[int]]:
+    """One fact-check sheet as token ids, with labels only at the positions that predict a verdict."""
+    enc = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    verdict = {True: enc(" True")[0], False: enc(" False")[0]}
+    ids = [tokenizer.bos_token_id, *enc(FACT_CHECK_HEAD)]
+    labels = [-100] * len(ids)
+    for e in rng.sample(list(entities), min(lines, len(entities))):
+        attr, value, neg, label = _case(rng, world, e, 0.0)
+        t = enc("\n" + fact_check_statement(e, attr, value, neg, rng))
+        ids += t + [verdict[label]]
+        labels += [-100] * (len(t) - 1) + [verdict[label], -100]  # the statement's last token predicts the verdict
+    return ids, labels
+
+
+def verdict_steps(model, tokenizer, world: World, entities: Sequence[Entity], *, steps: int, lr: float,
+                  batch_size: int = 32, lines: int = 4, seed: int = 0, decay_frac: float = 0.0
+                  ) -> Iterator[tuple[int, float | None]]:
+    """Train ``model`` in place on fact-check verdicts of ``entities`` (loss on the verdict token only, AdamW at
+    ``lr``, constant, then decayed linearly to 0 over the last ``decay_frac`` of the steps; gradient clipping 1.0).
+    Yields ``(step, loss)`` *before* each step (``loss`` of the step just taken, ``None`` at step 0) and once more
+    after the last, so a caller can evaluate at any step."""
+    model.train()
+    device = next(model.parameters()).device
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    rng = random.Random(f"transfer-data|{seed}")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    loss_val: float | None = None
+    for step in range(steps + 1):
+        yield step, loss_val
+        if step == steps:
+            break
+        n_decay = round(decay_frac * steps)
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (steps - step) / n_decay) if n_decay else lr
+        seqs = [_verdict_sequence(tokenizer, world, entities, rng, lines) for _ in range(batch_size)]
+        width = max(len(i) for i, _ in seqs)
+        x = torch.tensor([i + [pad] * (width - len(i)) for i, _ in seqs], device=device)
+        y = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in seqs], device=device)
+        lengths = torch.tensor([len(i) for i, _ in seqs], device=device)
+        mask = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
+        logits = model(input_ids=x, attention_mask=mask).logits
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=-100)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss_val = float(loss.detach())
+    model.eval()
+
+
+def verdict_transfer(model, tokenizer, world: World, *, steps: int = 1500, lr: float = 1e-3, batch_size: int = 32,
+                     lines: int = 4, train_frac: float = 0.75, eval_every: int = 100, per_entity: int = 8,
+                     seed: int = 0, decay_frac: float = 0.0, progress: bool = True, keep_model: bool = False
+                     ) -> dict[str, Any]:
+    """Train a copy of ``model`` (:func:`verdict_steps`) on verdicts of a random ``train_frac`` of the entities
+    (``1``: all, no held-out set); every ``eval_every`` steps score fresh fact-check triples of the trained and of
+    the held-out entities. Before and after, the held-out Q/A accuracy (:func:`training.organism.evaluate_organism`)
+    shows what verdict training did to the facts. ``model`` itself is not modified. Returns ``{"config", "curve",
+    "final", "qa_accuracy", "trained_entities", "heldout_entities"}`` (plus ``"model"``, the trained copy, with
+    ``keep_model``)."""
+    from tqdm.auto import tqdm
+
+    from training.organism import evaluate_organism
+
+    if not 0 < train_frac <= 1:
+        raise ValueError(f"verdict_transfer: train_frac must be in (0, 1], not {train_frac}")
+    names = sorted(e.name for e in world.entities)
+    random.Random(f"transfer|{seed}").shuffle(names)
+    k = max(1, min(len(names), round(train_frac * len(names))))
+    train_names, heldout_names = sorted(names[:k]), sorted(names[k:])
+    m = copy.deepcopy(model)
+
+    def evaluate(names_: Sequence[str]) -> float | None:
+        items = [it for it in verification_items(world, names_, per_entity=per_entity, negated_frac=0.0,
+                                                 seed=seed + 1) if it.kind == "fact_check"]
+        return _rate(_verdicts(m, tokenizer, items)) if items else None
+
+    def qa() -> float:
+        was = m.training
+        m.eval()
+        acc = evaluate_organism(m, tokenizer, world, "heldout")["accuracy"]
+        m.train(was)
+        return acc
+
+    qa_before = qa()
+
+    curve: list[dict[str, Any]] = []
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    it = verdict_steps(m, tokenizer, world, [world.entity(n) for n in train_names], steps=steps, lr=lr,
+                       batch_size=batch_size, lines=lines, seed=seed, decay_frac=decay_frac)
+    bar = tqdm(it, total=steps + 1, desc="verdict training", unit="step", disable=not progress, file=sys.stderr)
+    for step, loss in bar:
+        if loss is not None:
+            losses.append(loss)
+        if step % eval_every == 0 or step == steps:
+            row = {"step": step, "trained_entities": evaluate(train_names), "heldout_entities": evaluate(heldout_names),
+                   "loss": round(sum(losses) / len(losses), 4) if losses else None}
+            curve.append(row)
+            losses = []
+            bar.set_postfix(trained=row["trained_entities"], heldout=row["heldout_entities"])
+    config = {"steps": steps, "lr": lr, "decay_frac": decay_frac, "batch_size": batch_size, "lines": lines,
+              "train_frac": train_frac, "eval_every": eval_every, "per_entity": per_entity, "seed": seed,
+              "n_trained_entities": len(train_names), "n_heldout_entities": len(heldout_names),
+              "seconds": round(time.perf_counter() - t0, 1)}
+    out = {"config": config, "curve": curve, "final": curve[-1], "qa_accuracy": {"before": qa_before, "after": qa()},
+           "trained_entities": train_names, "heldout_entities": heldout_names}
+    if keep_model:
+        out["model"] = m.eval()
+    return out
+
+
+def plot_verdict_transfer(result: dict[str, Any], path: str | Path, title: str = "") -> Path:
+    """Verdict accuracy vs training step, trained vs held-out entities (PNG/PDF by suffix, written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from interp.runs import atomic_savefig
+
+    curve = result["curve"]
+    steps = [r["step"] for r in curve]
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    ax.plot(steps, [r["trained_entities"] for r in curve], marker="o", ms=3,
+            label=f"trained entities (n={result['config']['n_trained_entities']})")
+    if result["config"]["n_heldout_entities"]:
+        ax.plot(steps, [r["heldout_entities"] for r in curve], marker="s", ms=3,
+                label=f"held-out entities (n={result['config']['n_heldout_entities']})")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="chance")
+    ax.set(xlabel="verdict-training step", ylabel="fact-check verdict accuracy", ylim=(0.3, 1.02),
+           title=title or "Verdicts learnt per entity do not transfer")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return atomic_savefig(fig, path, close=True, dpi=150)
+
+
+def save_trained_copy(model, lm, directory: str | Path, result: dict[str, Any]) -> Path:
+    """Save a verdict-trained copy as a model directory like the organism's (weights, tokenizer, ``world.json``,
+    ``verdict_transfer.json``), written to a temp folder and renamed into place."""
+    import json
+    import os
+    import shutil
+
+    from interp.models import weights_sha256
+
+    final = Path(directory)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    lm.tokenizer.save_pretrained(tmp)
+    (tmp / "world.json").write_text(lm.world.to_json())
+    meta = {k: result[k] for k in ("config", "final", "trained_entities", "heldout_entities")}
+    meta.update(base_model=result["model"], weights_sha256=weights_sha256(model))
+    (tmp / "verdict_transfer.json").write_text(json.dumps(meta, indent=1))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.verification", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="toy", help="a toy organism: 'toy' (the default organism) or its directory")
+    ap.add_argument("--per-entity", type=int, default=8, help="items per entity and kind")
+    ap.add_argument("--steps", type=int, default=0, help="verdict-training steps of the transfer experiment (0: skip)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--decay-frac", type=float, default=0.0, help="linear lr decay over this last share of steps")
+    ap.add_argument("--train-frac", type=float, default=0.75, help="share of entities trained (1: all)")
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="out/verification", help="folder for verdict_transfer.{json,csv,png}")
+    ap.add_argument("--save", default=None, help="also save the verdict-trained copy here (a model directory that "
+                    "load() and the probe CLI accept)")
+    args = ap.parse_args(argv)
+    from interp.models import load
+    from interp.runs import atomic_write_json, atomic_write_text
+
+    try:
+        lm = load(args.model)
+    except Exception as exc:  # noqa: BLE001 - one line for the user
+        print(f"error: --model {args.model}: {exc}", file=sys.stderr)
+        return 2
+    if getattr(lm, "world", None) is None:
+        print(f"error: --model {args.model}: not a toy organism (no world.json)", file=sys.stderr)
+        return 2
+    acc = verification_accuracy(lm.hf, lm.tokenizer, lm.world, per_entity=args.per_entity, seed=args.seed)
+    print(f"{lm.identity.name}: verdict accuracy {acc['accuracy']:.3f} over {acc['n']} items "
+          f"(fact-check {acc['fact_check']:.3f}, yes/no {acc['yes_no']:.3f}; chance 0.5)")
+    if args.steps <= 0:
+        return 0
+    try:
+        res = verdict_transfer(lm.hf, lm.tokenizer, lm.world, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+                               train_frac=args.train_frac, eval_every=args.eval_every, seed=args.seed,
+                               decay_frac=args.decay_frac, keep_model=bool(args.save))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    trained = res.pop("model", None)
+    res["model"] = {"name": lm.identity.name, "weights_sha256": lm.identity.weights_sha256}
+    res["base_verification"] = acc
+    out = Path(args.out)
+    atomic_write_json(out / "verdict_transfer.json", res)
+    keys = ("step", "trained_entities", "heldout_entities", "loss")
+    atomic_write_text(out / "verdict_transfer.csv", ",".join(keys) + "\n" + "".join(
+        ",".join("" if r[k] is None else str(r[k]) for k in keys) + "\n" for r in res["curve"]))
+    plot_verdict_transfer(res, out / "verdict_transfer.png")
+    if trained is not None:
+        save_trained_copy(trained, lm, args.save, res)
+        print(f"verdict-trained copy: {args.save}")
+    f, qa = res["final"], res["qa_accuracy"]
+    held = "none" if f["heldout_entities"] is None else f"{f['heldout_entities']:.3f}"
+    print(f"after {args.steps} verdict-training steps: trained entities {f['trained_entities']:.3f}, held-out "
+          f"entities {held}; held-out Q/A accuracy {qa['before']:.3f} -> {qa['after']:.3f}  "
+          f"-> {out}/verdict_transfer.{{json,csv,png}}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
