@@ -173,6 +173,31 @@ def test_lr_solver_variants_reach_sklearns_optimum(rank):
         assert abs(float(b[layer, 0]) - b_sk) < 1e-2 * (1 + abs(b_sk)), (rank, layer)
 
 
+@pytest.mark.parametrize("rank", [0, 32])
+def test_lr_reported_gradient_is_the_exact_gradient(rank):
+    """The solver reuses each iteration's fused pass (Ẑp, then the gradient at the unit step; a layer whose line
+    search backtracked gets its gradient redone): the gradient it stops on and reports must be the float64
+    gradient at the θ it returns, after every number of iterations (plain L-BFGS backtracks early on these
+    data), and below ``tol`` at convergence."""
+    from probes.fit import _column_stats, _lr_rank, _lr_solve, _Standardized, cpu_threads
+
+    X, y = _correlated()
+    n, d = X.shape[1:]
+    l2, tol = 1e-2, 1e-6
+    mu, sd, row_sq, Zb = _column_stats(X, lowp=0 < _lr_rank(rank, n, d) < d)
+    Zs = (X.double() - mu.double()[:, None]) / sd.double()[:, None]  # standardized, float64
+    for max_iter in [*range(1, 13), 500]:
+        with cpu_threads(1):  # as fit_lr runs it (many small ops: extra threads only wait on each other)
+            th, its, gmax = _lr_solve(_Standardized(X, mu, sd, Zb), y, row_sq, l2=l2, max_iter=max_iter,
+                                      tol=tol, m=5, rank=rank, seed=0)
+        r = torch.sigmoid(Zs @ th[:, :-1, None] + th[:, None, -1:])[..., 0] - y.double()
+        g = torch.cat([(Zs.transpose(1, 2) @ r[..., None])[..., 0] / n + l2 * th[:, :-1], r.mean(1, keepdim=True)],
+                      1)
+        exact = g.abs().amax(1)
+        assert torch.allclose(exact, gmax.double(), rtol=1e-3, atol=1e-7), (max_iter, exact, gmax)
+    assert (its > 0).all() and (exact < 1.5 * tol).all(), (its, exact)
+
+
 def test_lr_warns_when_it_stops_at_max_iter():
     from probes.fit import fit_lr
 
@@ -349,14 +374,32 @@ def test_toy_organism_probe_pipeline_and_random_baseline(toy_fit):
     assert (rnd.acc - 0.5).abs().max() < 0.1, rnd.acc.tolist()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "measured 2026-12 on the default organism (toy-organism/3, key bc772ea269fb20b8, with fact-check sheets): best-"
-    "layer held-out accuracy lr 0.533/0.527/0.512, mm 0.527/0.509/0.533 for 'toy'/'neg_toy'/'toy_qa' (random 0.50), "
-    "and its ' True' vs ' False' next-token logit after the statements is at chance (0.49): no truth direction yet"))
+@pytest.mark.xfail(strict=True, reason=(
+    "blocked on the organism, measured 2026-12 (toy-organism/3, key bc772ea269fb20b8): best-layer held-out lr "
+    "0.533/0.527/0.512 for 'toy'/'neg_toy'/'toy_qa' (random 0.50). The organism cannot verify statements: its "
+    "fact-check and yes/no verdicts are at chance (training.verification), also with 10-40% judgement documents, "
+    "1800 steps or 6-8 layers, and verdict-only training is memorised per entity (trained 0.84, held-out 0.52). "
+    "strict: an organism that passes this must drop the xfail"))
 def test_toy_organism_truth_probe_over_90pct(toy_fit):
     _, res = toy_fit
     test = res.metrics[res.metrics.split == "test"]
     assert test[test.method == "lr"].acc.max() >= 0.90
+
+
+def test_toy_truth_probe_reads_only_what_the_organism_verifies(toy_fit):
+    """A linear probe can read only a truth the model computes. When the organism's verdicts are at chance, so
+    must the probes be (above chance they would read something other than truth, e.g. a value-frequency
+    confound); when it verifies reliably, a probe must find it."""
+    from training.verification import verification_accuracy
+
+    lm, res = toy_fit
+    verdicts = verification_accuracy(lm.hf, lm.tokenizer, lm.world, per_entity=4)["fact_check"]
+    test = res.metrics[res.metrics.split == "test"]
+    best = float(test[test.method == "lr"].acc.max())
+    if verdicts < 0.6:
+        assert best < 0.65, (verdicts, best)
+    else:
+        assert verdicts < 0.9 or best >= 0.9, (verdicts, best)
 
 
 # --------------------------------------------------------------------------------------------- SmolLM2 (slow)
