@@ -15,22 +15,30 @@ sequences of four lines) for a subset of the entities, and every ``eval_every`` 
   saw.
 
 Verification that *used* the stored facts (recall the attribute, compare it with the stated value) would carry over
-to held-out entities; a verdict table memorised per entity would not. Measured on the default organism
-(toy-organism/3, 2026-12, ``python -m training.verification --steps 1500``: 150 trained / 50 held-out entities,
-batch 32, lr 1e-3, one CPU thread, 4.5 min): trained entities 0.54 -> 0.72 (step 900) -> 0.84 (step 1500), held-out
-entities 0.46-0.56 throughout. A linear probe fitted on that copy's statements about trained entities reaches
-0.84-0.86 (held out by entity, within the trained ones; random directions 0.65) and 0.51-0.55 on the held-out
-entities: probes find truth exactly where the model computes it. Pretraining with 10-40 % judgement documents, 900 or
-1800 steps, and 4, 6 or 8 layers all left the verdicts at chance (0.50). The organism stores facts in a form it can
-say but not check, the pattern Allen-Zhu & Li report as knowledge *manipulation* failing without chain-of-thought
-(Physics of Language Models, part 3.2). This is why truth probes on the default organism sit at chance, while
-SmolLM2-135M has a truth direction (cities 0.96).
+to held-out entities; a verdict table memorised per entity would not. Verdict-only training also overwrites the facts
+(Q/A accuracy 1.00 -> 0.08 over all entities after 1500 steps), which would make a transfer test meaningless, so ``replay``
+mixes windows of the pretraining corpus into every step. Measured on the default organism (toy-organism/3, 2026-12,
+150 trained / 50 held-out entities, batch 32, lr 1e-3, one CPU thread):
 
-Verdict training on *every* entity (``--train-frac 1 --steps 2500 --decay-frac 0.2``, 9 min) lifts plain fact-check
-verdicts to 0.94 and a truth probe on the toy statements to 0.87 (random directions 0.70), but it also wipes out the
-organism's answers (held-out Q/A accuracy 0.9997 -> 0.11; negated statements get the plain verdict, 0.21): the
-verdicts overwrite the facts instead of reading them. An organism that both knows and verifies needs verdicts mixed
-into pretraining with far more steps than the CPU budget of :mod:`training.organism` allows.
+==========================================  ==============  ==============  ======================
+``python -m training.verification ...``     verdicts,       verdicts,       Q/A accuracy,
+                                            trained         held-out        held-out (start->end)
+==========================================  ==============  ==============  ======================
+``--steps 1500`` (4.5 min)                  0.54 -> 0.84    0.46-0.56       1.00 -> 0.08 (all)
+``--steps 1500 --replay 8`` (7.5 min)       0.54 -> 0.81    0.46-0.58       1.00 -> 0.95
+==========================================  ==============  ==============  ======================
+
+The held-out entities stay at chance while the organism still answers their questions: verdicts are learnt per
+entity, not computed from the stored facts. A linear probe on the toy statements, fitted on trained entities (held
+out by entity within them), follows the verdicts: 0.84-0.86 on the first copy (random directions 0.65), 0.72-0.79 on
+the replay copy (random 0.55-0.58), and 0.51-0.55 on held-out entities. Pretraining with 10-40 % judgement documents,
+900 or 1800 steps, and 4, 6 or 8 layers all left the verdicts at chance (0.50). The organism stores facts in a form it
+can say but not check, the pattern Allen-Zhu & Li report as knowledge *manipulation* failing without
+chain-of-thought (Physics of Language Models, part 3.2). This is why truth probes on the default organism sit at
+chance, while SmolLM2-135M has a truth direction (cities 0.96). Verdicts trained on every entity without replay
+(``--train-frac 1 --steps 2500 --decay-frac 0.2``, 9 min) reach 0.94 and a probe 0.87 (random 0.70), with Q/A at
+0.11: an organism that both knows and verifies needs more verdict training with replay than the CPU budget of
+:mod:`training.organism` allows.
 
 CLI: ``python -m training.verification [--model toy|DIR] [--steps N] [--out DIR]`` prints the verification accuracy
 and, with ``--steps``, runs the transfer experiment and writes ``verdict_transfer.json``, ``.csv`` and ``.png``.
@@ -158,12 +166,21 @@ def _verdict_sequence(tokenizer, world: World, entities: Sequence[Entity], rng: 
 
 
 def verdict_steps(model, tokenizer, world: World, entities: Sequence[Entity], *, steps: int, lr: float,
-                  batch_size: int = 32, lines: int = 4, seed: int = 0, decay_frac: float = 0.0
-                  ) -> Iterator[tuple[int, float | None]]:
+                  batch_size: int = 32, lines: int = 4, seed: int = 0, decay_frac: float = 0.0,
+                  replay: int = 0) -> Iterator[tuple[int, float | None]]:
     """Train ``model`` in place on fact-check verdicts of ``entities`` (loss on the verdict token only, AdamW at
     ``lr``, constant, then decayed linearly to 0 over the last ``decay_frac`` of the steps; gradient clipping 1.0).
-    Yields ``(step, loss)`` *before* each step (``loss`` of the step just taken, ``None`` at step 0) and once more
-    after the last, so a caller can evaluate at any step."""
+    ``replay``: also this many windows of the world's pretraining corpus per step (plain LM loss, added to the
+    verdict loss), which keeps the facts from being overwritten. Yields ``(step, verdict loss)`` *before* each step
+    (the loss of the step just taken, ``None`` at step 0) and once more after the last, so a caller can evaluate at
+    any step."""
+    replay_batches = None
+    if replay > 0:
+        from training.organism import PretrainConfig, _batches, _doc_token_ids
+
+        ctx = int(getattr(model.config, "max_position_embeddings", 128) or 128)
+        docs = _doc_token_ids(tokenizer, [d.text for d in world.corpus()])
+        replay_batches = _batches(docs, PretrainConfig(ctx_len=min(ctx, 128), batch_size=replay, seed=seed + 1))
     model.train()
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -185,7 +202,11 @@ def verdict_steps(model, tokenizer, world: World, entities: Sequence[Entity], *,
         mask = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
         logits = model(input_ids=x, attention_mask=mask).logits
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=-100)
-        loss.backward()
+        total = loss
+        if replay_batches is not None:
+            r = next(replay_batches).to(device)
+            total = loss + model(input_ids=r, labels=r).loss
+        total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -195,13 +216,14 @@ def verdict_steps(model, tokenizer, world: World, entities: Sequence[Entity], *,
 
 def verdict_transfer(model, tokenizer, world: World, *, steps: int = 1500, lr: float = 1e-3, batch_size: int = 32,
                      lines: int = 4, train_frac: float = 0.75, eval_every: int = 100, per_entity: int = 8,
-                     seed: int = 0, decay_frac: float = 0.0, progress: bool = True, keep_model: bool = False
-                     ) -> dict[str, Any]:
+                     seed: int = 0, decay_frac: float = 0.0, replay: int = 0, progress: bool = True,
+                     keep_model: bool = False) -> dict[str, Any]:
     """Train a copy of ``model`` (:func:`verdict_steps`) on verdicts of a random ``train_frac`` of the entities
     (``1``: all, no held-out set); every ``eval_every`` steps score fresh fact-check triples of the trained and of
-    the held-out entities. Before and after, the held-out Q/A accuracy (:func:`training.organism.evaluate_organism`)
-    shows what verdict training did to the facts. ``model`` itself is not modified. Returns ``{"config", "curve",
-    "final", "qa_accuracy", "trained_entities", "heldout_entities"}`` (plus ``"model"``, the trained copy, with
+    the held-out entities, and their Q/A accuracy (:func:`training.organism.evaluate_organism`, held-out phrasings):
+    a transfer test means something only while the held-out entities' facts are still known (``replay`` keeps
+    them). ``model`` itself is not modified. Returns ``{"config", "curve",
+    "final", "trained_entities", "heldout_entities"}`` (plus ``"model"``, the trained copy, with
     ``keep_model``)."""
     from tqdm.auto import tqdm
 
@@ -220,36 +242,38 @@ def verdict_transfer(model, tokenizer, world: World, *, steps: int = 1500, lr: f
                                                  seed=seed + 1) if it.kind == "fact_check"]
         return _rate(_verdicts(m, tokenizer, items)) if items else None
 
-    def qa() -> float:
+    def qa(names_: Sequence[str]) -> float | None:
+        if not names_:
+            return None
         was = m.training
         m.eval()
-        acc = evaluate_organism(m, tokenizer, world, "heldout")["accuracy"]
+        acc = evaluate_organism(m, tokenizer, world, "heldout", entities=names_)["accuracy"]
         m.train(was)
         return acc
-
-    qa_before = qa()
 
     curve: list[dict[str, Any]] = []
     losses: list[float] = []
     t0 = time.perf_counter()
     it = verdict_steps(m, tokenizer, world, [world.entity(n) for n in train_names], steps=steps, lr=lr,
-                       batch_size=batch_size, lines=lines, seed=seed, decay_frac=decay_frac)
+                       batch_size=batch_size, lines=lines, seed=seed, decay_frac=decay_frac, replay=replay)
     bar = tqdm(it, total=steps + 1, desc="verdict training", unit="step", disable=not progress, file=sys.stderr)
     for step, loss in bar:
         if loss is not None:
             losses.append(loss)
         if step % eval_every == 0 or step == steps:
             row = {"step": step, "trained_entities": evaluate(train_names), "heldout_entities": evaluate(heldout_names),
+                   "qa_trained": qa(train_names), "qa_heldout": qa(heldout_names),
                    "loss": round(sum(losses) / len(losses), 4) if losses else None}
             curve.append(row)
             losses = []
             bar.set_postfix(trained=row["trained_entities"], heldout=row["heldout_entities"])
-    config = {"steps": steps, "lr": lr, "decay_frac": decay_frac, "batch_size": batch_size, "lines": lines,
+    config = {"steps": steps, "lr": lr, "decay_frac": decay_frac, "replay": replay, "batch_size": batch_size,
+              "lines": lines,
               "train_frac": train_frac, "eval_every": eval_every, "per_entity": per_entity, "seed": seed,
               "n_trained_entities": len(train_names), "n_heldout_entities": len(heldout_names),
               "seconds": round(time.perf_counter() - t0, 1)}
-    out = {"config": config, "curve": curve, "final": curve[-1], "qa_accuracy": {"before": qa_before, "after": qa()},
-           "trained_entities": train_names, "heldout_entities": heldout_names}
+    out = {"config": config, "curve": curve, "final": curve[-1], "trained_entities": train_names,
+           "heldout_entities": heldout_names}
     if keep_model:
         out["model"] = m.eval()
     return out
@@ -272,8 +296,11 @@ def plot_verdict_transfer(result: dict[str, Any], path: str | Path, title: str =
     if result["config"]["n_heldout_entities"]:
         ax.plot(steps, [r["heldout_entities"] for r in curve], marker="s", ms=3,
                 label=f"held-out entities (n={result['config']['n_heldout_entities']})")
-    ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="chance")
-    ax.set(xlabel="verdict-training step", ylabel="fact-check verdict accuracy", ylim=(0.3, 1.02),
+    ax.plot(steps, [r["qa_trained"] for r in curve], color="C0", ls=":", lw=1, label="Q/A accuracy, trained")
+    if result["config"]["n_heldout_entities"]:
+        ax.plot(steps, [r["qa_heldout"] for r in curve], color="C1", ls=":", lw=1, label="Q/A accuracy, held-out")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="chance (verdicts)")
+    ax.set(xlabel="verdict-training step", ylabel="accuracy", ylim=(0.0, 1.02),
            title=title or "Verdicts learnt per entity do not transfer")
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
@@ -315,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--decay-frac", type=float, default=0.0, help="linear lr decay over this last share of steps")
+    ap.add_argument("--replay", type=int, default=0, help="pretraining-corpus windows per step (keeps the facts)")
     ap.add_argument("--train-frac", type=float, default=0.75, help="share of entities trained (1: all)")
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
@@ -341,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = verdict_transfer(lm.hf, lm.tokenizer, lm.world, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                                train_frac=args.train_frac, eval_every=args.eval_every, seed=args.seed,
-                               decay_frac=args.decay_frac, keep_model=bool(args.save))
+                               decay_frac=args.decay_frac, replay=args.replay, keep_model=bool(args.save))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -350,17 +378,18 @@ def main(argv: list[str] | None = None) -> int:
     res["base_verification"] = acc
     out = Path(args.out)
     atomic_write_json(out / "verdict_transfer.json", res)
-    keys = ("step", "trained_entities", "heldout_entities", "loss")
+    keys = ("step", "trained_entities", "heldout_entities", "qa_trained", "qa_heldout", "loss")
     atomic_write_text(out / "verdict_transfer.csv", ",".join(keys) + "\n" + "".join(
         ",".join("" if r[k] is None else str(r[k]) for k in keys) + "\n" for r in res["curve"]))
     plot_verdict_transfer(res, out / "verdict_transfer.png")
     if trained is not None:
         save_trained_copy(trained, lm, args.save, res)
         print(f"verdict-trained copy: {args.save}")
-    f, qa = res["final"], res["qa_accuracy"]
-    held = "none" if f["heldout_entities"] is None else f"{f['heldout_entities']:.3f}"
-    print(f"after {args.steps} verdict-training steps: trained entities {f['trained_entities']:.3f}, held-out "
-          f"entities {held}; held-out Q/A accuracy {qa['before']:.3f} -> {qa['after']:.3f}  "
+    f0, f = res["curve"][0], res["final"]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    print(f"after {args.steps} verdict-training steps: verdicts trained entities {fmt(f['trained_entities'])}, "
+          f"held-out {fmt(f['heldout_entities'])}; Q/A accuracy trained {fmt(f0['qa_trained'])} -> "
+          f"{fmt(f['qa_trained'])}, held-out {fmt(f0['qa_heldout'])} -> {fmt(f['qa_heldout'])}  "
           f"-> {out}/verdict_transfer.{{json,csv,png}}")
     return 0
 
