@@ -292,10 +292,10 @@ def plot_verdict_transfer(result: dict[str, Any], path: str | Path, title: str =
     steps = [r["step"] for r in curve]
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     ax.plot(steps, [r["trained_entities"] for r in curve], marker="o", ms=3,
-            label=f"trained entities (n={result['config']['n_trained_entities']})")
+            label=f"verdicts, trained entities (n={result['config']['n_trained_entities']})")
     if result["config"]["n_heldout_entities"]:
         ax.plot(steps, [r["heldout_entities"] for r in curve], marker="s", ms=3,
-                label=f"held-out entities (n={result['config']['n_heldout_entities']})")
+                label=f"verdicts, held-out entities (n={result['config']['n_heldout_entities']})")
     ax.plot(steps, [r["qa_trained"] for r in curve], color="C0", ls=":", lw=1, label="Q/A accuracy, trained")
     if result["config"]["n_heldout_entities"]:
         ax.plot(steps, [r["qa_heldout"] for r in curve], color="C1", ls=":", lw=1, label="Q/A accuracy, held-out")
