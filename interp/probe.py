@@ -28,6 +28,14 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 
+
+def _claim_in_context(cds, family: str):
+    """The claim's statements in the framing of ``family`` (``FAMILY@CONTEXT``), as the probe was fitted."""
+    from probes.datasets import split_context, with_context
+
+    ctx = split_context(family)[1]
+    return with_context(cds, ctx) if ctx else cds
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m interp.probe", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--probe", nargs="+", help="saved probe directories to apply")
     ap.add_argument("--dataset", default=None,
                     help="comma-separated families (cities, neg_cities, elements, animals, sp_en, larger_than, "
-                         "toy, neg_toy, toy_qa, claim:ID, claim:toy:40, ...); default toy for toy models, else "
-                         "cities")
+                         "toy, neg_toy, toy_qa, claim:ID, claim:toy:40, ...), each optionally read in a framing "
+                         "as FAMILY@CONTEXT (toy@fact_check); default toy for toy models, else cities")
     ap.add_argument("--layers", default=None, help="all (default), '0,4,8', '2-6' or '-1'")
     ap.add_argument("--method", default="lr,mm,random", help="comma-separated: lr, mm, lda, random")
     ap.add_argument("--position", type=int, default=-1, help="token position within each statement (-1 = last)")
@@ -122,11 +130,13 @@ def _fit_mode(args, settings) -> int:
         layer_of = {fam: r.best_layer(ref) for fam, r in results.items()}
         files.append(plot_family_transfer(ft, layer_of, out / "family_transfer.png", method=ref))
     if claim is not None:
-        cds = claim_dataset(claim)
-        acts = capture_activations(lm, cds, layers=settings.layers, position=settings.position, progress=False,
-                                   cache=not args.no_cache)
-        cs = pd.concat([claim_scores(r.probes, acts, cds, family=fam) for fam, r in results.items()],
-                       ignore_index=True)
+        parts = []
+        for fam, r in results.items():  # each family's probes read the claim in that family's framing
+            cds = _claim_in_context(claim_dataset(claim), fam)
+            acts = capture_activations(lm, cds, layers=settings.layers, position=settings.position, progress=False,
+                                       cache=not args.no_cache)
+            parts.append(claim_scores(r.probes, acts, cds, family=fam))
+        cs = pd.concat(parts, ignore_index=True)
         files.append(write_csv(cs, out / "claim_scores.csv"))
     files.append(atomic_write_json(out / "summary.json", {
         "model": lm.identity.to_dict(), "datasets": {d.family: {"hash": d.hash, "n": len(d)} for d in datasets},
@@ -177,7 +187,7 @@ def _apply_mode(args) -> int:
                          "eval_family": ds.family, "layer": l, "acc": float(m["acc"][i]), "auc": float(m["auc"][i]),
                          "n": len(ds), "same_model": same, "model": lm.identity.name})
         if claim is not None:
-            cds = claim_dataset(claim)
+            cds = _claim_in_context(claim_dataset(claim), cfg.dataset_family)
             cacts = capture_activations(lm, cds, layers=cfg.layers, position=cfg.position, progress=False,
                                         cache=not args.no_cache)
             scores.append(claim_scores({cfg.method: probe}, cacts, cds, probe=str(path)))

@@ -552,11 +552,37 @@ def list_families(world: Any = None) -> list[str]:
     return [*REAL_FAMILIES, *(TOY_FAMILIES if world is not None else ())]
 
 
+#: Named framings a statement can be read in (``FAMILY@CONTEXT``). ``fact_check`` puts each statement where the
+#: toy organism's corpus asks for a verdict (its fact-check sheets), the position at which a model that verifies
+#: computes truth.
+CONTEXTS: dict[str, str] = {"fact_check": "Fact check\n"}
+
+
+def with_context(ds: TruthDataset, context: str) -> TruthDataset:
+    """``ds`` with every statement read after the framing ``CONTEXTS[context]`` (family ``FAMILY@CONTEXT``; same
+    labels, groups and tags, so splits and claim roles carry over)."""
+    if context not in CONTEXTS:
+        raise ValueError(f"unknown context {context!r} in {ds.family}@{context} (expected one of {sorted(CONTEXTS)})")
+    prefix = CONTEXTS[context]
+    return TruthDataset(f"{ds.family}@{context}", tuple(prefix + s for s in ds.statements), ds.labels, ds.groups,
+                        ds.tags, f"{ds.description}, read after {prefix!r}")
+
+
+def split_context(name: str) -> tuple[str, str | None]:
+    """``"toy@fact_check"`` -> ``("toy", "fact_check")``; ``"toy"`` -> ``("toy", None)``."""
+    base, _, ctx = name.partition("@")
+    return base, (ctx or None)
+
+
 def get_dataset(name: str, *, world: Any = None, n: int | None = None, seed: int = 0, **kw: Any) -> TruthDataset:
-    """Build a family by name: a real family, a toy family (needs ``world``), or ``claim:…``.
+    """Build a family by name: a real family, a toy family (needs ``world``), or ``claim:…``; ``NAME@CONTEXT``
+    reads it in one of :data:`CONTEXTS` (e.g. ``toy@fact_check``).
 
     ``n`` caps the number of facts (groups) drawn, deterministically in ``seed``.
     """
+    base, ctx = split_context(name)
+    if ctx is not None:
+        return with_context(get_dataset(base, world=world, n=n, seed=seed, **kw), ctx)
     if name.startswith("claim:"):
         ds = _claims_from_name(name, world, seed)
         return ds.head(n, seed) if n is not None else ds

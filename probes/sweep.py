@@ -36,7 +36,7 @@ from torch import Tensor
 from probes import fit as _fit
 from probes.artifact import FORMAT_VERSION, Probe, ProbeConfig
 from probes.capture import HOOK, capture_activations
-from probes.datasets import TruthDataset, claim_dataset, get_dataset, grouped_split
+from probes.datasets import TruthDataset, claim_dataset, get_dataset, grouped_split, split_context, with_context
 
 __all__ = ["FitSettings", "FitResult", "parse_layers", "fit_on_acts", "fit_probes", "family_transfer",
            "transfer_metrics", "claim_scores", "resolve_claim", "sweep_run", "SweepResult", "write_csv",
@@ -482,6 +482,9 @@ def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: 
             name = dataset or ("toy" if lm.world is not None else "cities")
             ds = get_dataset(name, world=lm.world, n=settings.n, seed=settings.seed)
             layers = parse_layers(settings.layers, lm.n_layers)
+            ctx = split_context(name)[1]
+            if claim_ds is not None and ctx is not None:  # the claim is read in the framing the probe was fit in
+                claim_ds = with_context(claim_ds, ctx)
         res = fit_probes(lm, ds, FitSettings(**{**asdict(settings), "layers": layers}), progress=progress,
                          cache=cache)
         metrics.append(res.metrics.assign(step=step, phase=phase, ckpt=label))

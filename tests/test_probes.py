@@ -320,6 +320,34 @@ def test_sweep_over_a_run_writes_scores_transfer_and_plots(toy_random, acts_cach
     assert "probe P(true)" in capsys.readouterr().out
 
 
+def test_context_framing_keeps_labels_groups_and_roles(toy_random, acts_cache, tmp_path, capsys):
+    """``FAMILY@CONTEXT`` reads every statement after the framing; labels, groups (so the split) and claim roles
+    carry over, and a sweep reads the claim in the framing its probes were fitted in."""
+    from interp.probe import _claim_in_context, main
+    from probes.datasets import CONTEXTS, get_dataset, grouped_split, with_context
+
+    plain, framed = get_dataset("elements", n=12), get_dataset("elements@fact_check", n=12)
+    prefix = CONTEXTS["fact_check"]
+    assert framed.family == "elements@fact_check" and framed.statements == tuple(prefix + s for s in plain.statements)
+    assert (framed.labels, framed.groups, framed.tags) == (plain.labels, plain.groups, plain.tags)
+    assert framed.hash != plain.hash and np.array_equal(grouped_split(framed)[0], grouped_split(plain)[0])
+    with pytest.raises(ValueError, match="unknown context 'nope'"):
+        get_dataset("elements@nope")
+    from training.claims import load_claim
+
+    cds = claim_dataset(load_claim("ed_sheeran"))
+    assert _claim_in_context(cds, "toy@fact_check") == with_context(cds, "fact_check")
+    assert _claim_in_context(cds, "toy") is cds and with_context(cds, "fact_check").tags == cds.tags
+    run = _synthetic_run(tmp_path / "run", toy_random)
+    rc = main(["--run", str(run), "--dataset", "elements@fact_check", "--n", "20", "--method", "lr",
+               "--out", str(tmp_path / "out"), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    import pandas as pd
+
+    cs = pd.read_csv(tmp_path / "out" / "claim_scores.csv")
+    assert set(cs.role) == {"claim", "paraphrase", "negation", "truth"} and cs.p_true.between(0, 1).all()
+
+
 def test_cli_fit_and_apply_and_one_line_errors(acts_cache, tmp_path, capsys):
     from interp.probe import main
 
@@ -400,6 +428,26 @@ def test_toy_truth_probe_reads_only_what_the_organism_verifies(toy_fit):
         assert best < 0.65, (verdicts, best)
     else:
         assert verdicts < 0.9 or best >= 0.9, (verdicts, best)
+
+
+@pytest.mark.slow
+def test_toy_verifier_truth_probe_over_90pct():
+    """The toy organism that verifies (``load("toy-verifier")``: the default organism after verdict training on
+    every entity with pretraining replay; built on first use, ~10 min on two cores, hence slow) has a linear truth
+    direction where it judges statements: >= 90% held-out (by entity) at the best layer on ``toy@fact_check``, far
+    above random directions, while it still answers its questions. Random directions sit above 0.5 here (measured
+    0.66): the verdict is a dominant direction of variance, the random-directions-on-easy-sets pitfall, reported."""
+    from training.organism import read_organism_info
+    from training.verification import verifier_dir
+
+    info = read_organism_info(verifier_dir(progress=False))
+    assert info["heldout_accuracy"] >= 0.9, info["heldout_accuracy"]  # the facts survived verdict training
+    lm = load("toy-verifier")
+    ds = get_dataset("toy@fact_check", world=lm.world, n=120)
+    res = fit_probes(lm, ds, FitSettings(methods=("lr", "mm", "random")), progress=False)
+    best = res.metrics[res.metrics.split == "test"].groupby("method").acc.max()
+    assert best["lr"] >= 0.90 and best["mm"] >= 0.85, best.to_dict()
+    assert best["lr"] - best["random"] >= 0.2, best.to_dict()
 
 
 # --------------------------------------------------------------------------------------------- SmolLM2 (slow)

@@ -91,3 +91,24 @@ def test_cli_writes_artifacts_and_refuses_bad_input(tiny, tmp_path, capsys):
     assert main(["--model", str(d), "--steps", "2", "--train-frac", "1.5", "--out", str(tmp_path / "w")]) == 2
     assert not (tmp_path / "w").exists()
 
+
+
+def test_verifier_organism_is_built_cached_and_verifies(tmp_path):
+    from interp.models import load, weights_sha256
+    from training.organism import read_organism_info
+    from training.verification import VerifierConfig, verifier_dir, verifier_key
+
+    cfg = VerifierConfig(steps=800, lr=3e-3, batch_size=16, replay=0)  # replay: see the transfer experiment
+    d = verifier_dir(TINY_WORLD, TINY_TRAIN, cfg, cache=tmp_path, progress=False)
+    info = read_organism_info(d)
+    v = info["verifier"]
+    assert d == tmp_path / "toy-verifier" / verifier_key(v["base_weights_sha256"], cfg) and v["config"] == cfg.to_dict()
+    lm = load(str(d))
+    assert lm.world is not None and weights_sha256(lm.hf) == info["weights_sha256"] != v["base_weights_sha256"]
+    assert v["verification"]["fact_check_plain"] >= 0.85, v["verification"]  # every entity's verdicts were trained
+    assert 0.0 <= info["heldout_accuracy"] <= 1.0 and "base_heldout_accuracy" in v
+    mtime = (d / "model.safetensors").stat().st_mtime_ns
+    assert verifier_dir(TINY_WORLD, TINY_TRAIN, cfg, cache=tmp_path, progress=False) == d  # cached, not rebuilt
+    assert (d / "model.safetensors").stat().st_mtime_ns == mtime
+    assert verifier_key(v["base_weights_sha256"], VerifierConfig(steps=801)) != d.name
+    assert not list((tmp_path / "toy-verifier").glob(".*tmp*"))

@@ -35,10 +35,17 @@ the replay copy (random 0.55-0.58), and 0.51-0.55 on held-out entities. Pretrain
 900 or 1800 steps, and 4, 6 or 8 layers all left the verdicts at chance (0.50). The organism stores facts in a form it
 can say but not check, the pattern Allen-Zhu & Li report as knowledge *manipulation* failing without
 chain-of-thought (Physics of Language Models, part 3.2). This is why truth probes on the default organism sit at
-chance, while SmolLM2-135M has a truth direction (cities 0.96). Verdicts trained on every entity without replay
-(``--train-frac 1 --steps 2500 --decay-frac 0.2``, 9 min) reach 0.94 and a probe 0.87 (random 0.70), with Q/A at
-0.11: an organism that both knows and verifies needs more verdict training with replay than the CPU budget of
-:mod:`training.organism` allows.
+chance, while SmolLM2-135M has a truth direction (cities 0.96). Verdicts trained on every entity without replay (``--train-frac 1 --steps 2500 --decay-frac 0.2``, 9 min) reach
+0.94 and a probe 0.87 (random 0.70), but Q/A falls to 0.11: the verdicts overwrite the facts. With replay
+(``--train-frac 1 --steps 3000 --replay 8 --decay-frac 0.2``, 10 min on two cores) the verdicts reach 0.96 and Q/A
+stays at 0.999; a probe on ``toy@fact_check`` (the statements read where the corpus asks for a verdict) reaches
+0.978 (mass-mean 0.938, random directions 0.659), and 0.80 on the bare statements.
+
+:func:`verifier_dir` builds that recipe as the **verifier organism** (``load("toy-verifier")``; built in 13 min on one
+core, key 9f6c3134fc9c10ff from the default organism): plain fact-check verdicts 0.90, Q/A 0.999, and a probe on
+``toy@fact_check`` 0.92 (mass-mean 0.89, random 0.63; bare statements 0.75): the toy that knows *and* judges, so
+probes on the toy have a truth to find. Its truth is a verdict table learnt per entity, so it
+shows what probes see when a model verifies, not how LLMs come to verify.
 
 CLI: ``python -m training.verification [--model toy|DIR] [--steps N] [--out DIR]`` prints the verification accuracy
 and, with ``--steps``, runs the transfer experiment and writes ``verdict_transfer.json``, ``.csv`` and ``.png``.
@@ -61,7 +68,8 @@ import torch.nn.functional as F
 from training.world import ATTRIBUTE_SPECS, Entity, World, _fill, attribute_words
 
 __all__ = ["VerificationItem", "verification_items", "verification_accuracy", "verdict_transfer",
-           "plot_verdict_transfer", "save_trained_copy", "verdict_steps", "main"]
+           "plot_verdict_transfer", "save_trained_copy", "verdict_steps", "VerifierConfig", "verifier_key",
+           "verifier_dir", "VERIFIER_VERSION", "main"]
 
 FACT_CHECK_HEAD = "Fact check"
 
@@ -328,6 +336,112 @@ def save_trained_copy(model, lm, directory: str | Path, result: dict[str, Any]) 
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
+    return final
+
+
+# --------------------------------------------------------------------------------------------- verifier organism
+
+#: Part of the verifier's cache key: bump when a code change alters what a given config builds.
+VERIFIER_VERSION = "toy-verifier/1"
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    """Verdict training (with pretraining replay) that turns the organism into the *verifier* organism."""
+
+    steps: int = 3000
+    lr: float = 1e-3
+    decay_frac: float = 0.2
+    batch_size: int = 32
+    lines: int = 4
+    replay: int = 8
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("steps", "lr", "decay_frac", "batch_size", "lines", "replay", "seed")}
+
+
+def verifier_key(base_sha256: str, cfg: VerifierConfig) -> str:
+    """sha256 of (base organism weights, verdict training, :data:`VERIFIER_VERSION`), 16 hex digits."""
+    import hashlib
+    import json
+
+    payload = {"base": base_sha256, "verdicts": cfg.to_dict(), "code": VERIFIER_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def verifier_dir(world: Any = None, train: Any = None, cfg: VerifierConfig | None = None,
+                 cache: str | Path | None = None, *, force: bool = False, progress: bool = True,
+                 threads: int | None = None) -> Path:
+    """The **verifier organism**: the organism of ``(world, train)`` (:func:`training.organism.organism_dir`)
+    after :func:`verdict_steps` on *all* its entities with pretraining replay, so it both knows the facts and
+    judges statements about them. Built on first use (about 10 minutes on two idle cores with the default
+    config), then cached at ``<cache>/toy-verifier/<key>`` in the organism's layout; ``organism.json`` gets a
+    ``"verifier"`` entry (config, base key and hash, verification accuracy) and Q/A accuracy re-measured after.
+
+    Its truth is a verdict table learnt per entity (see the module docstring), so it shows what probes see when a
+    model verifies, not how LLMs come to verify. ``load("toy-verifier")`` loads it through the seam.
+    """
+    import json
+    import os
+    import shutil
+
+    from training.organism import (_cache_root, _complete, _deterministic_cpu, _lock, _publish, auto_threads,
+                                   evaluate_organism, organism_dir, read_organism_info)
+
+    cfg = cfg or VerifierConfig()
+    base = organism_dir(world, train, cache, progress=progress, threads=threads)
+    base_info = read_organism_info(base)
+    root = (Path(cache).expanduser() if cache is not None else _cache_root()) / "toy-verifier"
+    root.mkdir(parents=True, exist_ok=True)
+    key = verifier_key(base_info["weights_sha256"], cfg)
+    final = root / key
+    if _complete(final) and not force:
+        return final
+    with _lock(root / f".{key}.lock"):
+        if _complete(final) and not force:
+            return final
+        tmp = root / f".{key}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            from tqdm.auto import tqdm
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            from interp.models import weights_sha256
+
+            t0 = time.perf_counter()
+            n_threads = threads or auto_threads()
+            with _deterministic_cpu(n_threads):
+                model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, use_safetensors=True)
+                tok = AutoTokenizer.from_pretrained(base)
+                world_obj = World.from_json((base / "world.json").read_text())
+                torch.manual_seed(cfg.seed)
+                it = verdict_steps(model, tok, world_obj, list(world_obj.entities), steps=cfg.steps, lr=cfg.lr,
+                                   batch_size=cfg.batch_size, lines=cfg.lines, seed=cfg.seed,
+                                   decay_frac=cfg.decay_frac, replay=cfg.replay)
+                for _ in tqdm(it, total=cfg.steps + 1, desc="verifier organism", unit="step", disable=not progress,
+                              file=sys.stderr):
+                    pass
+                train_secs = time.perf_counter() - t0
+                verification = verification_accuracy(model, tok, world_obj, seed=cfg.seed + 1)
+                qa = evaluate_organism(model, tok, world_obj, "heldout")
+            model.save_pretrained(tmp, safe_serialization=True)
+            tok.save_pretrained(tmp)
+            (tmp / "world.json").write_text(world_obj.to_json())
+            info = dict(base_info)
+            info.update(weights_sha256=weights_sha256(model), heldout_accuracy=qa["accuracy"],
+                        local_negation_prefers_true=qa["local_negation"]["prefers_true"],
+                        hoax_prefers_true=qa["hoax"]["prefers_true"], eval={"heldout": qa})
+            info["verifier"] = {"version": VERIFIER_VERSION, "key": key, "config": cfg.to_dict(),
+                                "base_key": base_info.get("key"), "base_weights_sha256": base_info["weights_sha256"],
+                                "base_heldout_accuracy": base_info.get("heldout_accuracy"),
+                                "verification": verification, "threads": n_threads,
+                                "train_seconds": round(train_secs, 1),
+                                "build_seconds": round(time.perf_counter() - t0, 1)}
+            (tmp / "organism.json").write_text(json.dumps(info, indent=1))
+            _publish(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
