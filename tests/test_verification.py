@@ -68,6 +68,8 @@ def test_verdict_training_learns_trained_entities_and_leaves_the_model_alone(tin
 
 
 def test_cli_writes_artifacts_and_refuses_bad_input(tiny, tmp_path, capsys):
+    import nnsight  # noqa: F401 - mounts .save() on every object; the CLI must not read that as --save
+
     d, _ = tiny
     assert main(["--model", str(d), "--steps", "4", "--eval-every", "2", "--batch-size", "4",
                  "--out", str(tmp_path / "v"), "--save", str(tmp_path / "copy")]) == 0

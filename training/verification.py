@@ -461,7 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="out/verification", help="folder for verdict_transfer.{json,csv,png}")
-    ap.add_argument("--save", default=None, help="also save the verdict-trained copy here (a model directory that "
+    # dest is not "save": nnsight (imported by the lab) mounts a .save() method on every object, argparse then sees
+    # Namespace.save as already set and never writes the default
+    ap.add_argument("--save", dest="save_dir", default=None, help="also save the verdict-trained copy here (a model directory that "
                     "load() and the probe CLI accept)")
     args = ap.parse_args(argv)
     from interp.models import load
@@ -483,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = verdict_transfer(lm.hf, lm.tokenizer, lm.world, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                                train_frac=args.train_frac, eval_every=args.eval_every, seed=args.seed,
-                               decay_frac=args.decay_frac, replay=args.replay, keep_model=bool(args.save))
+                               decay_frac=args.decay_frac, replay=args.replay, keep_model=bool(args.save_dir))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -497,8 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         ",".join("" if r[k] is None else str(r[k]) for k in keys) + "\n" for r in res["curve"]))
     plot_verdict_transfer(res, out / "verdict_transfer.png")
     if trained is not None:
-        save_trained_copy(trained, lm, args.save, res)
-        print(f"verdict-trained copy: {args.save}")
+        save_trained_copy(trained, lm, args.save_dir, res)
+        print(f"verdict-trained copy: {args.save_dir}")
     f0, f = res["curve"][0], res["final"]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"after {args.steps} verdict-training steps: verdicts trained entities {fmt(f['trained_entities'])}, "
