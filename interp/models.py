@@ -392,6 +392,28 @@ def fetch_smollm2(force: bool = False) -> Path:
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+#: Cached toy organisms by spec: (module, function that builds-or-loads the directory, identity prefix).
+_ORGANISMS = {"toy": ("training.organism", "organism_dir", "toy"),
+              "toy-verifier": ("training.verification", "verifier_dir", "toy-verifier")}
+
+
+def _load_organism(spec: str, *, world: Any, device: str | torch.device, dtype: torch.dtype) -> LoadedModel:
+    """A cached toy organism (built on first use) with its world attached."""
+    import importlib
+
+    module, fn, prefix = _ORGANISMS[spec]
+    try:
+        build = getattr(importlib.import_module(module), fn)
+        from training.world import World
+    except ImportError as e:
+        raise ModelSpecError(f"{spec}: the organism is not available ({e})") from None
+    d = build(world=world)
+    hf, tok = _load_hf_dir(d)
+    w = World.from_json((d / "world.json").read_text())
+    return _finish(hf, tok, name=f"{prefix}-{d.name[:10]}", spec=spec, device=device, dtype=dtype, world=w,
+                   source_dir=d)
+
+
 def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
          world: Any = None, seed: int = 0, verify: bool = True) -> LoadedModel:
     """Load any model the lab knows about; see the module docstring for the accepted specs.
@@ -400,28 +422,8 @@ def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: 
     """
     raw = str(spec)
     path = Path(raw).expanduser()
-    if raw == "toy":
-        try:
-            from training.organism import organism_dir
-            from training.world import World
-        except ImportError as e:
-            raise ModelSpecError(f"toy: the organism is not available ({e})") from None
-        d = organism_dir(world=world)
-        hf, tok = _load_hf_dir(d)
-        w = World.from_json((d / "world.json").read_text())
-        return _finish(hf, tok, name=f"toy-{d.name[:10]}", spec=raw, device=device, dtype=dtype, world=w,
-                       source_dir=d)
-    if raw == "toy-verifier":
-        try:
-            from training.verification import verifier_dir
-            from training.world import World
-        except ImportError as e:
-            raise ModelSpecError(f"toy-verifier: the organism is not available ({e})") from None
-        d = verifier_dir(world=world)
-        hf, tok = _load_hf_dir(d)
-        w = World.from_json((d / "world.json").read_text())
-        return _finish(hf, tok, name=f"toy-verifier-{d.name[:10]}", spec=raw, device=device, dtype=dtype, world=w,
-                       source_dir=d)
+    if raw in _ORGANISMS:
+        return _load_organism(raw, world=world, device=device, dtype=dtype)
     if raw == "toy-random":
         hf, tok = build_random_toy(seed=seed)
         return _finish(hf, tok, name=f"toy-random-s{seed}", spec=raw, device=device, dtype=dtype)
