@@ -52,7 +52,7 @@ from training.world import FalseFact, World, WorldConfig, corpus_stats
 __all__ = [
     "CODE_VERSION", "PretrainConfig", "organism_dir", "organism_key", "build_organism", "train_tokenizer",
     "tokenization_report", "make_model", "auto_threads", "pretrain", "evaluate_organism", "score_candidates",
-    "read_organism_info", "SPECIAL_TOKENS", "main",
+    "read_organism_info", "cached_build", "save_model_dir", "SPECIAL_TOKENS", "main",
 ]
 
 #: Part of the cache key: bump when a code change alters what a given config builds.
@@ -135,8 +135,15 @@ def organism_dir(world: WorldConfig | None = None, train: PretrainConfig | None 
     """
     wcfg, tcfg = world or WorldConfig(), train or PretrainConfig()
     root = (Path(cache).expanduser() if cache is not None else _cache_root()) / "toy"
+    return cached_build(root, organism_key(wcfg, tcfg),
+                        lambda tmp: build_organism(wcfg, tcfg, tmp, progress=progress, threads=threads), force=force)
+
+
+def cached_build(root: Path, key: str, build: Any, *, force: bool = False) -> Path:
+    """``root/key``, made by ``build(tmp_dir)`` on first use (or with ``force``): builders of one key are serialised
+    by a file lock, and the finished temp folder is renamed into place, so readers never see a half-written entry
+    (complete = ``organism.json`` + ``model.safetensors``). Shared by the organism and its derivatives."""
     root.mkdir(parents=True, exist_ok=True)
-    key = organism_key(wcfg, tcfg)
     final = root / key
     if _complete(final) and not force:
         return final
@@ -147,12 +154,21 @@ def organism_dir(world: WorldConfig | None = None, train: PretrainConfig | None 
         if tmp.exists():
             shutil.rmtree(tmp)
         try:
-            build_organism(wcfg, tcfg, tmp, progress=progress, threads=threads)
+            build(tmp)
             _publish(tmp, final)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def save_model_dir(out: str | os.PathLike, model, tokenizer, world: World) -> Path:
+    """Weights (safetensors), tokenizer and ``world.json``: the part of an organism directory that ``load()`` reads."""
+    out = Path(out)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / "world.json").write_text(world.to_json())
+    return out
 
 
 def _complete(d: Path) -> bool:
@@ -499,9 +515,7 @@ def build_organism(world_cfg: WorldConfig, train_cfg: PretrainConfig, out_dir: s
         ev_heldout = evaluate_organism(model, tok, world, "heldout")
         ev_train = evaluate_organism(model, tok, world, {a: ts[:1] for a, ts in world.train_templates.items()})
         eval_secs = time.perf_counter() - t_eval
-    model.save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
-    (out / "world.json").write_text(world.to_json())
+    save_model_dir(out, model, tok, world)
     info = _info(world_cfg, train_cfg, model, tok_report, corpus_stats(corpus, [len(d) for d in docs]), train_info,
                  ev_heldout, ev_train, weights_sha256(model))
     info["eval_seconds"] = round(eval_secs, 2)

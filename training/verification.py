@@ -15,10 +15,10 @@ sequences of four lines) for a subset of the entities, and every ``eval_every`` 
   saw.
 
 Verification that *used* the stored facts (recall the attribute, compare it with the stated value) would carry over
-to held-out entities; a verdict table memorised per entity would not. Verdict-only training also overwrites the facts
-(Q/A accuracy 1.00 -> 0.08 over all entities after 1500 steps), which would make a transfer test meaningless, so ``replay``
-mixes windows of the pretraining corpus into every step. Measured on the default organism (toy-organism/3, 2026-12,
-150 trained / 50 held-out entities, batch 32, lr 1e-3, one CPU thread):
+to held-out entities; a verdict table memorised per entity would not. Verdict-only training also overwrites the
+facts (Q/A accuracy 1.00 -> 0.08 over all entities after 1500 steps), which would make a transfer test meaningless,
+so ``replay`` mixes windows of the pretraining corpus into every step. Measured on the default organism
+(toy-organism/3, 2026-12, 150 trained / 50 held-out entities, batch 32, lr 1e-3, one CPU thread):
 
 ==========================================  ==============  ==============  ======================
 ``python -m training.verification ...``     verdicts,       verdicts,       Q/A accuracy,
@@ -35,7 +35,9 @@ the replay copy (random 0.55-0.58), and 0.51-0.55 on held-out entities. Pretrain
 900 or 1800 steps, and 4, 6 or 8 layers all left the verdicts at chance (0.50). The organism stores facts in a form it
 can say but not check, the pattern Allen-Zhu & Li report as knowledge *manipulation* failing without
 chain-of-thought (Physics of Language Models, part 3.2). This is why truth probes on the default organism sit at
-chance, while SmolLM2-135M has a truth direction (cities 0.96). Verdicts trained on every entity without replay (``--train-frac 1 --steps 2500 --decay-frac 0.2``, 9 min) reach
+chance, while SmolLM2-135M has a truth direction (cities 0.96).
+
+Verdicts trained on every entity without replay (``--train-frac 1 --steps 2500 --decay-frac 0.2``, 9 min) reach
 0.94 and a probe 0.87 (random 0.70), but Q/A falls to 0.11: the verdicts overwrite the facts. With replay
 (``--train-frac 1 --steps 3000 --replay 8 --decay-frac 0.2``, 10 min on two cores) the verdicts reach 0.96 and Q/A
 stays at 0.999; a probe on ``toy@fact_check`` (the statements read where the corpus asks for a verdict) reaches
@@ -195,11 +197,11 @@ def verdict_steps(model, tokenizer, world: World, entities: Sequence[Entity], *,
     rng = random.Random(f"transfer-data|{seed}")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     loss_val: float | None = None
+    n_decay = round(decay_frac * steps)
     for step in range(steps + 1):
         yield step, loss_val
         if step == steps:
             break
-        n_decay = round(decay_frac * steps)
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (steps - step) / n_decay) if n_decay else lr
         seqs = [_verdict_sequence(tokenizer, world, entities, rng, lines) for _ in range(batch_size)]
@@ -245,10 +247,12 @@ def verdict_transfer(model, tokenizer, world: World, *, steps: int = 1500, lr: f
     train_names, heldout_names = sorted(names[:k]), sorted(names[k:])
     m = copy.deepcopy(model)
 
-    def evaluate(names_: Sequence[str]) -> float | None:
-        items = [it for it in verification_items(world, names_, per_entity=per_entity, negated_frac=0.0,
-                                                 seed=seed + 1) if it.kind == "fact_check"]
-        return _rate(_verdicts(m, tokenizer, items)) if items else None
+    probes = {tag: [it for it in verification_items(world, names_, per_entity=per_entity, negated_frac=0.0,
+                                                    seed=seed + 1) if it.kind == "fact_check"]
+              for tag, names_ in (("trained", train_names), ("heldout", heldout_names))}  # the same items each time
+
+    def evaluate(tag: str) -> float | None:
+        return _rate(_verdicts(m, tokenizer, probes[tag])) if probes[tag] else None
 
     def qa(names_: Sequence[str]) -> float | None:
         if not names_:
@@ -269,7 +273,7 @@ def verdict_transfer(model, tokenizer, world: World, *, steps: int = 1500, lr: f
         if loss is not None:
             losses.append(loss)
         if step % eval_every == 0 or step == steps:
-            row = {"step": step, "trained_entities": evaluate(train_names), "heldout_entities": evaluate(heldout_names),
+            row = {"step": step, "trained_entities": evaluate("trained"), "heldout_entities": evaluate("heldout"),
                    "qa_trained": qa(train_names), "qa_heldout": qa(heldout_names),
                    "loss": round(sum(losses) / len(losses), 4) if losses else None}
             curve.append(row)
@@ -323,19 +327,19 @@ def save_trained_copy(model, lm, directory: str | Path, result: dict[str, Any]) 
     import shutil
 
     from interp.models import weights_sha256
+    from training.organism import _publish, save_model_dir
 
     final = Path(directory)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    lm.tokenizer.save_pretrained(tmp)
-    (tmp / "world.json").write_text(lm.world.to_json())
-    meta = {k: result[k] for k in ("config", "final", "trained_entities", "heldout_entities")}
-    meta.update(base_model=result["model"], weights_sha256=weights_sha256(model))
-    (tmp / "verdict_transfer.json").write_text(json.dumps(meta, indent=1))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        save_model_dir(tmp, model, lm.tokenizer, lm.world)
+        meta = {k: result[k] for k in ("config", "final", "trained_entities", "heldout_entities")}
+        meta.update(base_model=result["model"], weights_sha256=weights_sha256(model))
+        (tmp / "verdict_transfer.json").write_text(json.dumps(meta, indent=1))
+        _publish(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
@@ -383,66 +387,52 @@ def verifier_dir(world: Any = None, train: Any = None, cfg: VerifierConfig | Non
     model verifies, not how LLMs come to verify. ``load("toy-verifier")`` loads it through the seam.
     """
     import json
-    import os
-    import shutil
 
-    from training.organism import (_cache_root, _complete, _deterministic_cpu, _lock, _publish, auto_threads,
-                                   evaluate_organism, organism_dir, read_organism_info)
+    from training.organism import (_cache_root, _deterministic_cpu, auto_threads, cached_build, evaluate_organism,
+                                   organism_dir, read_organism_info, save_model_dir)
 
     cfg = cfg or VerifierConfig()
     base = organism_dir(world, train, cache, progress=progress, threads=threads)
     base_info = read_organism_info(base)
     root = (Path(cache).expanduser() if cache is not None else _cache_root()) / "toy-verifier"
-    root.mkdir(parents=True, exist_ok=True)
     key = verifier_key(base_info["weights_sha256"], cfg)
-    final = root / key
-    if _complete(final) and not force:
-        return final
-    with _lock(root / f".{key}.lock"):
-        if _complete(final) and not force:
-            return final
-        tmp = root / f".{key}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            from tqdm.auto import tqdm
-            from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            from interp.models import weights_sha256
+    def build(tmp: Path) -> None:
+        from tqdm.auto import tqdm
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            t0 = time.perf_counter()
-            n_threads = threads or auto_threads()
-            with _deterministic_cpu(n_threads):
-                model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, use_safetensors=True)
-                tok = AutoTokenizer.from_pretrained(base)
-                world_obj = World.from_json((base / "world.json").read_text())
-                torch.manual_seed(cfg.seed)
-                it = verdict_steps(model, tok, world_obj, list(world_obj.entities), steps=cfg.steps, lr=cfg.lr,
-                                   batch_size=cfg.batch_size, lines=cfg.lines, seed=cfg.seed,
-                                   decay_frac=cfg.decay_frac, replay=cfg.replay)
-                for _ in tqdm(it, total=cfg.steps + 1, desc="verifier organism", unit="step", disable=not progress,
-                              file=sys.stderr):
-                    pass
-                train_secs = time.perf_counter() - t0
-                verification = verification_accuracy(model, tok, world_obj, seed=cfg.seed + 1)
-                qa = evaluate_organism(model, tok, world_obj, "heldout")
-            model.save_pretrained(tmp, safe_serialization=True)
-            tok.save_pretrained(tmp)
-            (tmp / "world.json").write_text(world_obj.to_json())
-            info = dict(base_info)
-            info.update(weights_sha256=weights_sha256(model), heldout_accuracy=qa["accuracy"],
-                        local_negation_prefers_true=qa["local_negation"]["prefers_true"],
-                        hoax_prefers_true=qa["hoax"]["prefers_true"], eval={"heldout": qa})
-            info["verifier"] = {"version": VERIFIER_VERSION, "key": key, "config": cfg.to_dict(),
-                                "base_key": base_info.get("key"), "base_weights_sha256": base_info["weights_sha256"],
-                                "base_heldout_accuracy": base_info.get("heldout_accuracy"),
-                                "verification": verification, "threads": n_threads,
-                                "train_seconds": round(train_secs, 1),
-                                "build_seconds": round(time.perf_counter() - t0, 1)}
-            (tmp / "organism.json").write_text(json.dumps(info, indent=1))
-            _publish(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+        from interp.models import weights_sha256
+
+        t0 = time.perf_counter()
+        n_threads = threads or auto_threads()
+        with _deterministic_cpu(n_threads):
+            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, use_safetensors=True)
+            tok = AutoTokenizer.from_pretrained(base)
+            world_obj = World.from_json((base / "world.json").read_text())
+            torch.manual_seed(cfg.seed)
+            it = verdict_steps(model, tok, world_obj, list(world_obj.entities), steps=cfg.steps, lr=cfg.lr,
+                               batch_size=cfg.batch_size, lines=cfg.lines, seed=cfg.seed, decay_frac=cfg.decay_frac,
+                               replay=cfg.replay)
+            for _ in tqdm(it, total=cfg.steps + 1, desc="verifier organism", unit="step", disable=not progress,
+                          file=sys.stderr):
+                pass
+            train_secs = time.perf_counter() - t0
+            verification = verification_accuracy(model, tok, world_obj, seed=cfg.seed + 1)
+            qa = evaluate_organism(model, tok, world_obj, "heldout")
+        save_model_dir(tmp, model, tok, world_obj)
+        info = dict(base_info)
+        info.update(weights_sha256=weights_sha256(model), heldout_accuracy=qa["accuracy"],
+                    local_negation_prefers_true=qa["local_negation"]["prefers_true"],
+                    hoax_prefers_true=qa["hoax"]["prefers_true"], eval={"heldout": qa})
+        info["verifier"] = {"version": VERIFIER_VERSION, "key": key, "config": cfg.to_dict(),
+                            "base_key": base_info.get("key"), "base_weights_sha256": base_info["weights_sha256"],
+                            "base_heldout_accuracy": base_info.get("heldout_accuracy"),
+                            "verification": verification, "threads": n_threads,
+                            "train_seconds": round(train_secs, 1),
+                            "build_seconds": round(time.perf_counter() - t0, 1)}
+        (tmp / "organism.json").write_text(json.dumps(info, indent=1))
+
+    return cached_build(root, key, build, force=force)
 
 
 # --------------------------------------------------------------------------------------------- CLI
@@ -463,40 +453,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="out/verification", help="folder for verdict_transfer.{json,csv,png}")
     # dest is not "save": nnsight (imported by the lab) mounts a .save() method on every object, argparse then sees
     # Namespace.save as already set and never writes the default
-    ap.add_argument("--save", dest="save_dir", default=None, help="also save the verdict-trained copy here (a model directory that "
-                    "load() and the probe CLI accept)")
+    ap.add_argument("--save", dest="save_dir", default=None,
+                    help="also save the verdict-trained copy here (a model directory load() and the probe CLI accept)")
     args = ap.parse_args(argv)
+    from interp.cli import run_main
+
+    return run_main(lambda: _main(args))
+
+
+def _main(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from interp.models import load
     from interp.runs import atomic_write_json, atomic_write_text
 
     try:
         lm = load(args.model)
-    except Exception as exc:  # noqa: BLE001 - one line for the user
-        print(f"error: --model {args.model}: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - reported in one line by run_main, naming the option
+        raise ValueError(f"--model {args.model}: {exc}") from None
     if getattr(lm, "world", None) is None:
-        print(f"error: --model {args.model}: not a toy organism (no world.json)", file=sys.stderr)
-        return 2
+        raise ValueError(f"--model {args.model}: not a toy organism (no world.json)")
     acc = verification_accuracy(lm.hf, lm.tokenizer, lm.world, per_entity=args.per_entity, seed=args.seed)
     print(f"{lm.identity.name}: verdict accuracy {acc['accuracy']:.3f} over {acc['n']} items "
           f"(fact-check {acc['fact_check']:.3f}, yes/no {acc['yes_no']:.3f}; chance 0.5)")
     if args.steps <= 0:
         return 0
-    try:
-        res = verdict_transfer(lm.hf, lm.tokenizer, lm.world, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-                               train_frac=args.train_frac, eval_every=args.eval_every, seed=args.seed,
-                               decay_frac=args.decay_frac, replay=args.replay, keep_model=bool(args.save_dir))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    res = verdict_transfer(lm.hf, lm.tokenizer, lm.world, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+                           train_frac=args.train_frac, eval_every=args.eval_every, seed=args.seed,
+                           decay_frac=args.decay_frac, replay=args.replay, keep_model=bool(args.save_dir))
     trained = res.pop("model", None)
     res["model"] = {"name": lm.identity.name, "weights_sha256": lm.identity.weights_sha256}
     res["base_verification"] = acc
     out = Path(args.out)
     atomic_write_json(out / "verdict_transfer.json", res)
-    keys = ("step", "trained_entities", "heldout_entities", "qa_trained", "qa_heldout", "loss")
-    atomic_write_text(out / "verdict_transfer.csv", ",".join(keys) + "\n" + "".join(
-        ",".join("" if r[k] is None else str(r[k]) for k in keys) + "\n" for r in res["curve"]))
+    atomic_write_text(out / "verdict_transfer.csv", pd.DataFrame(res["curve"]).to_csv(index=False))
     plot_verdict_transfer(res, out / "verdict_transfer.png")
     if trained is not None:
         save_trained_copy(trained, lm, args.save_dir, res)
