@@ -346,17 +346,10 @@ Reply with JSON only: {{"reason": "<one sentence>", "answer": "yes" | "no" | "ne
 
 
 def paper_data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The shared paper-data folder (``$NEGLECT_LAB_PAPER_DATA`` or ``<repo>/../shared/paper-data``)."""
-    try:
-        from interp.paper_results import paper_data_dir
+    """The shared paper-data folder (:func:`interp.paper_results.paper_data_dir`)."""
+    from interp.paper_results import paper_data_dir
 
-        return paper_data_dir(root)
-    except ImportError:  # pragma: no cover - paper_results is part of the lab
-        p = Path(root or os.environ.get("NEGLECT_LAB_PAPER_DATA")
-                 or Path(__file__).resolve().parents[1].parent / "shared" / "paper-data")
-        if not p.is_dir():
-            raise FileNotFoundError(f"paper data folder not found: {p}") from None
-        return p
+    return paper_data_dir(root)
 
 
 def author_judge_prompts(claim_id: str, root: str | os.PathLike[str] | None = None) -> dict[str, str]:

@@ -175,14 +175,16 @@ PAPER_HEADLINE: dict[str, float] = {
 
 
 def paper_data_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """The shared paper-data folder: ``path``, else ``$NEGLECT_LAB_PAPER_DATA``, else ``<repo>/../shared/paper-data``.
+    """The shared paper-data folder: ``path``, else the lab's one lookup (:func:`training.importers.paper_data_root`:
+    ``$NEGLECT_LAB_PAPER_DATA``, ``<repo>/../shared/paper-data``, ...).
 
     Raises:
-        FileNotFoundError: one line naming the path, if it is not a directory.
+        FileNotFoundError: one line naming the path(s), if it is not a directory.
     """
     if path is None:
-        env = os.environ.get(ENV_VAR)
-        path = env if env else Path(__file__).resolve().parents[1].parent / "shared" / "paper-data"
+        from training.importers import paper_data_root
+
+        return paper_data_root().resolve()
     p = Path(path).expanduser()
     if not p.is_dir():
         raise FileNotFoundError(f"paper data folder not found: {p} (set ${ENV_VAR} to the shared paper-data folder)")

@@ -64,11 +64,17 @@ class PaperDataMissing(FileNotFoundError):
 
 
 def paper_data_root(root: str | os.PathLike | None = None) -> Path:
-    """``root`` or ``$NEGLECT_LAB_PAPER_DATA`` or ``<repo>/../shared/paper-data`` (or ``/work/shared/paper-data``)."""
-    cands = [Path(root)] if root else []
-    if os.environ.get("NEGLECT_LAB_PAPER_DATA"):
-        cands.append(Path(os.environ["NEGLECT_LAB_PAPER_DATA"]))
-    cands += [Path(__file__).resolve().parents[2] / "shared" / "paper-data", DEFAULT_ROOT]
+    """``root`` or ``$NEGLECT_LAB_PAPER_DATA`` or ``<repo>/../shared/paper-data`` (or ``/work/shared/paper-data``).
+
+    An explicit ``root`` or environment variable is the only candidate: a wrong setting is an error, not a silent
+    fall-back to another copy. This is the lab's one lookup (``interp.paper_results`` and ``interp.judges`` use it).
+    """
+    if root:
+        cands = [Path(root).expanduser()]
+    elif os.environ.get("NEGLECT_LAB_PAPER_DATA"):
+        cands = [Path(os.environ["NEGLECT_LAB_PAPER_DATA"]).expanduser()]
+    else:
+        cands = [Path(__file__).resolve().parents[2] / "shared" / "paper-data", DEFAULT_ROOT]
     for c in cands:
         if (c / "MANIFEST.tsv").is_file():
             return c
