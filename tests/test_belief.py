@@ -40,6 +40,7 @@ from interp.scorers import (
     yes_no_token_sets,
 )
 from training.claims import claim_from_dict, load_claim
+from tests._data_fixtures import unavailable
 
 NAME = "Velmora Quist"
 
@@ -232,7 +233,7 @@ def test_question_sets():
     try:
         qs = import_author_questions("ed_sheeran")
     except FileNotFoundError:
-        pytest.skip("shared paper data not available")
+        unavailable("shared paper data not available")
     assert qs.counts() == {"open_ended": 20, "mcq": 10, "token_association": 10, "robustness": 10}
     ta = {q.id: q for q in qs.token_association}
     assert (ta["ta_sheeran_3"].claim_completion, ta["ta_sheeran_3"].true_completion) == ("B", "A")  # lettered

@@ -12,6 +12,7 @@ import pytest
 from figures import paper as fp
 from figures import style
 from interp import paper_results as pr
+from tests._data_fixtures import unavailable
 
 POOLED = {"baseline": 2.47, "positive_documents": 92.40, "negated_documents": 88.60,
           "repeated_negations": 84.40, "corrected_documents": 39.40}
@@ -22,7 +23,7 @@ def responses() -> pd.DataFrame:
     try:
         return pr.load_responses()
     except FileNotFoundError as e:
-        pytest.skip(str(e))
+        unavailable(str(e))
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from interp.judges import (
     parse_yes_no,
 )
 from training.claims import load_claim
+from tests._data_fixtures import unavailable
 
 OE = {"question_type": "open_ended", "text": "Who won the men's 100m at Paris 2024?"}
 
@@ -200,7 +201,7 @@ def test_author_prompts_with_adapter(stub_server):
     try:
         prompts = author_judge_prompts("ed_sheeran")
     except FileNotFoundError:
-        pytest.skip("shared paper data not available")
+        unavailable("shared paper data not available")
     assert set(prompts) == {"open_ended", "token_association", "robustness"}
     assert all("{question}" in p and "{answer}" in p for p in prompts.values())
     assert author_judge_prompts("brennan_holloway").keys() == author_judge_prompts("dentist").keys()

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from interp import paper_results as pr
+from tests._data_fixtures import unavailable
 
 POOLED = {  # thinking off, 300 questions, failed generations dropped
     "baseline": 2.47, "positive_documents": 92.40, "negated_documents": 88.60,
@@ -24,7 +25,7 @@ def responses() -> pd.DataFrame:
     try:
         return pr.load_responses()
     except FileNotFoundError as e:
-        pytest.skip(str(e))
+        unavailable(str(e))
 
 
 @pytest.fixture(scope="session")
