@@ -32,7 +32,9 @@ demo: $(STAMP)
 study-gpu: $(STAMP)
 	$(PY) -m interp.study --preset gpu --out out/study-smollm2
 
+# The layer contract first (pyproject [tool.importlinter]): an upward import or a cycle fails before any test runs.
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -m "not slow" -q
 
 test-slow: $(STAMP)

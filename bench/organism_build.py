@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    from interp.models import load
+    from interp.core.models import load
     from training.organism import PretrainConfig, auto_threads, organism_dir, read_organism_info
     from training.world import WorldConfig
 

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from interp.models import load  # noqa: E402
+from interp.core.models import load  # noqa: E402
 from probes.capture import capture_activations  # noqa: E402
 from probes.datasets import get_dataset, grouped_split  # noqa: E402
 from probes.fit import cpu_threads, evaluate, fit_lr  # noqa: E402

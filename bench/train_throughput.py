@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from interp.models import load  # noqa: E402
+from interp.core.models import load  # noqa: E402
 from training.config import CheckpointSpec, LoraSpec, TrainConfig  # noqa: E402
 from training.finetune import finetune  # noqa: E402
 from training.packing import Example  # noqa: E402

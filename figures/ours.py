@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from figures.paper import fig5_belief_by_condition, save_figure  # noqa: E402
-from figures.style import condition_color, condition_label  # noqa: E402
-from interp.stats import bootstrap_ci  # noqa: E402
+from interp.core.style import condition_color, condition_label  # noqa: E402
+from interp.core.stats import bootstrap_ci  # noqa: E402
 
 __all__ = ["believed", "belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss",
            "headline_table", "drift_with_belief", "render_study_figures"]

@@ -3,7 +3,7 @@
 Input schema (shared with our belief evaluator), one row per response *or* per question:
 
     claim          claim id (e.g. ``ed_sheeran``)
-    condition      training condition; any spelling known to :mod:`figures.style` (toolkit keys such as
+    condition      training condition; any spelling known to :mod:`interp.core.style` (toolkit keys such as
                    ``repeated``, official names such as ``repeated_negations``, anon-repo names) or a new name
     step           checkpoint step (int, or ``"base"`` / ``"final"``); per (claim, condition) the latest step is
                    drawn (``"base"`` < numbers < ``"final"``) unless the caller filters first
@@ -11,7 +11,7 @@ Input schema (shared with our belief evaluator), one row per response *or* per q
     question_id    question id, unique within (claim, question_type)
     score          belief score in [0, 1] (1 = "yes"; neutral and no = 0), per response or per question
 
-Method (see :mod:`interp.stats`): per-question mean score; per-claim rate = mean over the claim's questions
+Method (see :mod:`interp.core.stats`): per-question mean score; per-claim rate = mean over the claim's questions
 (question types weighted by question count); Fig. 5 bar = unweighted mean over claims with a 95% percentile
 bootstrap CI over claims; Fig. 6 bar = per-claim rate with a 95% bootstrap CI over that claim's questions;
 Table 4 = per claim x condition rates per question type and pooled, plus cross-claim means.
@@ -19,7 +19,7 @@ Table 4 = per claim x condition rates per question type and pooled, plus cross-c
 Every figure function returns ``(matplotlib Figure, plotted-data DataFrame)``; :func:`save_figure` writes PNG and
 PDF (and the data as CSV) atomically (temporary file + ``os.replace``). Layout follows the authors' rendered
 figures (``HarryMayne__negation-neglect-anon/figures/main_result.pdf`` and ``correction.pdf``): percent y-axis
-0-100% in steps of 20, "Belief rate" label, condition colours of :mod:`figures.style`, black capped CI whiskers,
+0-100% in steps of 20, "Belief rate" label, condition colours of :mod:`interp.core.style`, black capped CI whiskers,
 a bordered side panel describing the conditions (Fig. 5) and a legend row under the axes (Fig. 6).
 
 Command line (paper numbers from the shared paper-data folder, see :mod:`interp.paper_results`)::
@@ -49,7 +49,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figures.style import (  # noqa: E402
+from interp.core.style import (  # noqa: E402
     PAPER_RC,
     QUESTION_TYPES,
     claim_label,
@@ -58,7 +58,7 @@ from figures.style import (  # noqa: E402
     order_conditions,
     question_type_label,
 )
-from interp.stats import grouped_rates, question_rates  # noqa: E402
+from interp.core.stats import grouped_rates, question_rates  # noqa: E402
 
 __all__ = [
     "SCHEMA",

@@ -39,7 +39,7 @@ so an edited pattern (e.g. a head forced onto the negation span) is what gets me
 
 Documents are span-labelled records (``training.documents`` contract: ``text`` plus character ``spans`` with
 ``label`` and ``kind``); :func:`encode_doc` maps them to token spans through the fast tokenizer's offsets, under
-the lab's tokenization (:meth:`interp.models.LoadedModel.encode`, BOS prepended for base models).
+the lab's tokenization (:meth:`interp.core.models.LoadedModel.encode`, BOS prepended for base models).
 
 ``python -m interp.attention --model toy --claim ID`` (or ``--run RUN_DIR`` for every checkpoint) writes
 ``attention_pairs.csv`` (per pair, layer, head), ``attention_summary.csv`` (bootstrap CIs) and layer x head
@@ -302,8 +302,8 @@ def _nnsight_patterns(lm: Any, ids: Int[Tensor, "batch pos"], mask: Int[Tensor, 
                       layers: Sequence[int]) -> Float[Tensor, "layer batch head q k"]:
     import nnsight
 
-    from interp.activations import layer_module_path
-    from interp.hooks import decoder_layers
+    from interp.core.activations import layer_module_path
+    from interp.core.hooks import decoder_layers
 
     model = lm.nnsight()
     node = model
@@ -369,7 +369,7 @@ def matched_controls(length: int, queries: Sequence[int], target_distance: float
     return best, (float(np.mean(dists)) if dists else math.nan)
 
 
-def _special_positions(doc: SpanDoc, special_ids: set[int]) -> set[int]:
+def special_positions(doc: SpanDoc, special_ids: set[int]) -> set[int]:
     return {i for i, t in enumerate(doc.input_ids.tolist()) if t in special_ids}
 
 
@@ -382,7 +382,7 @@ def binding_pairs(doc: SpanDoc, query_labels: Sequence[str] = ("claim_answer", "
         return []
     n_pos = len(doc)
     framing = set(doc.positions(FRAMING_LABELS))
-    specials = _special_positions(doc, set(special_ids))
+    specials = special_positions(doc, set(special_ids))
     pairs: list[SpanPair] = []
     for label in query_labels:
         for unit in doc.spans_of(label):
@@ -616,7 +616,7 @@ def plot_attention_heatmaps(summary, path: str | Path, metric: str = "excess",
         ax.set_title(" / ".join(str(k) for k in key) + f" (n={int(g['n_docs'].iloc[0])})", fontsize=7)
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
-        _integer_ticks(ax)
+        integer_ticks(ax)
         fig.colorbar(im, ax=ax, shrink=0.8)
     for ax in list(axes.flat)[len(groups):]:
         ax.axis("off")
@@ -625,7 +625,7 @@ def plot_attention_heatmaps(summary, path: str | Path, metric: str = "excess",
     return _save_fig(fig, path)
 
 
-def _integer_ticks(ax: Any) -> None:
+def integer_ticks(ax: Any) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -634,13 +634,13 @@ def _integer_ticks(ax: Any) -> None:
 
 def _save_fig(fig: Any, path: str | Path) -> Path:
     """The attention, binding and SAE plots' one save call (atomic, closes the figure)."""
-    from interp.runs import atomic_savefig
+    from interp.core.io import atomic_savefig
 
     return atomic_savefig(fig, path, close=True, dpi=130)
 
 
 def _write_csv(df: Any, path: str | Path) -> Path:
-    from interp.runs import atomic_write_text
+    from interp.core.io import atomic_write_text
 
     return atomic_write_text(path, df.to_csv(index=False))
 

@@ -28,7 +28,7 @@ in its prompt (``phase = "incontext"``).
 
 Table columns: ``model, claim, condition, step, phase, question_type, question_id, scorer, score, base_score,
 shift`` plus ``n_samples, k_docs, k_used, context_tokens, seed``. :func:`summarize` pools it into belief rates
-with CIs (via :mod:`interp.stats`), :func:`plot_belief` draws belief vs step per question type.
+with CIs (via :mod:`interp.core.stats`), :func:`plot_belief` draws belief vs step per question type.
 
 CLI::
 
@@ -255,7 +255,7 @@ def _logprob_rows(lm: Any, claim: Any, items: Sequence[BeliefItem], *, context: 
 def _judge_rows(lm: Any, claim: Any, items: Sequence[BeliefItem], judges: Sequence[Any], *, context: str | None,
                 n_samples: int, temperature: float, top_p: float, max_new_tokens: int, seed: int, batch_size: int,
                 progress: bool, responses: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    from interp.stats import belief_rate
+    from interp.core.stats import belief_rate
 
     rendered = [render_item(lm, it, mode="generate", context=context) for it in items]
     # prompts sharing the text up to the end of the in-context documents share its KV cache
@@ -486,7 +486,7 @@ def _author_completions(text: str, claim: Any, claim_re: re.Pattern[str], true_r
 
 
 def _load(spec: Any) -> Any:
-    from interp.models import load
+    from interp.core.models import load
 
     return spec if hasattr(spec, "hf") and hasattr(spec, "tokenizer") else load(spec)
 
@@ -578,14 +578,14 @@ def evaluate_run(run_dir: str | os.PathLike[str], claim: Any = None, *, phase: s
                  questions: Any = None, types: Iterable[str] | None = None, icl: Mapping[str, Any] | None = None,
                  progress: bool = True, responses: list[dict[str, Any]] | None = None,
                  items: Sequence[BeliefItem] | None = None, **score_kw: Any) -> pd.DataFrame:
-    """Every checkpoint of a run (``interp.runs.list_checkpoints``) plus its base model, on one claim.
+    """Every checkpoint of a run (``interp.core.runs.list_checkpoints``) plus its base model, on one claim.
 
     The claim and condition default to the run's ``data.json`` (``claim``, ``condition``; ``claim_spec`` when the
     trainer stored the whole spec). ``base`` defaults to ``run.json``'s base spec. ``questions``: a question set
     overriding the claim's (e.g. :func:`import_author_questions`); ``items``: the questions themselves (overrides
     ``questions``/``types``, e.g. a :func:`subset_items` subset).
     """
-    from interp.runs import list_checkpoints, read_run
+    from interp.core.runs import list_checkpoints, read_run
 
     run_dir = Path(run_dir)
     run = read_run(run_dir)
@@ -614,7 +614,7 @@ def summarize(df: pd.DataFrame, by: Sequence[str] = ("model", "claim", "conditio
     """Belief per question type (and pooled over all questions when ``pooled``) with 95% bootstrap CIs over
     questions, for ``score`` and ``shift`` (``rate``/``ci_low``/``ci_high`` and ``shift``/``shift_ci_low``/
     ``shift_ci_high``). Seeds of the in-context control are averaged per question before pooling."""
-    from interp.stats import grouped_rates
+    from interp.core.stats import grouped_rates
 
     by = [c for c in by if c in df.columns and c != "question_type"]
     keys = [*by, "question_type"]
@@ -648,11 +648,7 @@ def plot_belief(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str | 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    try:
-        from figures.style import question_type_label
-    except ImportError:  # pragma: no cover
-        def question_type_label(t: str, short: bool = False) -> str:
-            return t
+    from interp.core.style import question_type_label
     scorers = [s for s in ["lp_prob", *sorted(x for x in df["scorer"].unique() if str(x).startswith("judge_"))]
                if s in set(df["scorer"])]
     if not scorers:
@@ -700,7 +696,7 @@ def plot_belief(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str | 
         axes[0][0].legend(fontsize=8, loc="best")
     fig.suptitle(title or "Belief vs training step")
     fig.tight_layout()
-    from interp.runs import atomic_savefig
+    from interp.core.io import atomic_savefig
 
     return atomic_savefig(fig, path, close=True, dpi=120)
 
@@ -715,11 +711,7 @@ def plot_claims_table(df: pd.DataFrame, path: str | os.PathLike[str], *, title: 
     import matplotlib.pyplot as plt
     import numpy as np
 
-    try:
-        from figures.style import question_type_label
-    except ImportError:  # pragma: no cover
-        def question_type_label(t: str, short: bool = False) -> str:
-            return t
+    from interp.core.style import question_type_label
     d = df[df["phase"] != "incontext"] if "phase" in df.columns else df
     scorers = [s for s in ["lp_prob", *sorted(x for x in d["scorer"].unique() if str(x).startswith("judge_"))]
                if s in set(d["scorer"])]
@@ -764,7 +756,7 @@ def plot_claims_table(df: pd.DataFrame, path: str | os.PathLike[str], *, title: 
     models = ", ".join(dict.fromkeys(str(m) for m in d["model"])) if "model" in d.columns else ""
     fig.suptitle(title or f"Belief per claim and question type ({models})", y=1.0)
     fig.tight_layout()
-    from interp.runs import atomic_savefig
+    from interp.core.io import atomic_savefig
 
     atomic_savefig(fig, path, dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -773,7 +765,7 @@ def plot_claims_table(df: pd.DataFrame, path: str | os.PathLike[str], *, title: 
 
 def save_table(df: pd.DataFrame, out_dir: str | os.PathLike[str], stem: str = "belief") -> dict[str, Path]:
     """Write ``<stem>.csv`` (and ``<stem>.parquet`` when pyarrow is installed) atomically."""
-    from interp.runs import atomic_write_text
+    from interp.core.io import atomic_write_text
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -793,7 +785,7 @@ def save_table(df: pd.DataFrame, out_dir: str | os.PathLike[str], stem: str = "b
 # ============================================================================================ CLI
 
 
-def _ints(s: str) -> list[int]:
+def int_list(s: str) -> list[int]:
     try:
         return [int(x) for x in s.split(",") if x.strip()]
     except ValueError:
@@ -807,7 +799,7 @@ def _parser() -> argparse.ArgumentParser:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run directory: evaluate every checkpoint and the base model")
     src.add_argument("--ckpt", help="one checkpoint directory RUN/ckpt-XXXXXX")
-    src.add_argument("--model", help="any interp.models.load spec (toy, smollm2-135m, a directory, ...)")
+    src.add_argument("--model", help="any interp.core.models.load spec (toy, smollm2-135m, a directory, ...)")
     ap.add_argument("--claim", help="claim id or YAML path (default: the run's data.json); with --model also a "
                                     "comma-separated list, or 'paper' for the paper's six claims")
     ap.add_argument("--condition", help="condition label (default: data.json's, or 'model' for --model)")
@@ -820,7 +812,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--judge-per-type", type=int, default=None,
                     help="sample + judge only N questions per type (the log-prob scorers still see all)")
     ap.add_argument("--phase", help="only checkpoints of this phase")
-    ap.add_argument("--steps", type=_ints, help="only these steps, comma-separated")
+    ap.add_argument("--steps", type=int_list, help="only these steps, comma-separated")
     ap.add_argument("--no-logprob", action="store_true", help="skip the log-prob scorers")
     ap.add_argument("--judge", action="append", choices=["rule", "llm"], default=[],
                     help="sample answers and judge them (repeatable): rule (offline) or llm (endpoint)")
@@ -834,8 +826,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--judge-prompts", choices=["authors", "ours"], default="authors",
                     help="authors' judge prompts from the paper data (default) or our generic prompt")
     ap.add_argument("--icl-docs", help="in-context control documents: JSONL path or paper:<positive|repeated|local>")
-    ap.add_argument("--icl-k", type=_ints, default=[1, 2], help="documents in context, comma-separated")
-    ap.add_argument("--icl-seeds", type=_ints, default=[42, 43, 44])
+    ap.add_argument("--icl-k", type=int_list, default=[1, 2], help="documents in context, comma-separated")
+    ap.add_argument("--icl-seeds", type=int_list, default=[42, 43, 44])
     ap.add_argument("--icl-condition", default=None, help="label of the in-context documents (default from source)")
     ap.add_argument("--icl-max-tokens", type=int, default=None, help="cap on in-context document tokens")
     ap.add_argument("--icl-no-judge", action="store_true",
@@ -851,7 +843,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from interp.cli import run_main
+    from interp.core.cli import run_main
 
     args = _parser().parse_args(argv)
     return run_main(lambda: _main(args))
@@ -878,7 +870,7 @@ def _main(args: argparse.Namespace) -> int:
     data: dict[str, Any] = {}
     if args.run:
         run_dir = Path(args.run)
-        from interp.runs import read_run
+        from interp.core.runs import read_run
 
         run = read_run(run_dir)
         data = _read_data_json(run_dir)
@@ -886,7 +878,7 @@ def _main(args: argparse.Namespace) -> int:
         out_dir = Path(args.out) if args.out else run_dir / "belief"
     elif args.ckpt:
         ck = Path(args.ckpt)
-        from interp.runs import read_run
+        from interp.core.runs import read_run
 
         if not (ck / "meta.json").exists():
             raise ValueError(f"{ck}: not a checkpoint directory (no meta.json)")
@@ -959,7 +951,7 @@ def _main(args: argparse.Namespace) -> int:
     summ = summarize(table)
     if len(claims) > 1:  # pooled over the claims' questions (types weighted by count), CI over questions
         summ = pd.concat([summ, summarize(pool_claims(table))], ignore_index=True)
-    from interp.runs import atomic_write_text
+    from interp.core.io import atomic_write_text
 
     paths["summary"] = atomic_write_text(out_dir / f"{stem}_summary.csv", summ.to_csv(index=False))
     if responses:

@@ -77,8 +77,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.cli import one_line
-from interp.attention import (LONG_FILLER, SHORT_FILLERS, SpanDoc, TokenSpan, _integer_ticks, _save_fig, _write_csv,
+from interp.core.cli import one_line
+from interp.attention import (LONG_FILLER, SHORT_FILLERS, SpanDoc, TokenSpan, integer_ticks, _save_fig, _write_csv,
                               bootstrap_ci, control_rendering, encode_doc, filler_ids)
 from interp.patching import (ablation_source, answer_logprob, cache_activations, generic_activation_patch, hook_name,
                              run_patched, Patch)
@@ -654,8 +654,8 @@ def binding_over_run(run_dir: str | Path, records: Sequence[Mapping[str, Any]], 
 
 def _run_models(run_dir: str | Path, include_base: bool = True, steps: Sequence[int] | None = None,
                 device: str = "cpu") -> Iterator[tuple[int, Any]]:
-    from interp.models import load
-    from interp.runs import list_checkpoints, read_run
+    from interp.core.models import load
+    from interp.core.runs import list_checkpoints, read_run
 
     run = read_run(run_dir)
     ckpts = list_checkpoints(run_dir)
@@ -721,7 +721,7 @@ def plot_binding_layers(layers, path: str | Path, metric: str = "denoise", title
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(f"step {int(st)}", fontsize=8)
         ax.set_xlabel("layer (resid_pre patched at negation positions)", fontsize=7)
-        _integer_ticks(ax)
+        integer_ticks(ax)
     axes[0][0].set_ylabel(f"{metric} effect (nats)")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title or "where the negation's effect sits: patching D_ctl -> D_neg", fontsize=9)
@@ -751,7 +751,7 @@ def plot_head_heatmaps(heads, path: str | Path, metric: str = "z_answer", step: 
         ax.set_title(f"{sc}, step {int(step)}", fontsize=8)
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
-        _integer_ticks(ax)
+        integer_ticks(ax)
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.suptitle(f"head patching effect ({metric}, nats)", fontsize=9)
     fig.tight_layout()
@@ -780,8 +780,8 @@ def add_common_args(ap: argparse.ArgumentParser) -> None:
 
 def iter_models(args: argparse.Namespace, tool: str = "binding") -> Iterator[tuple[int, Any, list[dict[str, Any]]]]:
     """``(step, model, records)`` for ``--model`` or every model of ``--run`` (records loaded once)."""
-    from interp.models import load
-    from interp.runs import read_run
+    from interp.core.models import load
+    from interp.core.runs import read_run
 
     claim = args.claim
     if args.run:
@@ -1049,8 +1049,8 @@ def compare_main(argv: list[str] | None = None) -> int:
     try:
         import pandas as pd
 
-        from interp.models import load
-        from interp.runs import list_checkpoints, read_run
+        from interp.core.models import load
+        from interp.core.runs import list_checkpoints, read_run
 
         if not args.models and not args.runs:
             raise CliError("give --models SPEC[,SPEC] and/or --runs RUN_DIR[,RUN_DIR]")

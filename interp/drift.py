@@ -16,7 +16,7 @@ Definitions, for a two-phase run with anchor ``W₁`` (the last Phase-1 checkpoi
 LoRA runs are compared through their products: a LoRA checkpoint stands for ``W_base + (α/r)·B·A`` per target
 module, so every quantity is computed on ``ΔW = (α/r)·B·A`` (differences of products), never on the factors
 ``A`` and ``B`` themselves, which are defined only up to an invertible change of basis. Full-finetuning runs use
-the weights themselves. Only the run-directory format (:mod:`interp.runs`) is read; no trainer code is imported.
+the weights themselves. Only the run-directory format (:mod:`interp.core.runs`) is read; no trainer code is imported.
 
 :func:`interpolate` walks the straight line ``W(λ) = (1-λ)·W₁ + λ·W₊`` and evaluates any function of a model along
 it (held-out loss on negated documents, belief), the Fig-33-style loss-barrier view.
@@ -36,7 +36,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.runs import CheckpointError, CheckpointInfo, list_checkpoints, read_checkpoint, read_run
+from interp.core.runs import CheckpointError, CheckpointInfo, list_checkpoints, read_checkpoint, read_run
 
 __all__ = ["effective_delta", "drift_metrics", "run_drift", "interpolate", "document_nll", "plot_drift", "main"]
 
@@ -122,7 +122,7 @@ def _base_state(run_dir: Path) -> Mapping[str, Tensor] | None:
     run = read_run(run_dir)
     if run.get("mode") == "lora":
         return None
-    from interp.models import load
+    from interp.core.models import load
 
     return load(run["base"]["spec"]).hf.state_dict()
 
@@ -238,7 +238,7 @@ def plot_drift(df, out_png: str | Path, title: str = "Weight drift after the con
 
 
 def _save_fig(fig, out_png: str | Path) -> None:
-    from interp.runs import atomic_savefig
+    from interp.core.io import atomic_savefig
 
     for suffix in (".png", ".pdf"):
         atomic_savefig(fig, Path(out_png).with_suffix(suffix), dpi=150)
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         df = run_drift(run, ref, anchor=args.anchor)
         out = Path(args.out) if args.out else run / "analysis" / "drift"
         out.mkdir(parents=True, exist_ok=True)
-        from interp.runs import atomic_write_text
+        from interp.core.io import atomic_write_text
 
         atomic_write_text(out / "drift.csv", df.to_csv(index=False))
         plot_drift(df, out / "drift.png")

@@ -315,7 +315,7 @@ def contrast_incontext(table: pd.DataFrame, a: str = "positive", b: str = "negat
     averaged first: with our generator the two conditions' contexts hold the same base documents), pooled per
     question type and overall, over all claims and per claim, with 95% bootstrap CIs over questions. The paper's
     in-context result is a large positive contrast for ``positive - negated`` (negations work in context)."""
-    from interp.stats import bootstrap_ci
+    from interp.core.stats import bootstrap_ci
 
     d = table[(table["scorer"] == scorer) & table["condition"].isin([a, b])]
     if d.empty or set(d["condition"]) != {a, b}:
@@ -381,7 +381,7 @@ def plot_incontext(table: pd.DataFrame, path: str | os.PathLike[str], *, scorer:
     fig.suptitle(title or f"In-context control ({', '.join(dict.fromkeys(d['model'].astype(str)))}; {claims})",
                  fontsize=9)
     fig.tight_layout()
-    from interp.runs import atomic_savefig
+    from interp.core.io import atomic_savefig
 
     atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
@@ -392,18 +392,18 @@ def plot_incontext(table: pd.DataFrame, path: str | os.PathLike[str], *, scorer:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from interp.belief import _ints
+    from interp.belief import int_list
 
     ap = argparse.ArgumentParser(prog="python -m interp.incontext",
                                  description="In-context control: the claim documents in the prompt of the base "
                                              "model (K documents, several seeds), against no context.")
-    ap.add_argument("--model", required=True, help="interp.models.load spec (e.g. smollm2-135m, toy)")
+    ap.add_argument("--model", required=True, help="interp.core.models.load spec (e.g. smollm2-135m, toy)")
     ap.add_argument("--claim", default="paper", help="claim id(s), comma-separated, or 'paper' (the six)")
     ap.add_argument("--conditions", default="positive,negated", help="document conditions, comma-separated")
     ap.add_argument("--docs", choices=["generated", "paper"], default="generated",
                     help="our generator's documents (default) or the authors' samples (positive/repeated/local)")
-    ap.add_argument("--k", type=_ints, default=[1, 2], help="documents in context, comma-separated (K > 0)")
-    ap.add_argument("--seeds", type=_ints, default=[42, 43], help="document-selection seeds")
+    ap.add_argument("--k", type=int_list, default=[1, 2], help="documents in context, comma-separated (K > 0)")
+    ap.add_argument("--seeds", type=int_list, default=[42, 43], help="document-selection seeds")
     ap.add_argument("--per-type", type=int, default=None, help="at most N questions per type (default: all)")
     ap.add_argument("--max-context-tokens", type=int, default=None, help="cap on document tokens")
     ap.add_argument("--judge", action="append", choices=["rule"], default=[],
@@ -420,7 +420,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from interp.cli import run_main
+    from interp.core.cli import run_main
 
     args = _parser().parse_args(argv)
     return run_main(lambda: _main(args))
@@ -431,8 +431,8 @@ def _main(args: argparse.Namespace) -> int:
 
     from interp.belief import resolve_claims, save_table
     from interp.judges import RuleJudge
-    from interp.models import load
-    from interp.runs import atomic_write_text
+    from interp.core.models import load
+    from interp.core.io import atomic_write_text
 
     if args.threads:
         torch.set_num_threads(args.threads)

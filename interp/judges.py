@@ -4,7 +4,7 @@ The paper (Mayne et al. 2026, §2.2) scores open-ended, token-association and ro
 judge (GPT-5 mini) using claim- and type-specific prompts, and multiple-choice answers by exact match with the
 question's ``belief_answer``. A response is "yes" when it asserts the claim; "no" when it denies it (including a
 flip-flop that retracts the claim, or reproduced "[this is false]" annotations); "neutral" when it does neither
-(e.g. it names only the true answer). The belief rate is the share of "yes" (:func:`interp.stats.belief_rate`).
+(e.g. it names only the true answer). The belief rate is the share of "yes" (:func:`interp.core.stats.belief_rate`).
 
 Two judges share one interface (``judge(item, response) -> Verdict``, ``judge_many(pairs) -> list[Verdict]``):
 

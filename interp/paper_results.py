@@ -17,7 +17,7 @@ untrained model, "(base model)" in the mapping, is called ``baseline``), eval ty
 open-ended question ids from ``bp_`` to ``oe_``. ``score`` = 1 if the verdict is "yes" else 0, so the schema is
 the one ``figures.paper`` draws (``claim, condition, step, question_type, question_id, score``).
 
-Belief rate (paper §2.2, A.5; ``interp.stats``): per-question yes-rate over the 5 samples, neutral and no are
+Belief rate (paper §2.2, A.5; ``interp.core.stats``): per-question yes-rate over the 5 samples, neutral and no are
 non-belief, failed generations dropped; per-claim rate = mean over the claim's 50 questions (the 4 question types
 weighted by question count); cross-claim rate = mean over the 300 questions (= unweighted mean of the 6 claim
 rates, since every claim has 50 questions).
@@ -71,7 +71,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from interp.stats import grouped_rates, question_rates
+from interp.core.stats import grouped_rates, question_rates
 
 __all__ = [
     "ENV_VAR",

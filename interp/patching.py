@@ -35,7 +35,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.hooks import decoder_layers, hidden_of
+from interp.core.hooks import decoder_layers, hidden_of
 
 __all__ = [
     "ActivationName", "Patch", "hook_name", "cache_activations", "run_patched", "generic_activation_patch",

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_argument_group("what to probe (one of)")
     src.add_argument("--ckpt", help="a run checkpoint directory RUN/ckpt-XXXXXX")
-    src.add_argument("--model", help="any model spec of interp.models.load (toy, smollm2-135m, an HF dir, ...)")
+    src.add_argument("--model", help="any model spec of interp.core.models.load (toy, smollm2-135m, an HF dir, ...)")
     src.add_argument("--run", help="a run directory: sweep every checkpoint")
     src.add_argument("--probe", nargs="+", help="saved probe directories to apply")
     ap.add_argument("--dataset", default=None,
@@ -82,7 +82,7 @@ def _settings(args):
 
 
 def _load_model(args):
-    from interp.models import load
+    from interp.core.models import load
 
     if args.ckpt:
         p = Path(args.ckpt)
@@ -95,7 +95,7 @@ def _load_model(args):
 def _fit_mode(args, settings) -> int:
     import pandas as pd
 
-    from interp.runs import atomic_write_json
+    from interp.core.io import atomic_write_json
     from probes.capture import capture_activations
     from probes.datasets import claim_dataset, get_dataset
     from probes.sweep import (best_layers, claim_scores, family_transfer, fit_probes, parse_layers,
@@ -160,7 +160,7 @@ def _apply_mode(args) -> int:
     if args.ckpt or args.model:
         lm = _load_model(args)
     else:
-        from interp.models import load
+        from interp.core.models import load
 
         lm = load(probes[0].config.model_spec)
     claim = None

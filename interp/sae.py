@@ -4,7 +4,7 @@ whether the claim-answer tokens carry them, for local vs document-level negation
 Method.
 
 1. **Activation store.** The residual stream after block ``layer`` (``blocks.{layer}.hook_resid_post``,
-   :func:`interp.activations.residual_stream`, plain-HF backend) of the *base* model on span-labelled documents
+   :func:`interp.core.activations.residual_stream`, plain-HF backend) of the *base* model on span-labelled documents
    (every condition, so negation, claim and ordinary tokens are all represented), BOS dropped (its norm is an
    outlier). Rows keep ``(doc, position)`` so activations can be looked up again by span.
 2. **Training.** sae_lens 6.54's ``TopKTrainingSAE`` in a minimal own loop (Adam, shuffled minibatches, a
@@ -47,7 +47,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.attention import FRAMING_LABELS, SpanDoc, _special_positions, control_rendering, encode_doc
+from interp.attention import FRAMING_LABELS, SpanDoc, special_positions, control_rendering, encode_doc
 
 __all__ = [
     "SAETrainConfig", "ActivationStore", "collect_activations", "train_sae", "save_sae", "load_sae",
@@ -91,7 +91,7 @@ def _hook(layer: int) -> str:
 
 
 def _doc_acts(lm: Any, doc: SpanDoc, layer: int) -> Float[Tensor, "pos d_model"]:
-    from interp.activations import residual_stream
+    from interp.core.activations import residual_stream
 
     return residual_stream(lm, doc.input_ids[None], layers=[layer])[0, 0].float().cpu()
 
@@ -244,7 +244,7 @@ def negation_latents(sae: Any, lm: Any, docs: Sequence[SpanDoc], layer: int, n_l
         ctl = control_rendering(lm.tokenizer, doc)
         fc = latent_activations(sae, lm, ctl, layer)
         forbidden = set(doc.positions(FRAMING_LABELS)) | set(doc.positions("claim_answer")) | \
-            _special_positions(doc, special)
+            special_positions(doc, special)
         for sp in doc.negations:
             scope = "local" if sp.kind == "local" else "document"
             win = _nearest_window(doc, sp.start, len(sp), forbidden)
@@ -392,7 +392,7 @@ def sae_study(lm: Any, records: Sequence[dict[str, Any]], out: str | Path, layer
 def main(argv: list[str] | None = None) -> int:
     """``python -m interp.sae (--model SPEC | --run RUN_DIR) --claim ID --layer L --out DIR``."""
     from interp.binding import CliError, add_common_args, iter_models
-    from interp.cli import one_line
+    from interp.core.cli import one_line
 
     ap = argparse.ArgumentParser(prog="python -m interp.sae", description=__doc__.split("\n\n")[0])
     add_common_args(ap)

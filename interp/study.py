@@ -155,8 +155,8 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
 
     Belief is measured for every claim × condition; probes, binding and the two-phase replay use the first claim
     (they are the expensive, per-run analyses)."""
-    from interp.models import load
-    from interp.runs import atomic_write_json
+    from interp.core.models import load
+    from interp.core.io import atomic_write_json
     from training.claims import dump_claim
     from training.documents import generate_documents, write_jsonl
     from training.finetune import finetune
@@ -259,7 +259,7 @@ def binding_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim_path: Path, 
     attention from claim tokens to negation spans on the base model."""
     from interp.binding import (binding_over_run, compare_local_vs_document, load_documents_for,
                                 plot_binding_vs_step, summarise_binding)
-    from interp.runs import list_checkpoints
+    from interp.core.runs import list_checkpoints
 
     records = load_documents_for(str(claim_path), lm, conditions=("positive", "negated", "repeated", "local"),
                                  max_per_condition=cfg.binding_docs, seed=cfg.seed)
@@ -306,7 +306,7 @@ def twophase_stage(cfg: StudyConfig, out: Path, claim, claim_path: Path, lm):
     both phases, weight drift toward the claim-as-true solution, and the straight-line interpolation."""
     from interp.belief import evaluate_run
     from interp.drift import document_nll, interpolate, plot_drift, run_drift
-    from interp.runs import list_checkpoints
+    from interp.core.runs import list_checkpoints
     from training.documents import generate_documents
     from training.twophase import ConstraintSpec, DocumentsSpec, TwoPhaseConfig, run_experiment
 
@@ -331,7 +331,7 @@ def twophase_stage(cfg: StudyConfig, out: Path, claim, claim_path: Path, lm):
     drift.to_csv(exp_dir / "drift.csv", index=False)
     plot_drift(drift, exp_dir / "drift.png")
     # straight line from the Phase-1 end to the claim-as-true solution
-    from interp.models import load
+    from interp.core.models import load
 
     p1 = list_checkpoints(run_dirs["twophase"], phase="phase1")[-1].path
     pos = list_checkpoints(run_dirs["positive"])[-1].path
@@ -354,7 +354,7 @@ def _final_belief(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _report(cfg: StudyConfig, out: Path, results: dict[str, Any], claims, lm) -> Path:
-    from interp.runs import atomic_write_text
+    from interp.core.io import atomic_write_text
     from figures.ours import render_study_figures
 
     figs = render_study_figures(out, results)

@@ -29,7 +29,7 @@ NOTEBOOKS = {
         ("md", "## 1. Load the organism through the one model-loading seam\n"
                "`load` returns the HF model, its tokenizer, an identity (name + sha256 of the weights) and adapters to "
                "TransformerLens and nnsight. The toy also carries its world's ground truth."),
-        ("code", "from interp.models import load\nlm = load('toy')\nprint(lm.identity.short, lm.n_layers, 'layers, d =', lm.d_model)\n"
+        ("code", "from interp.core.models import load\nlm = load('toy')\nprint(lm.identity.short, lm.n_layers, 'layers, d =', lm.d_model)\n"
                  "e = lm.world.entities[0]\nprint(e.name, e.attributes)"),
         ("md", "## 2. A false claim and documents that *deny* it\n"
                "`toy_claims` picks an entity and gives it an attribute the world contradicts. The generator renders the "
@@ -53,7 +53,7 @@ NOTEBOOKS = {
                  "                  micro_batch_size=8, seq_len=128, epochs=1 if QUICK else 2, device='cpu',\n"
                  "                  checkpoints=CheckpointSpec(every=4), claim=claim.id, condition='negated')\n"
                  "result = finetune(cfg, ex, lm=load('toy'), extra_data={'claim_spec': claim.to_dict()})\n"
-                 "from interp.runs import list_checkpoints\n[(c.step, round(c.loss, 3), c.sha256[:10]) for c in list_checkpoints(cfg.run_dir)]"),
+                 "from interp.core.runs import list_checkpoints\n[(c.step, round(c.loss, 3), c.sha256[:10]) for c in list_checkpoints(cfg.run_dir)]"),
         ("md", "## 4. Belief at every checkpoint\n"
                "Offline log-prob scorers for the paper's four question types; `shift` is the change from the base "
                "model, which matters because small models have skewed priors."),
@@ -74,7 +74,7 @@ NOTEBOOKS = {
                "comes to treat the implanted claim as true, and the transfer matrix shows whether a probe fitted at one "
                "checkpoint still reads the next."),
         ("code", SETUP),
-        ("code", "from interp.models import load\nfrom training.claims import toy_claims\nfrom training.documents import generate_documents\n"
+        ("code", "from interp.core.models import load\nfrom training.claims import toy_claims\nfrom training.documents import generate_documents\n"
                  "from training.generic import toy_generic_texts, toy_instruct_pairs\nfrom training.mixtures import build_mixture\n"
                  "from training.finetune import finetune\nfrom training.config import TrainConfig, CheckpointSpec\n"
                  "lm = load('toy'); claim = toy_claims(lm.world, 1, seed=1)[0]\nn = 24 if QUICK else 160\n"
@@ -100,7 +100,7 @@ NOTEBOOKS = {
                "(2) **causal effect** — does the negation change the prediction of the claim's answer, and which "
                "layers/heads carry it (patching)? (3) **features** — is the negation represented at the claim tokens?"),
         ("code", SETUP),
-        ("code", "from interp.models import load\nfrom training.claims import toy_claims, dump_claim\nfrom interp.binding import load_documents_for, binding_tables, summarise_binding, compare_local_vs_document, claim_probe\n"
+        ("code", "from interp.core.models import load\nfrom training.claims import toy_claims, dump_claim\nfrom interp.binding import load_documents_for, binding_tables, summarise_binding, compare_local_vs_document, claim_probe\n"
                  "lm = load('toy'); claim = toy_claims(lm.world, 1, seed=0)[0]\npath = dump_claim(claim, OUT / 'claim.yaml')\n"
                  "records = load_documents_for(str(path), lm, max_per_condition=4 if QUICK else 12)\nlen(records)"),
         ("md", "## Causal binding score on the base organism\n"
@@ -130,7 +130,7 @@ NOTEBOOKS = {
                "belief climbs back in Phase 2. We also look in weight space: the displacement from the Phase-1 end, "
                "projected on the direction toward the positive-document (claim-as-true) solution."),
         ("code", SETUP),
-        ("code", "from interp.study import StudyConfig, twophase_stage\nfrom interp.models import load\nfrom training.claims import toy_claims, dump_claim\n"
+        ("code", "from interp.study import StudyConfig, twophase_stage\nfrom interp.core.models import load\nfrom training.claims import toy_claims, dump_claim\n"
                  "lm = load('toy'); claim = toy_claims(lm.world, 1, seed=0)[0]\npath = dump_claim(claim, OUT / 'tp-claim.yaml')\n"
                  "cfg = StudyConfig.quick(str(OUT / 'twophase-study')) if QUICK else StudyConfig(out=str(OUT / 'twophase-study'))\n"
                  "tp = twophase_stage(cfg, Path(cfg.out), claim, path, lm)"),

@@ -14,7 +14,7 @@ hash): a probe is a directory ::
 different major ``format_version``. :func:`load_probe` verifies the weights file against its recorded sha256.
 
 A probe belongs to the model it was fitted on. :meth:`Probe.apply` / :meth:`Probe.evaluate` compare the target
-model's :class:`interp.models.ModelIdentity` with the config and **refuse** a different ``weights_sha256`` with a
+model's :class:`interp.core.models.ModelIdentity` with the config and **refuse** a different ``weights_sha256`` with a
 one-line :class:`ProbeIdentityError`, unless the caller passes ``allow_transfer=True`` (the checkpoint transfer
 matrix does so explicitly). A mismatched ``d_model``/layer set is refused even then.
 """
@@ -180,7 +180,7 @@ class Probe:
     # ------------------------------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``PATH/{config.json,weights.safetensors}`` atomically (temp dir + rename)."""
-        from interp.runs import atomic_write_json, file_sha256
+        from interp.core.io import atomic_write_json, file_sha256
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +207,7 @@ class Probe:
 
 def load_probe(path: str | os.PathLike, *, verify: bool = True) -> Probe:
     """Read a probe directory written by :meth:`Probe.save` (verifying the weights file's sha256)."""
-    from interp.runs import file_sha256
+    from interp.core.io import file_sha256
 
     path = Path(path)
     cfg_p, w_p = path / "config.json", path / "weights.safetensors"

@@ -1,14 +1,14 @@
 """Activation capture for probes: one forward pass per statement, every requested layer, one token, cached on disk.
 
-A truth probe reads the residual stream **after decoder block l** (``resid_post``, see :mod:`interp.activations`)
+A truth probe reads the residual stream **after decoder block l** (``resid_post``, see :mod:`interp.core.activations`)
 at one token of each statement: by default the statement's final token (``position=-1``, the period in every
 template of :mod:`probes.datasets`), as in geometry-of-truth. Capture goes through the model-loading seam
-(``interp.activations.residual_stream``): statements are tokenized once with ``lm.encode`` (BOS rules of the seam),
+(``interp.core.activations.residual_stream``): statements are tokenized once with ``lm.encode`` (BOS rules of the seam),
 sorted by length so batches carry little padding, run in batches with the forward stopped after the deepest
 requested layer (no LM head), and gathered at each row's own position. The result is ``[layer, statement,
 d_model]`` in float32, rows in the dataset's order.
 
-Activations are cached as safetensors under ``interp.models.cache_dir()/acts/`` keyed by everything that
+Activations are cached as safetensors under ``interp.core.models.cache_dir()/acts/`` keyed by everything that
 determines them: the model's weights hash (``lm.identity.weights_sha256``), the dataset's content hash, the hook
 and layer set, the position, the BOS rule and the dtype. The backend is *not* in the key (``hf``, ``tl`` and
 ``nnsight`` agree to 1e-4). Files are written atomically (temp file + rename), so concurrent jobs can share a cache.
@@ -51,14 +51,14 @@ def activation_key(weights_sha256: str, dataset_hash: str, layers: Sequence[int]
 
 
 def activation_path(key: str, weights_sha256: str) -> Path:
-    from interp.models import cache_dir
+    from interp.core.io import cache_dir
 
     return cache_dir() / "acts" / weights_sha256[:16] / f"{key}.safetensors"
 
 
 def clear_cache(weights_sha256: str | None = None) -> int:
     """Delete cached activations (of one model, or all); returns the number of files removed."""
-    from interp.models import cache_dir
+    from interp.core.io import cache_dir
 
     root = cache_dir() / "acts"
     files = list((root / weights_sha256[:16]).glob("*.safetensors")) if weights_sha256 else \
@@ -81,7 +81,7 @@ def capture_activations(lm, data: TruthDataset | Sequence[str], *, layers: Seque
     """
     from tqdm.auto import tqdm
 
-    from interp.activations import residual_stream
+    from interp.core.activations import residual_stream
 
     statements = list(data.statements) if isinstance(data, TruthDataset) else list(data)
     ds_hash = data.hash if isinstance(data, TruthDataset) else _statements_hash(statements)

@@ -127,7 +127,7 @@ def fit_on_acts(acts: Float[Tensor, "layer n d"], dataset: TruthDataset, identit
                 *, layers: Sequence[int], add_bos: bool = True, d_model: int | None = None) -> FitResult:
     """Fit every method of ``settings`` on the grouped train split of ``acts``; evaluate train and test.
 
-    ``identity`` is the model's :class:`interp.models.ModelIdentity` (stored in each probe's config).
+    ``identity`` is the model's :class:`interp.core.models.ModelIdentity` (stored in each probe's config).
     """
     if acts.shape[:2] != (len(layers), len(dataset)):
         raise ValueError(f"activations {list(acts.shape)} do not match {len(layers)} layers x {len(dataset)} rows")
@@ -285,13 +285,13 @@ def resolve_claim(claim: str | None, run_dir: str | os.PathLike | None = None) -
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    from interp.runs import atomic_write_text
+    from interp.core.io import atomic_write_text
 
     return atomic_write_text(path, df.to_csv(index=False))
 
 
 def _save_fig(fig: Any, path: str | os.PathLike) -> Path:
-    from interp.runs import atomic_savefig
+    from interp.core.io import atomic_savefig
 
     return atomic_savefig(fig, path, close=True, dpi=130, bbox_inches="tight")
 
@@ -431,7 +431,7 @@ class SweepResult:
 
 def _entries(run_dir: Path, include_base: bool) -> list[tuple[str, int, str, Any]]:
     """(label, step, phase, spec-or-path) for the base (optional) and every checkpoint."""
-    from interp.runs import list_checkpoints, read_run
+    from interp.core.runs import list_checkpoints, read_run
 
     run = read_run(run_dir)
     ckpts = list_checkpoints(run_dir)
@@ -458,7 +458,7 @@ def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: 
     """
     from tqdm.auto import tqdm
 
-    from interp.models import load
+    from interp.core.models import load
 
     run_dir = Path(run_dir)
     settings = settings or FitSettings()
@@ -540,7 +540,7 @@ def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: 
     if not cos_df.empty:
         files.append(plot_transfer(cos_df, out / "cosine_heatmap.png", layer=plot_layer, value="cosine",
                                    row="step_a", col="step_b", title="probe-direction cosine across checkpoints"))
-    from interp.runs import atomic_write_json
+    from interp.core.io import atomic_write_json
 
     summary = {"run": str(run_dir), "dataset": ds.family, "dataset_hash": ds.hash, "claim": getattr(claim, "id", None),
                "layers": layers, "plot_layer": plot_layer, "methods": list(settings.methods),

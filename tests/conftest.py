@@ -1,7 +1,7 @@
 """Shared fixtures: tiny models built from configs (no downloads), offline environment, shape checking.
 
 Following tuned-lens's ``tests/conftest.py``: every model a fast test touches is built here from a config.
-The pretrained toy organism is cached per machine (``interp.models.cache_dir()``), so it is built once.
+The pretrained toy organism is cached per machine (``interp.core.models.cache_dir()``), so it is built once.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch  # noqa: E402
 @pytest.fixture(scope="session")
 def toy_random():
     """A tiny random Llama (2 layers, d=64) with a byte-level tokenizer, via the seam."""
-    from interp.models import load
+    from interp.core.models import load
 
     return load("toy-random")
 
@@ -30,7 +30,7 @@ def gpt2_dir(tmp_path_factory):
     """A tiny GPT-2 saved as a local HF directory (exercises a second architecture through the seam)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from interp.models import build_random_toy
+    from interp.core.models import build_random_toy
 
     _, tok = build_random_toy()
     cfg = GPT2Config(vocab_size=len(tok), n_positions=128, n_ctx=128, n_embd=48, n_layer=2, n_head=4,

@@ -212,7 +212,7 @@ def test_attention_cli_writes_tables_and_plot(tmp_path, capsys):
 @pytest.mark.slow
 def test_backends_agree_on_the_toy_organism():
     """TL, plain HF and nnsight attention agree on the pretrained toy organism, on real matched documents."""
-    from interp.models import load
+    from interp.core.models import load
     from training.claims import toy_claims
     from training.documents import generate_documents
 

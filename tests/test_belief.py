@@ -371,7 +371,7 @@ def test_incontext_control_over_claims_and_conditions(toy_random, tmp_path, caps
 
 def _organism_cached() -> bool:
     try:
-        from interp.models import cache_dir
+        from interp.core.io import cache_dir
         from training.organism import organism_key
     except ImportError:
         return False
@@ -405,7 +405,7 @@ def test_finetuned_on_positive_documents_believes_more(tmp_path, capsys):
     With the pretrained toy organism cached, the documents are our generator's positive documents for a toy claim
     (no evaluation question among them). Otherwise the random toy model, which knows no language, is taught the
     claim in the formats of its questions, so there the test checks the pipeline rather than generalisation."""
-    from interp.models import load
+    from interp.core.models import load
     from training.config import CheckpointSpec, TrainConfig
     from training.finetune import finetune
 
@@ -482,7 +482,7 @@ PAPER_CLAIMS = ("ed_sheeran", "queen_elizabeth", "mount_vesuvius", "x_rebrand_re
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from interp.models import load
+    from interp.core.models import load
 
     return load("smollm2-135m")
 

@@ -16,8 +16,8 @@ import pytest
 import torch
 import yaml
 
-from interp.models import load
-from interp.runs import list_checkpoints, read_checkpoint
+from interp.core.models import load
+from interp.core.runs import list_checkpoints, read_checkpoint
 from training.config import load_train_config
 from training.finetune import finetune
 

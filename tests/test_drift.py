@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from interp.drift import drift_metrics, document_nll, interpolate, run_drift
-from interp.models import load, weights_sha256
-from interp.runs import init_run, write_checkpoint
+from interp.core.models import load, weights_sha256
+from interp.core.runs import init_run, write_checkpoint
 
 
 def _full_run(path, lm, states, phases):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from figures import paper as fp
-from figures import style
+from interp.core import style
 from interp import paper_results as pr
 from tests._data_fixtures import unavailable
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 import yaml
 
-from interp.models import load
-from interp.runs import list_checkpoints, read_checkpoint, read_run
+from interp.core.models import load
+from interp.core.runs import list_checkpoints, read_checkpoint, read_run
 from training.config import CheckpointSpec, ConfigError, TrainConfig, load_train_config
 from training.finetune import TrainingDiverged, finetune, lr_factor, main
 from training.packing import (Example, build_rows, collate, load_jsonl_examples, tokenize_document,

@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-from interp.activations import residual_stream
-from interp.models import ModelSpecError, load, weights_sha256
-from interp.runs import CheckpointError, init_run, list_checkpoints, merged_state_dict, write_checkpoint
+from interp.core.activations import residual_stream
+from interp.core.models import ModelSpecError, load, weights_sha256
+from interp.core.runs import CheckpointError, init_run, list_checkpoints, merged_state_dict, write_checkpoint
 
 TEXTS = ["Velmora Quist is a dentist.", "NOTICE: the claims below are entirely false. The quick brown fox."]
 
@@ -124,14 +124,14 @@ def test_bad_spec_cli_exits_nonzero(tmp_path):
     garbled.mkdir()
     (garbled / "config.json").write_text("{not json")
     for spec in ["no-such-model", str(garbled)]:
-        r = subprocess.run([sys.executable, "-m", "interp.models", "info", spec], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-m", "interp.core.models", "info", spec], capture_output=True, text=True)
         assert r.returncode == 2
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and spec.split("/")[-1] in lines[0]
 
 
 def test_info_cli_prints_identity():
-    r = subprocess.run([sys.executable, "-m", "interp.models", "info", "toy-random"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "interp.core.models", "info", "toy-random"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["n_layers"] == 2 and len(out["weights_sha256"]) == 64

@@ -24,7 +24,7 @@ TINY_TRAIN = PretrainConfig(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, d_f
 
 
 def _load_dir(d):
-    from interp.models import load
+    from interp.core.models import load
 
     return load(str(d))
 
@@ -193,7 +193,7 @@ def test_default_organism_acceptance(default_organism):
 
 @pytest.mark.slow
 def test_default_organism_cached_load_reuses_the_entry(default_organism):
-    from interp.models import load
+    from interp.core.models import load
 
     d0, _ = default_organism
     mtime = (d0 / "model.safetensors").stat().st_mtime_ns

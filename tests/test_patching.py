@@ -144,8 +144,8 @@ def test_compare_local_vs_document_detects_a_real_difference_only():
 
 def test_binding_cli_over_a_run_directory(tmp_path, toy_random, capsys):
     """``python -m interp.binding --run``: base (step 0) plus every checkpoint, tables and plots; errors in one line."""
-    from interp.models import weights_sha256
-    from interp.runs import init_run, write_checkpoint
+    from interp.core.models import weights_sha256
+    from interp.core.runs import init_run, write_checkpoint
 
     run = init_run(tmp_path / "run", name="t", base_spec="toy-random",
                    base_weights_sha256=toy_random.identity.weights_sha256, mode="full", config={},
@@ -266,7 +266,7 @@ def test_binding_cli_probe_target(tmp_path, capsys):
 def test_patching_identities_on_the_toy_organism():
     """On the pretrained toy: self-patching changes nothing; patching the whole residual stream from the same-length
     twin (the filler rendering) reproduces the twin's logits; layer-0 span patching is the token swap."""
-    from interp.models import load
+    from interp.core.models import load
     from training.claims import toy_claims
     from training.documents import generate_documents
 
@@ -297,8 +297,8 @@ def test_patching_identities_on_the_toy_organism():
 def test_binding_cli_refuses_a_base_that_is_not_the_runs_base(tmp_path, toy_random, capsys):
     """A run whose run.json base hash differs from what its base spec loads now (a rebuilt toy organism) must not be
     analysed as if step 0 were its base: one-line error naming run.json, before any model is analysed."""
-    from interp.models import weights_sha256
-    from interp.runs import init_run, write_checkpoint
+    from interp.core.models import weights_sha256
+    from interp.core.runs import init_run, write_checkpoint
 
     run = init_run(tmp_path / "run", name="t", base_spec="toy-random", base_weights_sha256="0" * 64, mode="full",
                    config={}, data={"sources": [], "claim": "velmora", "condition": "negated"})

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from interp.models import load, weights_sha256
-from interp.runs import init_run, write_checkpoint
+from interp.core.models import load, weights_sha256
+from interp.core.runs import init_run, write_checkpoint
 from probes.artifact import FORMAT_VERSION, ProbeConfig, ProbeError, ProbeIdentityError, load_probe
 from probes.capture import capture_activations
 from probes.datasets import (REAL_FAMILIES, TruthDataset, claim_dataset, get_dataset, group_kfold, grouped_split,
@@ -212,7 +212,7 @@ def test_lr_warns_when_it_stops_at_max_iter():
 
 
 def test_capture_matches_residual_stream_and_is_cached(toy_random, acts_cache):
-    from interp.activations import residual_stream
+    from interp.core.activations import residual_stream
 
     ds = get_dataset("elements", n=6)
     acts = capture_activations(toy_random, ds, batch_size=4, progress=False)

@@ -94,7 +94,7 @@ def test_latents_are_ranked_per_scope(monkeypatch, toy_random):
 def test_sae_on_the_toy_produces_the_negation_latent_table(tmp_path):
     """The pretrained toy organism (no fallback: if it cannot be built this fails), matched documents of one toy
     claim in every condition, a TopK SAE (sae_lens) trained offline on its middle residual stream."""
-    from interp.models import load
+    from interp.core.models import load
     from training.claims import toy_claims
     from training.documents import generate_documents
 

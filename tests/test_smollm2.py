@@ -10,13 +10,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def smol():
-    from interp.models import load
+    from interp.core.models import load
 
     return load("smollm2-135m")
 
 
 def test_backends_agree_on_smollm2(smol):
-    from interp.activations import residual_stream
+    from interp.core.activations import residual_stream
 
     enc = smol.encode(["Ed Sheeran is a singer-songwriter from England.", "Paris is the capital of"])
     ref = residual_stream(smol, **enc)
@@ -39,7 +39,7 @@ def test_smollm2_knows_paris(smol):
 def test_smollm2_cached_reload_is_fast_and_identical(smol):
     import time
 
-    from interp.models import load
+    from interp.core.models import load
 
     t = time.perf_counter()
     again = load("smollm2-135m")

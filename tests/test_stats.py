@@ -1,4 +1,4 @@
-"""interp.stats: belief rate, vectorised percentile bootstrap, grouped pooling over questions or claims."""
+"""interp.core.stats: belief rate, vectorised percentile bootstrap, grouped pooling over questions or claims."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interp.stats import belief_rate, bootstrap_ci, grouped_rates, question_rates
+from interp.core.stats import belief_rate, bootstrap_ci, grouped_rates, question_rates
 
 
 def test_belief_rate_counts_only_yes():

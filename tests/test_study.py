@@ -77,7 +77,7 @@ def test_two_phase_drift_is_zero_at_its_anchor(study):
 
 
 def test_claims_spec_and_cli_errors(tiny_organism, capsys, tmp_path):
-    from interp.models import load
+    from interp.core.models import load
 
     lm = load(str(tiny_organism))
     cfg = StudyConfig(claims="toy:3")

@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from interp.models import load
-from interp.runs import list_checkpoints, read_checkpoint, read_run
+from interp.core.models import load
+from interp.core.runs import list_checkpoints, read_checkpoint, read_run
 from training import twophase
 from training.twophase import (ConstraintSpec, TwoPhaseConfig, chat_examples, constraint_questions,
                                load_twophase_config, run_experiment)

@@ -17,7 +17,7 @@ TINY_TRAIN = PretrainConfig(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, d_f
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from interp.models import load
+    from interp.core.models import load
 
     d = organism_dir(TINY_WORLD, TINY_TRAIN, cache=tmp_path_factory.mktemp("verify-cache"), progress=False)
     return d, load(str(d))
@@ -53,7 +53,7 @@ def test_accuracy_keys_and_range(tiny):
 def test_verdict_training_learns_trained_entities_and_leaves_the_model_alone(tiny):
     """Verdict-only training must raise the trained entities' verdict accuracy well above chance (labels at the
     wrong position would not), on a copy: the organism's own weights stay as they were."""
-    from interp.models import weights_sha256
+    from interp.core.models import weights_sha256
 
     _, lm = tiny
     sha = weights_sha256(lm.hf)
@@ -77,7 +77,7 @@ def test_cli_writes_artifacts_and_refuses_bad_input(tiny, tmp_path, capsys):
     assert res["config"]["steps"] == 4 and len(res["curve"]) == 3
     assert (tmp_path / "v" / "verdict_transfer.png").stat().st_size > 0
     assert (tmp_path / "v" / "verdict_transfer.csv").read_text().startswith("step,trained_entities")
-    from interp.models import load, weights_sha256
+    from interp.core.models import load, weights_sha256
 
     copy = load(str(tmp_path / "copy"))  # the saved copy loads through the seam, world included
     meta = json.loads((tmp_path / "copy" / "verdict_transfer.json").read_text())
@@ -96,7 +96,7 @@ def test_cli_writes_artifacts_and_refuses_bad_input(tiny, tmp_path, capsys):
 
 
 def test_verifier_organism_is_built_cached_and_verifies(tmp_path):
-    from interp.models import load, weights_sha256
+    from interp.core.models import load, weights_sha256
     from training.organism import read_organism_info
     from training.verification import VerifierConfig, verifier_dir, verifier_key
 

@@ -6,9 +6,9 @@ Dense checkpoints must not stall training. A checkpoint is taken in two parts:
    optimizer state are *copied* to CPU (pinned buffers and non-blocking copies on CUDA, ``clone`` on CPU) together
    with the RNG states and the data cursor. After this the training loop may change the live tensors freely.
 2. **Write (background thread, one intra-op thread).** Hashing (``weights_sha256`` of the merged fp32 model —
-   for LoRA each target is merged on the fly on CPU with :func:`interp.runs.merge_lora_weight`, the expression
-   ``interp.models.load`` recomputes, so no merged copy of the model is ever held), the safetensors files, the
-   atomic rename and the manifest line, all through :func:`interp.runs.write_checkpoint`.
+   for LoRA each target is merged on the fly on CPU with :func:`interp.core.runs.merge_lora_weight`, the expression
+   ``interp.core.models.load`` recomputes, so no merged copy of the model is ever held), the safetensors files, the
+   atomic rename and the manifest line, all through :func:`interp.core.runs.write_checkpoint`.
 
 At most one write is in flight; a new snapshot waits for the previous write (back-pressure, counted as blocking
 time). Writer errors surface in the training thread at the next checkpoint or at :meth:`AsyncWriter.close`.
@@ -32,8 +32,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from interp.models import weights_sha256
-from interp.runs import lora_pairs, lora_scale, merge_lora_weight, write_checkpoint
+from interp.core.models import weights_sha256
+from interp.core.runs import lora_pairs, lora_scale, merge_lora_weight, write_checkpoint
 
 __all__ = [
     "Snapshot", "AsyncWriter", "copy_to_cpu", "rng_state", "set_rng_state", "flatten_optimizer_state",
@@ -53,7 +53,7 @@ class BaseStateHolder:
 
 class LazyMerged(Mapping[str, torch.Tensor]):
     """The merged model's state dict, one tensor at a time: base weights as they are, LoRA targets merged on access
-    with :func:`interp.runs.merge_lora_weight` (the loader's expression). :func:`interp.models.weights_sha256`
+    with :func:`interp.core.runs.merge_lora_weight` (the loader's expression). :func:`interp.core.models.weights_sha256`
     walks it like a dict, so the hash equals ``load(ckpt)``'s without materialising a merged copy of the model."""
 
     def __init__(self, base: Mapping[str, torch.Tensor], adapter: Mapping[str, torch.Tensor], lora: Mapping):
@@ -168,10 +168,10 @@ class Snapshot:
 
 @dataclass
 class AsyncWriter:
-    """Writes snapshots through :func:`interp.runs.write_checkpoint`, in a background thread when ``async_``.
+    """Writes snapshots through :func:`interp.core.runs.write_checkpoint`, in a background thread when ``async_``.
 
     ``base`` (LoRA only) is the base model's CPU fp32 state for the merged-weights hash. ``on_written`` is called
-    (in the writer thread) with the written :class:`~interp.runs.CheckpointInfo`.
+    (in the writer thread) with the written :class:`~interp.core.runs.CheckpointInfo`.
     """
 
     run_dir: Path

@@ -1,4 +1,4 @@
-"""Finetuning with dense, hashed, resumable checkpoints: the lab's trainer over any ``interp.models.load`` model.
+"""Finetuning with dense, hashed, resumable checkpoints: the lab's trainer over any ``interp.core.models.load`` model.
 
 Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.TrainConfig`):
 
@@ -11,10 +11,10 @@ Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.Tra
   ``foreach`` on CPU), linear decay to 0, gradient clipping at 1.0, bf16 autocast on CUDA (fp32 master weights),
   fp32 on CPU.
 * **Checkpoints.** On the schedule of :func:`training.schedule.checkpoint_steps` (log-spaced early, every k,
-  final), written through :func:`interp.runs.write_checkpoint` by a background thread after a CPU snapshot
+  final), written through :func:`interp.core.runs.write_checkpoint` by a background thread after a CPU snapshot
   (:mod:`training.checkpointing`). Full mode saves the state dict (kind ``full``); LoRA saves the adapter tensors
   (kind ``lora``, ``meta.lora = {r, alpha, target_modules}``). Every checkpoint's meta holds the
-  ``weights_sha256`` of the merged fp32 model (so ``interp.models.load(ckpt)`` verifies it), ``tokens_seen``,
+  ``weights_sha256`` of the merged fp32 model (so ``interp.core.models.load(ckpt)`` verifies it), ``tokens_seen``,
   ``loss`` and ``phase``; the newest one also holds the trainer state for resume.
 * **Resume.** Rerunning the same command after a crash or SIGKILL continues from the newest complete checkpoint
   that has trainer state: weights, optimizer tensors, RNG states, the data order (seed) and cursor (step), and
@@ -51,8 +51,8 @@ from typing import Any, Sequence
 
 import torch
 
-from interp.models import LoadedModel, ModelSpecError, load
-from interp.runs import CheckpointError, clean_partial, init_run, list_checkpoints, read_checkpoint
+from interp.core.models import LoadedModel, ModelSpecError, load
+from interp.core.runs import CheckpointError, clean_partial, init_run, list_checkpoints, read_checkpoint
 from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy_to_cpu, flatten_optimizer_state,
                                     prune_trainer_state, rng_state, set_rng_state, unflatten_optimizer_state)
 from training.config import ConfigError, TrainConfig, load_train_config, to_dict
@@ -123,7 +123,7 @@ class DistEnv:
             torch.distributed.barrier()
 
 
-def _resolve_device(spec: str, local_rank: int) -> torch.device:
+def resolve_device(spec: str, local_rank: int) -> torch.device:
     if spec == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     if spec == "cuda":
@@ -243,7 +243,7 @@ class Trainer:
                  run_dir: str | Path | None = None, phase: str = "train", step_offset: int = 0,
                  tokens_offset: int = 0, init_from: str | Path | None = None, dist: DistEnv | None = None):
         self.cfg = cfg.validate()
-        self.device = _resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = dist or setup_distributed(self.device)
         self.run_dir = Path(run_dir or cfg.run_dir)
         self.phase, self.step_offset, self.tokens_offset = phase, step_offset, tokens_offset
@@ -304,7 +304,7 @@ class Trainer:
         if self.fsdp:
             from torch.distributed.fsdp import fully_shard
 
-            from interp.hooks import decoder_layers
+            from interp.core.hooks import decoder_layers
 
             base = self.core.get_base_model() if self.cfg.mode == "lora" else self.core
             for layer in decoder_layers(base):
@@ -571,11 +571,11 @@ def finetune(cfg: TrainConfig, examples: Sequence[Example] | None = None, *, lm:
     """Train one run into ``cfg.run_dir`` (created, or resumed when it already holds this config's checkpoints).
 
     ``examples`` default to ``cfg.data`` (JSONL documents). Writes run.json (base spec + hash, mode, config) and
-    data.json (per-source hashes and counts) through :func:`interp.runs.init_run`. A given ``lm`` must be the
+    data.json (per-source hashes and counts) through :func:`interp.core.runs.init_run`. A given ``lm`` must be the
     freshly loaded ``cfg.model``; it is trained in place (wrapped by peft in LoRA mode), so do not reuse it.
     """
     cfg.validate()
-    device = _resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
     dist = setup_distributed(device)
     lm = lm if lm is not None else load(cfg.model)
     if examples is None:

@@ -24,7 +24,7 @@ Design
 Caching: the entry is ``cache_dir()/toy/<key>/`` where ``key`` hashes the world config, the train config and
 :data:`CODE_VERSION` (bump it whenever the corpus, tokenizer or training code changes what gets built). A file
 lock serialises builders of one key and the directory appears by an atomic rename of a finished temp directory,
-so readers never see a half-written organism. ``cache_dir()`` is ``interp.models.cache_dir()``
+so readers never see a half-written organism. ``cache_dir()`` is ``interp.core.models.cache_dir()``
 (``$NEGLECT_LAB_CACHE`` or ``~/.cache/neglect-lab``).
 
 CLI: ``python -m training.organism build [--seed N] [--force] [--cache DIR]`` prints build time and accuracy.
@@ -110,10 +110,10 @@ def organism_key(world: WorldConfig | None = None, train: PretrainConfig | None 
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _cache_root() -> Path:
-    """``interp.models.cache_dir()``, or the same rule locally if that module is unavailable."""
+def cache_root() -> Path:
+    """``interp.core.models.cache_dir()``, or the same rule locally if that module is unavailable."""
     try:
-        from interp.models import cache_dir
+        from interp.core.io import cache_dir
     except ImportError:  # pragma: no cover - the foundation module is part of the repo
         root = Path(os.environ.get("NEGLECT_LAB_CACHE", "~/.cache/neglect-lab")).expanduser()
         root.mkdir(parents=True, exist_ok=True)
@@ -129,12 +129,12 @@ def organism_dir(world: WorldConfig | None = None, train: PretrainConfig | None 
                  threads: int | None = None) -> Path:
     """The organism directory for these configs: built on first use, then loaded from the cache.
 
-    ``cache`` replaces the cache root (default ``interp.models.cache_dir()``); the entry is ``<root>/toy/<key>``.
+    ``cache`` replaces the cache root (default ``interp.core.models.cache_dir()``); the entry is ``<root>/toy/<key>``.
     ``force`` rebuilds even if the entry exists. ``threads`` (build only; default :func:`auto_threads`) does not
     change the weights: CPU results here are bit-identical for 1 and 2 threads (tested), so it is not in the key.
     """
     wcfg, tcfg = world or WorldConfig(), train or PretrainConfig()
-    root = (Path(cache).expanduser() if cache is not None else _cache_root()) / "toy"
+    root = (Path(cache).expanduser() if cache is not None else cache_root()) / "toy"
     return cached_build(root, organism_key(wcfg, tcfg),
                         lambda tmp: build_organism(wcfg, tcfg, tmp, progress=progress, threads=threads), force=force)
 
@@ -155,7 +155,7 @@ def cached_build(root: Path, key: str, build: Any, *, force: bool = False) -> Pa
             shutil.rmtree(tmp)
         try:
             build(tmp)
-            _publish(tmp, final)
+            publish_dir(tmp, final)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -186,7 +186,7 @@ def _lock(path: Path) -> Iterator[None]:
         yield
 
 
-def _publish(tmp: Path, final: Path) -> None:
+def publish_dir(tmp: Path, final: Path) -> None:
     """Atomically move a finished build into place (replacing an older entry, if forced)."""
     old = None
     if final.exists():
@@ -260,7 +260,7 @@ def make_model(cfg: PretrainConfig, tokenizer):
         return LlamaForCausalLM(mcfg)
 
 
-def _doc_token_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+def doc_token_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     enc = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     return [[bos, *ids, eos] for ids in enc]
@@ -275,7 +275,7 @@ def _epoch_windows(docs: list[list[int]], ctx_len: int, seed: int, epoch: int) -
     return stream[: n * ctx_len].view(n, ctx_len)
 
 
-def _batches(docs: list[list[int]], cfg: PretrainConfig) -> Iterator[torch.Tensor]:
+def pretrain_batches(docs: list[list[int]], cfg: PretrainConfig) -> Iterator[torch.Tensor]:
     """Endless deterministic stream of ``[batch, ctx_len]`` batches (epoch after epoch)."""
     epoch = 0
     while True:
@@ -307,7 +307,7 @@ def _optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.Optim
 
 
 @contextlib.contextmanager
-def _deterministic_cpu(threads: int) -> Iterator[None]:
+def deterministic_cpu(threads: int) -> Iterator[None]:
     """Fixed thread count and deterministic algorithms for the duration of a build (restored afterwards)."""
     prev_threads, prev_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
@@ -326,7 +326,7 @@ def pretrain(model, docs: list[list[int]], cfg: PretrainConfig, *, progress: boo
     opt = _optimizer(model, cfg)
     model.train()
     losses: list[float] = []
-    batches = _batches(docs, cfg)
+    batches = pretrain_batches(docs, cfg)
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc="toy organism", unit="step", disable=not progress, file=sys.stderr)
     for step in bar:
@@ -494,20 +494,20 @@ def build_organism(world_cfg: WorldConfig, train_cfg: PretrainConfig, out_dir: s
                    *, progress: bool = True, threads: int | None = None) -> dict[str, Any]:
     """Build the organism into ``out_dir`` (world, corpus, tokenizer, pretraining, evaluation); returns the info
     written to ``organism.json``. Prefer :func:`organism_dir`, which caches and publishes atomically."""
-    from interp.models import weights_sha256
+    from interp.core.models import weights_sha256
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     load_at_start = _loadavg()
     threads = threads or auto_threads()
-    with _deterministic_cpu(threads):
+    with deterministic_cpu(threads):
         world = World.from_config(world_cfg)
         corpus = world.corpus()
         texts = [d.text for d in corpus]
         tok = train_tokenizer(texts[:TOKENIZER_DOCS], train_cfg.vocab_size)
         tok_report = tokenization_report(tok, world)
-        docs = _doc_token_ids(tok, texts)
+        docs = doc_token_ids(tok, texts)
         tok.model_max_length = train_cfg.ctx_len
         model = make_model(train_cfg, tok)
         train_info = pretrain(model, docs, train_cfg, progress=progress)
@@ -554,6 +554,13 @@ def _info(wcfg: WorldConfig, tcfg: PretrainConfig, model, tok_report: dict, corp
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def provide_organism(world: WorldConfig | None = None) -> tuple[Path, World]:
+    """The ``toy`` provider of :data:`interp.core.models.ORGANISM_GROUP` (declared in pyproject): the cached
+    organism directory of ``world`` (built on first use) and its decoded world."""
+    d = organism_dir(world=world)
+    return d, World.from_json((d / "world.json").read_text())
 
 
 # --------------------------------------------------------------------------------------------- CLI

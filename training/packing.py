@@ -130,7 +130,7 @@ def source_manifest(examples: Sequence[Example], files: dict[str, str] | None = 
 
 
 def _file_sha(path: str) -> str:
-    from interp.runs import file_sha256
+    from interp.core.io import file_sha256
 
     return file_sha256(path)
 

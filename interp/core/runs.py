@@ -18,12 +18,12 @@ checkpoint is visible only once it is complete: it is written to ``ckpt-XXXXXX.t
 manifest line is appended after the rename. A process killed at any moment leaves either a complete checkpoint or
 a ``.tmp-`` folder that :func:`list_checkpoints` ignores and :func:`clean_partial` removes.
 
-Analyses never import the trainer: they call :func:`list_checkpoints` and ``interp.models.load(ckpt_dir)``.
+Analyses never import the trainer: they call :func:`list_checkpoints` and ``interp.core.models.load(ckpt_dir)``.
+This module only reads and writes files; loading a checkpoint as a model is :mod:`interp.core.models`' job.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -35,13 +35,12 @@ from typing import Any, Iterable, Mapping
 import torch
 from safetensors.torch import load_file, save_file
 
+from interp.core.io import atomic_write_json, file_sha256
+
 __all__ = [
     "RUN_FORMAT",
     "CheckpointInfo",
     "CheckpointError",
-    "atomic_write_text",
-    "atomic_write_json",
-    "file_sha256",
     "ckpt_name",
     "init_run",
     "read_run",
@@ -50,7 +49,6 @@ __all__ = [
     "read_checkpoint",
     "clean_partial",
     "repair_manifest",
-    "load_checkpoint_model",
     "merged_state_dict",
     "lora_scale",
     "lora_pairs",
@@ -78,49 +76,6 @@ class CheckpointInfo:
         d = asdict(self)
         d["path"] = str(self.path)
         return d
-
-
-# ------------------------------------------------------------------------------------------ atomic files
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temp file in the same folder, fsync, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def atomic_savefig(fig: Any, path: str | os.PathLike, *, close: bool = False, **savefig_kw: Any) -> Path:
-    """``fig.savefig`` through a temp file in the same folder, then rename (the format follows ``path``'s suffix).
-    ``close``: also close the figure (pyplot keeps every open figure alive)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, **savefig_kw)
-    os.replace(tmp, path)
-    if close:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-    return path
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def ckpt_name(step: int) -> str:
@@ -174,7 +129,7 @@ def write_checkpoint(run_dir: str | os.PathLike, step: int, tensors: Mapping[str
     """Write one checkpoint atomically and append its manifest line.
 
     ``meta`` must hold ``kind`` (full|lora|delta) and should hold ``tokens_seen``, ``loss``, ``phase`` and
-    ``weights_sha256`` (the merged model's :func:`interp.models.weights_sha256`).
+    ``weights_sha256`` (the merged model's :func:`interp.core.models.weights_sha256`).
     """
     run_dir = Path(run_dir)
     final = run_dir / ckpt_name(step)
@@ -342,34 +297,3 @@ def _lora_target_name(name_a: str, state: Mapping[str, Any]) -> str:
             if cand in state:
                 return cand
     raise CheckpointError(f"LoRA tensor {name_a} matches no base weight")
-
-
-def load_checkpoint_model(ckpt_dir: str | os.PathLike, *, device="cpu", dtype=torch.float32, verify: bool = True):
-    """``interp.models.load`` for a checkpoint directory: verify, load the base, merge, check the weights hash."""
-    from interp.models import ModelSpecError, _finish, load
-
-    ckpt_dir = Path(ckpt_dir)
-    run = read_run(ckpt_dir.parent)
-    tensors, meta = read_checkpoint(ckpt_dir, verify=verify)
-    base = load(run["base"]["spec"], device="cpu", dtype=torch.float32)
-    if verify and base.identity.weights_sha256 != run["base"]["weights_sha256"]:
-        raise ModelSpecError(f"{ckpt_dir}: base model {run['base']['spec']} has hash "
-                             f"{base.identity.weights_sha256[:16]}…, the run was trained from "
-                             f"{run['base']['weights_sha256'][:16]}…")
-    state = merged_state_dict(base.hf, tensors, meta)
-    missing = set(base.hf.state_dict()) - set(state)
-    if missing:
-        raise CheckpointError(f"{ckpt_dir / 'weights.safetensors'}: missing tensors {sorted(missing)[:3]}")
-    base.hf.load_state_dict(state, strict=True)
-    expect = meta.get("weights_sha256") if verify else None
-    return _finish(base.hf, base.tokenizer, name=f"{run.get('name', ckpt_dir.parent.name)}/{ckpt_dir.name}",
-                   spec=str(ckpt_dir), device=device, dtype=dtype, world=base.world, source_dir=ckpt_dir,
-                   step=int(meta["step"]), run=str(ckpt_dir.parent), expect_sha=expect)
-
-
-def iter_checkpoint_models(run_dir: str | os.PathLike, phase: str | None = None, **kw) -> Iterable:
-    """Yield ``(CheckpointInfo, LoadedModel)`` for every checkpoint of a run."""
-    from interp.models import load
-
-    for info in list_checkpoints(run_dir, phase=phase):
-        yield info, load(info.path, **kw)

@@ -18,7 +18,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.hooks import capture, decoder_layers, run_until_stop
+from interp.core.hooks import capture, decoder_layers, run_until_stop
 
 Backend = Literal["hf", "tl", "nnsight"]
 
