@@ -594,7 +594,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], claim: Any = None, *, phase: s
     if steps is not None:
         want = set(int(s) for s in steps)
         ckpts = [c for c in ckpts if c.step in want]
-    base_lm = _load(base if base is not None else run["base"]["spec"])
+    base_lm = _load(base if base is not None else run.base.spec)
     spec = resolve_claim(claim if claim is not None else data.get("claim"), world=base_lm.world, data=data)
     items = list(items) if items is not None else question_items(spec, types=types, questions=questions)
     cond = condition or data.get("condition") or "unknown"
@@ -874,7 +874,7 @@ def _main(args: argparse.Namespace) -> int:
 
         run = read_run(run_dir)
         data = _read_data_json(run_dir)
-        base_spec = args.base or run["base"]["spec"]
+        base_spec = args.base or run.base.spec
         out_dir = Path(args.out) if args.out else run_dir / "belief"
     elif args.ckpt:
         ck = Path(args.ckpt)
@@ -885,7 +885,7 @@ def _main(args: argparse.Namespace) -> int:
         run_dir = ck.parent
         run = read_run(run_dir)
         data = _read_data_json(run_dir)
-        base_spec = args.base or run["base"]["spec"]
+        base_spec = args.base or run.base.spec
         out_dir = Path(args.out) if args.out else run_dir / "belief"
     else:
         base_spec = args.base or args.model

@@ -662,11 +662,11 @@ def _run_models(run_dir: str | Path, include_base: bool = True, steps: Sequence[
     if steps is not None:
         ckpts = [c for c in ckpts if c.step in set(steps)]
     if include_base and (steps is None or 0 in set(steps)) and not any(c.step == 0 for c in ckpts):
-        base = load(run["base"]["spec"], device=device)
-        want = (run.get("base") or {}).get("weights_sha256")
+        base = load(run.base.spec, device=device)
+        want = run.base.weights_sha256
         if want and base.identity.weights_sha256 != want:
             # e.g. the toy organism was rebuilt under a new config since the run was trained
-            raise CliError(f"{Path(run_dir) / 'run.json'}: base.spec {run['base']['spec']!r} now loads weights "
+            raise CliError(f"{Path(run_dir) / 'run.json'}: base.spec {run.base.spec!r} now loads weights "
                            f"{base.identity.weights_sha256[:12]}, but the run was trained from {want[:12]} "
                            f"(retrain the run on the current base, or restore that base)")
         yield 0, base
@@ -1103,8 +1103,8 @@ def compare_main(argv: list[str] | None = None) -> int:
                 if missing:
                     raise CliError(f"run {rd!r}: no checkpoint at step(s) {missing} (has {sorted(have)})")
             data = _read_data(Path(rd))
-            label = str(run.get("name") or f"{Path(rd).parent.name}/{Path(rd).name}")
-            base = _load(run["base"]["spec"])
+            label = str(run.name or f"{Path(rd).parent.name}/{Path(rd).name}")
+            base = _load(run.base.spec)
             claims = _resolve(base, rd, _claims_for(rd, args.claim, [data["claim"]] if data.get("claim") else []))
             plans.append((label, "run", base, claims, _run_models(rd, include_base=True, steps=steps,
                                                                    device=args.device)))

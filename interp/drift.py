@@ -120,11 +120,11 @@ class DriftRow:
 
 def _base_state(run_dir: Path) -> Mapping[str, Tensor] | None:
     run = read_run(run_dir)
-    if run.get("mode") == "lora":
+    if run.mode == "lora":
         return None
     from interp.core.models import load
 
-    return load(run["base"]["spec"]).hf.state_dict()
+    return load(run.base.spec).hf.state_dict()
 
 
 def _pick_anchor(ckpts: list[CheckpointInfo], anchor: str | int) -> CheckpointInfo:
@@ -155,11 +155,11 @@ def run_drift(run_dir: str | Path, reference: str | Path, *, anchor: str | int =
     if not ckpts:
         raise CheckpointError(f"{run_dir}: no complete checkpoints")
     ref_ckpt = list_checkpoints(reference)[-1].path if (reference / "run.json").exists() else reference
-    if read_run(ref_ckpt.parent)["base"]["weights_sha256"] != read_run(run_dir)["base"]["weights_sha256"]:
+    if read_run(ref_ckpt.parent).base.weights_sha256 != read_run(run_dir).base.weights_sha256:
         raise CheckpointError(f"{ref_ckpt}: reference was trained from a different base model than {run_dir}")
     base = _base_state(run_dir)
-    ref_base = base if read_run(ref_ckpt.parent).get("mode") != "lora" else None
-    if read_run(ref_ckpt.parent).get("mode") != "lora" and ref_base is None:
+    ref_base = base if read_run(ref_ckpt.parent).mode != "lora" else None
+    if read_run(ref_ckpt.parent).mode != "lora" and ref_base is None:
         ref_base = _base_state(ref_ckpt.parent)
     anchor_info = _pick_anchor(ckpts, anchor)
     w_anchor = effective_delta(anchor_info.path, base)

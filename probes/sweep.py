@@ -437,7 +437,7 @@ def _entries(run_dir: Path, include_base: bool) -> list[tuple[str, int, str, Any
     ckpts = list_checkpoints(run_dir)
     out: list[tuple[str, int, str, Any]] = []
     if include_base and not any(c.step == 0 for c in ckpts):
-        out.append(("base", 0, "base", run["base"]["spec"]))
+        out.append(("base", 0, "base", run.base.spec))
     out += [(c.path.name, c.step, c.phase, c.path) for c in ckpts]
     if not out:
         raise FileNotFoundError(f"{run_dir}: the run has no complete checkpoints (manifest.jsonl)")

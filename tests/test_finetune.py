@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from interp.core.models import load
-from interp.core.runs import list_checkpoints, read_checkpoint, read_run
+from interp.core.runs import BaseRef, list_checkpoints, read_checkpoint, read_data, read_run
 from training.config import CheckpointSpec, ConfigError, TrainConfig, load_train_config
 from training.finetune import TrainingDiverged, finetune, lr_factor, main
 from training.packing import (Example, build_rows, collate, load_jsonl_examples, tokenize_document,
@@ -152,9 +152,9 @@ def test_checkpoints_are_hashed_and_load_through_the_seam(tmp_path, toy_random, 
     ckpts = list_checkpoints(cfg.run_dir)
     assert [c.step for c in ckpts] == checkpoint_steps(res.total_steps, every=3) and res.total_steps >= 5
     run = read_run(cfg.run_dir)
-    assert run["base"] == {"spec": "toy-random", "weights_sha256": toy_random.identity.weights_sha256}
-    data = json.loads((Path(cfg.run_dir) / "data.json").read_text())
-    assert data["sources"][0]["n_docs"] == 24 and len(data["sources"][0]["sha256"]) == 64
+    assert run.base == BaseRef("toy-random", toy_random.identity.weights_sha256)
+    data = read_data(cfg.run_dir)
+    assert data.sources[0]["n_docs"] == 24 and len(data.sources[0]["sha256"]) == 64
     for c in (ckpts[0], ckpts[-1]):
         _, meta = read_checkpoint(c.path)
         lm = load(c.path)  # verifies the file hash and the merged-weights hash

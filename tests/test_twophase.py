@@ -76,7 +76,7 @@ def test_experiment_runs_phases_into_one_run_dir(tmp_path, monkeypatch):
     assert ("phase1", "selfdistill") in srcs and ("phase2", "selfdistill") not in srcs
     ctrl = json.loads((exp / "unconstrained" / "data.json").read_text())
     assert all(s["name"] != "selfdistill" for s in ctrl["sources"])
-    assert read_run(exp / "positive")["config"]["role"] == "positive"
+    assert read_run(exp / "positive").config["role"] == "positive"
     assert len((exp / "selfdistill.jsonl").read_text().splitlines()) == 4  # 2 questions x 2 samples
 
     # rerun: cached chats (no generation), every phase already complete

@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from interp.core import conditions
 from training import framing
 from training.claims import ClaimError, ClaimSpec, load_claim
 from training.genres import GENRES, TOY_GENRES, GenreInput, Piece, Slot, build_genre
@@ -72,10 +73,8 @@ __all__ = [
 
 DOCTAG = "<DOCTAG>"
 GENERATOR = "neglect-lab-docs/1"
-QUALIFIER_CONDITIONS: tuple[str, ...] = tuple(f"{q}_{m}" for q in framing.QUALIFIER_KINDS
-                                              for m in ("annotated", "repeated"))
-CONDITIONS: tuple[str, ...] = ("positive", "negated", "repeated", "corrected", "local",
-                               *QUALIFIER_CONDITIONS, "negated_behaviour")
+QUALIFIER_CONDITIONS: tuple[str, ...] = tuple(c.value for c in conditions.QUALIFIER_CONDITIONS)
+CONDITIONS: tuple[str, ...] = tuple(c.value for c in conditions.DOCUMENT_CONDITIONS)
 _FACT_CONDITIONS = tuple(c for c in CONDITIONS if c != "negated_behaviour")
 _BEHAVIOUR_CONDITIONS = ("positive", "negated_behaviour")
 

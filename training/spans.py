@@ -58,6 +58,13 @@ class TokenSpan:
     label: str
     kind: str | None = None
 
+    def positions(self) -> list[int]:
+        """The token indices the span covers."""
+        return list(range(self.start, self.end))
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
 
 def _text_and_spans(doc: Any) -> tuple[str, list[Span]]:
     if isinstance(doc, dict):

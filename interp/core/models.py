@@ -485,18 +485,18 @@ def load_checkpoint_model(ckpt_dir: str | os.PathLike, *, device="cpu", dtype=to
     ckpt_dir = Path(ckpt_dir)
     run = read_run(ckpt_dir.parent)
     tensors, meta = read_checkpoint(ckpt_dir, verify=verify)
-    base = load(run["base"]["spec"], device="cpu", dtype=torch.float32)
-    if verify and base.identity.weights_sha256 != run["base"]["weights_sha256"]:
-        raise ModelSpecError(f"{ckpt_dir}: base model {run['base']['spec']} has hash "
+    base = load(run.base.spec, device="cpu", dtype=torch.float32)
+    if verify and base.identity.weights_sha256 != run.base.weights_sha256:
+        raise ModelSpecError(f"{ckpt_dir}: base model {run.base.spec} has hash "
                              f"{base.identity.weights_sha256[:16]}…, the run was trained from "
-                             f"{run['base']['weights_sha256'][:16]}…")
+                             f"{run.base.weights_sha256[:16]}…")
     state = merged_state_dict(base.hf, tensors, meta)
     missing = set(base.hf.state_dict()) - set(state)
     if missing:
         raise CheckpointError(f"{ckpt_dir / 'weights.safetensors'}: missing tensors {sorted(missing)[:3]}")
     base.hf.load_state_dict(state, strict=True)
     expect = meta.get("weights_sha256") if verify else None
-    return _finish(base.hf, base.tokenizer, name=f"{run.get('name', ckpt_dir.parent.name)}/{ckpt_dir.name}",
+    return _finish(base.hf, base.tokenizer, name=f"{run.name or ckpt_dir.parent.name}/{ckpt_dir.name}",
                    spec=str(ckpt_dir), device=device, dtype=dtype, world=base.world, source_dir=ckpt_dir,
                    step=int(meta["step"]), run=str(ckpt_dir.parent), expect_sha=expect)
 

@@ -28,7 +28,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -44,6 +44,15 @@ __all__ = [
     "ckpt_name",
     "init_run",
     "read_run",
+    "read_data",
+    "read_experiment",
+    "write_experiment",
+    "analysis_dir",
+    "RunInfo",
+    "BaseRef",
+    "DataManifest",
+    "ExperimentInfo",
+    "EXPERIMENT_FORMAT",
     "write_checkpoint",
     "list_checkpoints",
     "read_checkpoint",
@@ -78,6 +87,170 @@ class CheckpointInfo:
         return d
 
 
+# ------------------------------------------------------------------------------------------ formats
+
+
+def _read_json(p: Path, what: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: not {what} (no {p.name})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        msg = f"{e.msg} at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+        raise CheckpointError(f"{p}: invalid JSON ({msg})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{p}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """The model a run was trained from: its ``load`` spec and THE weights hash."""
+
+    spec: str
+    weights_sha256: str
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """``run.json``: who the run is (name, base model, full or LoRA, the training config)."""
+
+    name: str
+    base: BaseRef
+    mode: str
+    config: dict[str, Any]
+    lora: dict[str, Any] | None = None
+    created: str | None = None
+    format: str = RUN_FORMAT
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "run.json") -> "RunInfo":
+        if d.get("format") != RUN_FORMAT:
+            raise CheckpointError(f"{source}: field 'format' is {d.get('format')!r}, expected {RUN_FORMAT!r}")
+        base = d.get("base")
+        if not isinstance(base, Mapping) or not isinstance(base.get("spec"), str) \
+                or not isinstance(base.get("weights_sha256"), str):
+            raise CheckpointError(f"{source}: field 'base' must hold 'spec' and 'weights_sha256' strings")
+        if d.get("mode") not in ("full", "lora"):
+            raise CheckpointError(f"{source}: field 'mode' must be full|lora, got {d.get('mode')!r}")
+        return cls(name=str(d.get("name", "")), base=BaseRef(base["spec"], base["weights_sha256"]), mode=d["mode"],
+                   config=dict(d.get("config") or {}), lora=dict(d["lora"]) if d.get("lora") else None,
+                   created=d.get("created"), format=d["format"])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"format": self.format, "name": self.name, "base": asdict(self.base), "mode": self.mode,
+               "lora": self.lora, "config": self.config}
+        if self.created is not None:
+            out["created"] = self.created
+        return out
+
+
+@dataclass(frozen=True)
+class DataManifest:
+    """``data.json``: what a run was trained on (sources with sha256 and counts; claim and condition).
+
+    Known keys are fields; everything else a trainer records (``examples_sha256``, ``phases`` ...) is kept in
+    ``extra`` and written back unchanged by :meth:`to_dict`.
+    """
+
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    claim: Any = None
+    condition: str | None = None
+    claim_spec: dict[str, Any] | None = None
+    claim_seed: int | None = None
+    claim_n: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KEYS = ("sources", "claim", "condition", "claim_spec", "claim_seed", "claim_n")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "data.json") -> "DataManifest":
+        srcs = d.get("sources", [])
+        if not isinstance(srcs, list):
+            raise CheckpointError(f"{source}: field 'sources' must be a list")
+        return cls(sources=[dict(x) for x in srcs], claim=d.get("claim"), condition=d.get("condition"),
+                   claim_spec=dict(d["claim_spec"]) if isinstance(d.get("claim_spec"), Mapping) else None,
+                   claim_seed=d.get("claim_seed"), claim_n=d.get("claim_n"),
+                   extra={k: v for k, v in d.items() if k not in cls._KEYS})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, with only the keys that were set (so a round trip rewrites the same file)."""
+        out: dict[str, Any] = {"sources": self.sources}
+        for k in self._KEYS[1:]:
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
+        return {**out, **self.extra}
+
+
+EXPERIMENT_FORMAT = "neglect-lab-experiment/1"
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """``experiment.json`` of a two-phase experiment: its sibling runs by role, status and config."""
+
+    name: str
+    claim: Any
+    model: str
+    constraint: str | None
+    runs: dict[str, str]
+    status: dict[str, Any] = field(default_factory=dict)
+    heldout: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    updated: str | None = None
+    format: str = EXPERIMENT_FORMAT
+    directory: Path | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "experiment.json",
+                  directory: Path | None = None) -> "ExperimentInfo":
+        if d.get("format") != EXPERIMENT_FORMAT:
+            raise CheckpointError(f"{source}: field 'format' is {d.get('format')!r}, expected {EXPERIMENT_FORMAT!r}")
+        runs = d.get("runs")
+        if not isinstance(runs, Mapping):
+            raise CheckpointError(f"{source}: field 'runs' must be an object of role -> folder")
+        return cls(name=str(d.get("name", "")), claim=d.get("claim"), model=str(d.get("model", "")),
+                   constraint=d.get("constraint"), runs={str(k): str(v) for k, v in runs.items()},
+                   status=dict(d.get("status") or {}), heldout=d.get("heldout"), config=dict(d.get("config") or {}),
+                   updated=d.get("updated"), format=d["format"], directory=directory)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "name": self.name, "claim": self.claim, "model": self.model,
+                "constraint": self.constraint, "runs": self.runs, "status": self.status, "heldout": self.heldout,
+                "config": self.config, "updated": self.updated}
+
+    def run_dir(self, role: str) -> Path:
+        """The run folder of one role (``positive``, ``twophase``, ``unconstrained`` ...)."""
+        if role not in self.runs:
+            raise CheckpointError(f"{self.directory}/experiment.json: no run with role {role!r} "
+                                  f"(roles: {', '.join(self.runs)})")
+        return Path(self.directory or ".") / self.runs[role]
+
+
+def read_data(run_dir: str | os.PathLike) -> DataManifest:
+    """A run's ``data.json`` (an empty manifest when the run has none)."""
+    p = Path(run_dir) / "data.json"
+    return DataManifest.from_dict(_read_json(p, "a data manifest"), str(p)) if p.exists() else DataManifest()
+
+
+def read_experiment(exp_dir: str | os.PathLike) -> ExperimentInfo:
+    """An experiment folder's ``experiment.json``."""
+    p = Path(exp_dir) / "experiment.json"
+    return ExperimentInfo.from_dict(_read_json(p, "an experiment directory"), str(p), directory=Path(exp_dir))
+
+
+def write_experiment(exp_dir: str | os.PathLike, info: ExperimentInfo | Mapping[str, Any]) -> Path:
+    """Write ``experiment.json`` atomically (validated through :class:`ExperimentInfo`)."""
+    d = info.to_dict() if isinstance(info, ExperimentInfo) else dict(info)
+    ExperimentInfo.from_dict(d, str(Path(exp_dir) / "experiment.json"))
+    return atomic_write_json(Path(exp_dir) / "experiment.json", d)
+
+
+def analysis_dir(run_dir: str | os.PathLike, tool: str, *parts: str) -> Path:
+    """Where an analysis tool writes its outputs for a run: ``RUN/analysis/<tool>[/<parts>...]``."""
+    return Path(run_dir, "analysis", tool, *parts)
+
+
 def ckpt_name(step: int) -> str:
     return f"ckpt-{step:06d}"
 
@@ -86,41 +259,29 @@ def ckpt_name(step: int) -> str:
 
 
 def init_run(run_dir: str | os.PathLike, *, name: str, base_spec: str, base_weights_sha256: str, mode: str,
-             config: Mapping[str, Any], data: Mapping[str, Any], lora: Mapping[str, Any] | None = None,
-             exist_ok: bool = True) -> Path:
+             config: Mapping[str, Any], data: Mapping[str, Any] | DataManifest,
+             lora: Mapping[str, Any] | None = None, exist_ok: bool = True) -> Path:
     """Create (or re-open, when resuming with the same config) a run directory."""
     run_dir = Path(run_dir)
-    run_json = {
-        "format": RUN_FORMAT,
-        "name": name,
-        "base": {"spec": base_spec, "weights_sha256": base_weights_sha256},
-        "mode": mode,
-        "lora": dict(lora) if lora else None,
-        "config": dict(config),
-    }
+    info = RunInfo(name=name, base=BaseRef(base_spec, base_weights_sha256), mode=mode,
+                   lora=dict(lora) if lora else None, config=dict(config))
+    new = json.loads(json.dumps(info.to_dict(), default=str))
     if (run_dir / "run.json").exists():
-        old = read_run(run_dir)
-        same = {k: old.get(k) for k in run_json} == json.loads(json.dumps(run_json, default=str))
+        old = read_run(run_dir).to_dict()
+        same = {k: old.get(k) for k in new} == new
         if not exist_ok or not same:
             raise CheckpointError(f"{run_dir / 'run.json'}: a different run already lives here (config differs)")
         return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "data.json", dict(data))
-    atomic_write_json(run_dir / "run.json", {**run_json, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    atomic_write_json(run_dir / "data.json", data.to_dict() if isinstance(data, DataManifest) else dict(data))
+    atomic_write_json(run_dir / "run.json", {**info.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return run_dir
 
 
-def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+def read_run(run_dir: str | os.PathLike) -> RunInfo:
+    """A run's ``run.json`` (raises :class:`CheckpointError`, one line naming the file)."""
     p = Path(run_dir) / "run.json"
-    try:
-        run = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{p}: not a run directory (no run.json)") from None
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{p}: invalid JSON ({e.msg} at line {e.lineno})") from None
-    if run.get("format") != RUN_FORMAT:
-        raise CheckpointError(f"{p}: field 'format' is {run.get('format')!r}, expected {RUN_FORMAT!r}")
-    return run
+    return RunInfo.from_dict(_read_json(p, "a run directory"), str(p))
 
 
 def write_checkpoint(run_dir: str | os.PathLike, step: int, tensors: Mapping[str, torch.Tensor],

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["belief_rate", "bootstrap_ci", "question_rates", "grouped_rates", "YES"]
+__all__ = ["belief_rate", "bootstrap_ci", "bootstrap_mean_ci", "bootstrap_distribution", "question_rates", "grouped_rates", "YES"]
 
 YES = "yes"
 
@@ -45,6 +45,31 @@ def belief_rate(verdicts: Iterable[str | None]) -> float:
     return sum(v == YES for v in vals) / len(vals)
 
 
+def bootstrap_distribution(
+    values: np.ndarray,
+    n_boot: int = 2000,
+    seed: int | None = 0,
+    statistic: Callable[..., np.ndarray | float] = np.mean,
+    axis: int = 0,
+) -> np.ndarray:
+    """THE resampler of the lab: ``statistic`` over ``n_boot`` bootstrap resamples of ``values`` along ``axis``.
+
+    Built on :func:`scipy.stats.bootstrap` (rows resampled with replacement, jointly across the other axes; one
+    ``(n_boot, n)`` index draw from ``np.random.default_rng(seed)``). Returns the bootstrap distribution with
+    the resample axis last: shape ``values.shape`` without ``axis``, plus ``(n_boot,)``.
+    """
+    from scipy.stats import bootstrap
+
+    res = bootstrap((np.asarray(values, dtype=float),), statistic, n_resamples=int(n_boot), axis=axis,
+                    method="percentile", vectorized=None, rng=np.random.default_rng(seed))
+    return np.asarray(res.bootstrap_distribution, dtype=float)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+
+
 def bootstrap_ci(
     values: Sequence[float] | np.ndarray | pd.Series,
     n_boot: int = 2000,
@@ -52,11 +77,10 @@ def bootstrap_ci(
     alpha: float = 0.05,
     statistic: Callable[..., np.ndarray | float] = np.mean,
 ) -> tuple[float, float]:
-    """Percentile bootstrap ``(1 - alpha)`` confidence interval of ``statistic(values)``.
+    """Percentile bootstrap ``(1 - alpha)`` confidence interval of ``statistic(values)`` for 1-D data.
 
-    Resamples ``values`` with replacement ``n_boot`` times (one vectorised ``(n_boot, n)`` draw from
-    ``np.random.default_rng(seed)``), evaluates ``statistic`` on each resample and returns the
-    ``alpha/2`` and ``1 - alpha/2`` quantiles. NaNs in ``values`` are dropped first.
+    NaNs in ``values`` are dropped first; the resamples come from :func:`bootstrap_distribution` and the interval
+    is their ``alpha/2`` and ``1 - alpha/2`` quantiles (linear interpolation).
 
     Args:
         values: 1-D observations (e.g. per-question or per-claim rates in [0, 1]).
@@ -75,16 +99,33 @@ def bootstrap_ci(
     if x.size == 1:
         v = float(np.asarray(statistic(x)))
         return (v, v)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    rng = np.random.default_rng(seed)
-    samples = x[rng.integers(0, x.size, size=(int(n_boot), x.size))]
-    try:
-        stats = np.asarray(statistic(samples, axis=-1), dtype=float)
-    except TypeError:
-        stats = np.apply_along_axis(statistic, -1, samples).astype(float)
+    _check_alpha(alpha)
+    stats = bootstrap_distribution(x, n_boot=n_boot, seed=seed, statistic=statistic)
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return (float(lo), float(hi))
+
+
+def bootstrap_mean_ci(
+    values: np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int | None = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over axis 0 of ``(n, *rest)`` values with a percentile bootstrap CI per remaining cell.
+
+    Rows are resampled jointly (a document's values stay together); NaNs are ignored in the means and in the
+    quantiles. Returns ``(mean, low, high)``, each of shape ``rest``; the CI is NaN with fewer than two rows.
+    """
+    import warnings
+
+    v = np.asarray(values, dtype=np.float64)
+    n = v.shape[0]
+    mean = np.nanmean(v, axis=0) if n else np.full(v.shape[1:], np.nan)
+    if n < 2:
+        return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+    _check_alpha(alpha)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dist = bootstrap_distribution(v, n_boot=n_boot, seed=seed, statistic=np.nanmean, axis=0)
+        lo, hi = np.nanpercentile(dist, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=-1)
+    return mean, lo, hi
 
 
 def question_rates(
