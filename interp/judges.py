@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
+from interp.paper_results import paper_data_dir
+
 __all__ = [
     "VERDICTS",
     "Verdict",
@@ -347,8 +349,6 @@ Reply with JSON only: {{"reason": "<one sentence>", "answer": "yes" | "no" | "ne
 
 def paper_data_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The shared paper-data folder (:func:`interp.paper_results.paper_data_dir`)."""
-    from interp.paper_results import paper_data_dir
-
     return paper_data_dir(root)
 
 
