@@ -14,17 +14,19 @@ import torch
 
 from interp.belief import (
     TABLE_COLUMNS,
+    build_context,
     evaluate_models,
     import_author_questions,
+    incontext_table,
     main,
     question_items,
     pool_claims,
     render_item,
     score_model,
+    select_documents,
     subset_items,
     summarize,
 )
-from interp.incontext import build_context, incontext_table, select_documents
 from interp.judges import RuleJudge
 from interp.scorers import (
     MCQ_PREFILL,
@@ -325,8 +327,8 @@ def test_incontext_control(toy_random, claim):
 
 
 def test_incontext_control_over_claims_and_conditions(toy_random, tmp_path, capsys):
-    from interp.incontext import contrast_incontext, incontext_control, main as icl_main, plot_incontext, \
-        summarize_incontext
+    from interp.belief import contrast_incontext, incontext_control, plot_incontext, summarize_incontext
+    from interp.incontext import main as icl_main
 
     claims = [load_claim("dentist"), load_claim("ed_sheeran")]
     with pytest.warns(UserWarning, match="documents cut"):  # the toy-random window is 256 tokens
