@@ -11,8 +11,9 @@ Three things differ from TransformerLens's version, because of how this lab uses
 
 - **positions, not all-or-one.** A target patches a *set* of positions (e.g. the tokens of a negation span), or
   every position when ``positions`` is ``None``. Source and destination must have the same length; for matched
-  documents of different lengths, build a same-length control rendering first (:mod:`interp.binding` replaces
-  the negation tokens by filler tokens) or ablate (:func:`ablation_source`: mean or zero in place of the span).
+  documents of different lengths, build a same-length control rendering first
+  (:func:`interp.spandocs.control_rendering` replaces the negation tokens by filler tokens) or ablate
+  (:func:`ablation_source`: mean or zero in place of the span).
 - **batched sweeps.** All targets of a sweep run as one batch (``batch_size`` rows per forward): row ``j`` is the
   destination with target ``j`` patched, so a layer x head sweep of a small model is one or two forward passes.
 - **two backends.** ``"tl"`` uses ``TransformerBridge.run_with_hooks`` (hook names ``blocks.{l}.hook_resid_pre``,

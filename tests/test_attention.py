@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from interp.attention import (SpanDoc, attention_patterns, binding_pairs, bootstrap_ci, control_rendering,
-                              encode_doc, main, matched_controls, span_mass, summarise_attention, top_heads,
-                              trace_attention)
+from interp.attention import (SpanDoc, attention_patterns, binding_pairs, control_rendering, encode_doc, main,
+                              matched_controls, span_mass, summarise_attention, top_heads, trace_attention)
+from interp.core.stats import bootstrap_mean_ci
 
 
 def _record(doc_id: str, condition: str, base: str, parts: list[tuple[str, str | None, str | None]]) -> dict:
@@ -178,10 +178,10 @@ def test_forced_head_is_detected_as_top_head(toy_random, docs):
     assert base["excess"].abs().max() < 0.5  # without the hook no head is anywhere near it
 
 
-def test_bootstrap_ci_vectorised():
+def test_bootstrap_mean_ci_vectorised():
     rng = np.random.default_rng(0)
     x = rng.normal(1.0, 1.0, size=(200, 2, 3))
-    m, lo, hi = bootstrap_ci(x, n_boot=300)
+    m, lo, hi = bootstrap_mean_ci(x, n_boot=300)
     assert m.shape == lo.shape == hi.shape == (2, 3)
     assert np.all(lo < m) and np.all(m < hi)
     assert np.allclose(hi - lo, 2 * 1.96 / np.sqrt(200), rtol=0.25)  # percentile CI ~ normal CI here

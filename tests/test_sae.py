@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-import interp.sae as sae_mod
+import interp.sae.latents as sae_latents
 from interp.attention import encode_doc
 from interp.binding import render_documents
 from interp.sae import (SAETrainConfig, claim_answer_carry, collect_activations, load_sae, negation_latents,
@@ -59,7 +59,7 @@ def test_planted_negation_latent_is_ranked_first(monkeypatch, toy_random):
         a[:, 5] = torch.tensor([float(t in only_neg) for t in doc.input_ids.tolist()])
         return a
 
-    monkeypatch.setattr(sae_mod, "_doc_acts", fake_acts)
+    monkeypatch.setattr(sae_latents, "residual_activations", fake_acts)
     table, top = negation_latents(_IdentitySAE(), toy_random, docs, layer=0, n_latents=3)
     assert int(top["latent"].iloc[0]) == 5 and top["score"].iloc[0] > 0.1 and top["act_window"].iloc[0] == 0
     assert set(table["scope"]) == {"local", "document", "all"}
@@ -83,7 +83,7 @@ def test_latents_are_ranked_per_scope(monkeypatch, toy_random):
             a[sp.start:sp.end, 3 if sp.kind == "local" else 6] = 1.0 if sp.kind == "local" else 2.0
         return a
 
-    monkeypatch.setattr(sae_mod, "_doc_acts", fake_acts)
+    monkeypatch.setattr(sae_latents, "residual_activations", fake_acts)
     table, top = negation_latents(_IdentitySAE(), toy_random, docs, layer=0, n_latents=1)
     assert dict(zip(top["top_scope"], top["latent"])) == {"local": 3, "document": 6}
     pooled = table[table["scope"] == "all"].sort_values("score", ascending=False)

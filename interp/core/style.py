@@ -47,6 +47,7 @@ __all__ = [
     "claim_label",
     "order_claims",
     "question_type_label",
+    "integer_ticks",
 ]
 
 
@@ -246,3 +247,11 @@ def question_type_label(question_type: str, short: bool = False) -> str:
     """Display name of a question type (``short``: OE/MC/TA/Rob)."""
     table = QUESTION_TYPE_SHORT if short else QUESTION_TYPE_LABELS
     return table.get(question_type, question_type)
+
+
+def integer_ticks(ax: object) -> None:
+    """Integer-only ticks on both axes of a matplotlib ``ax`` (layers, heads, steps)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
