@@ -46,6 +46,10 @@ __all__ = [
     "TOY_FAMILIES",
     "get_dataset",
     "list_families",
+    "CONTEXTS",
+    "with_context",
+    "split_context",
+    "in_context_of",
     "grouped_split",
     "group_kfold",
     "claim_dataset",
@@ -572,6 +576,13 @@ def split_context(name: str) -> tuple[str, str | None]:
     """``"toy@fact_check"`` -> ``("toy", "fact_check")``; ``"toy"`` -> ``("toy", None)``."""
     base, _, ctx = name.partition("@")
     return base, (ctx or None)
+
+
+def in_context_of(ds: TruthDataset, family: str) -> TruthDataset:
+    """``ds`` read in the framing of ``family`` (``FAMILY@CONTEXT``), as probes fitted on ``family`` read their
+    statements; ``ds`` itself when ``family`` has no framing."""
+    ctx = split_context(family)[1]
+    return with_context(ds, ctx) if ctx else ds
 
 
 def get_dataset(name: str, *, world: Any = None, n: int | None = None, seed: int = 0, **kw: Any) -> TruthDataset:

@@ -21,7 +21,6 @@ Every table is tidy (one row per observation) and written atomically; plots are 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,14 +31,19 @@ import pandas as pd
 import torch
 from jaxtyping import Float
 from torch import Tensor
+from tqdm.auto import tqdm
 
+from interp.core.io import atomic_write_json, save_figure, write_csv
+from interp.core.models import load
+from interp.core.runs import analysis_dir, list_checkpoints, read_run
 from probes import fit as _fit
 from probes.artifact import FORMAT_VERSION, Probe, ProbeConfig
 from probes.capture import HOOK, capture_activations
-from probes.datasets import TruthDataset, claim_dataset, get_dataset, grouped_split, split_context, with_context
+from probes.datasets import TruthDataset, claim_dataset, get_dataset, grouped_split, in_context_of
+from training.claims import resolve_claim
 
 __all__ = ["FitSettings", "FitResult", "parse_layers", "fit_on_acts", "fit_probes", "family_transfer",
-           "transfer_metrics", "claim_scores", "resolve_claim", "sweep_run", "SweepResult", "write_csv",
+           "transfer_metrics", "claim_scores", "sweep_run", "SweepResult",
            "plot_accuracy_vs_layer", "plot_claim_scores", "plot_transfer", "plot_family_transfer", "best_layers"]
 
 
@@ -238,62 +242,7 @@ def claim_scores(probes: Mapping[str, Probe], acts: Float[Tensor, "layer n d"], 
     return pd.DataFrame(rows)
 
 
-def resolve_claim(claim: str | None, run_dir: str | os.PathLike | None = None) -> Any:
-    """A ``ClaimSpec`` from ``--claim`` (a claim id or a .yaml/.json spec file) or else from the run's data.json
-    (``claim`` as an id or an inline spec dict, or ``claim_spec``), or a ``claim.yaml``/``claim.json`` in the run
-    directory. ``None`` when nothing names a claim."""
-    import yaml
-
-    from training.claims import ClaimError, claim_from_dict, load_claim
-
-    def from_file(p: Path) -> Any:
-        try:
-            data = json.loads(p.read_text()) if p.suffix == ".json" else yaml.safe_load(p.read_text())
-        except (json.JSONDecodeError, yaml.YAMLError) as e:
-            raise ClaimError(f"{p}: cannot parse claim spec ({type(e).__name__})") from None
-        return claim_from_dict(data, str(p))
-
-    if claim:
-        p = Path(claim).expanduser()
-        if p.suffix in (".json", ".yaml", ".yml") or p.is_file():
-            if not p.is_file():
-                raise ClaimError(f"{claim}: no such claim spec file")
-            return from_file(p)
-        return load_claim(claim)
-    if run_dir is None:
-        return None
-    run_dir = Path(run_dir)
-    dj = run_dir / "data.json"
-    data = json.loads(dj.read_text()) if dj.exists() else {}
-    for key in ("claim_spec", "claim"):
-        v = data.get(key)
-        if isinstance(v, dict):
-            return claim_from_dict(v, f"{dj}:{key}")
-    for name in ("claim.yaml", "claim.json"):
-        if (run_dir / name).is_file():
-            return from_file(run_dir / name)
-    if isinstance(data.get("claim"), str) and data["claim"]:
-        try:
-            return load_claim(data["claim"])
-        except ClaimError as e:
-            raise ClaimError(f"{dj}: claim {data['claim']!r} is not a shipped claim ({str(e).splitlines()[0]}); "
-                             f"pass its spec with --claim PATH") from None
-    return None
-
-
-# --------------------------------------------------------------------------------------------- output helpers
-
-
-def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    from interp.core.io import atomic_write_text
-
-    return atomic_write_text(path, df.to_csv(index=False))
-
-
-def _save_fig(fig: Any, path: str | os.PathLike) -> Path:
-    from interp.core.io import atomic_savefig
-
-    return atomic_savefig(fig, path, close=True, dpi=130, bbox_inches="tight")
+# --------------------------------------------------------------------------------------------- plots
 
 
 def _plt():
@@ -338,7 +287,7 @@ def plot_accuracy_vs_layer(metrics: pd.DataFrame, path: str | os.PathLike, *, ti
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save_fig(fig, path)
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 def plot_claim_scores(scores: pd.DataFrame, path: str | os.PathLike, *, layer: int) -> Path:
@@ -359,7 +308,7 @@ def plot_claim_scores(scores: pd.DataFrame, path: str | os.PathLike, *, layer: i
     axes[0][0].set_ylabel("probe P(true)")
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
-    return _save_fig(fig, path)
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 def _heatmap(ax: Any, mat: np.ndarray, xt: Sequence[Any], yt: Sequence[Any], vmin: float, vmax: float,
@@ -394,7 +343,7 @@ def plot_transfer(transfer: pd.DataFrame, path: str | os.PathLike, *, layer: int
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save_fig(fig, path)
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 def plot_family_transfer(transfer: pd.DataFrame, layer_of: Mapping[str, int], path: str | os.PathLike,
@@ -411,7 +360,7 @@ def plot_family_transfer(transfer: pd.DataFrame, layer_of: Mapping[str, int], pa
     ax.set_ylabel("fitted on")
     ax.set_title(f"cross-family transfer ({method}, {value})")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    return _save_fig(fig, path)
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 # --------------------------------------------------------------------------------------------- run sweep
@@ -431,8 +380,6 @@ class SweepResult:
 
 def _entries(run_dir: Path, include_base: bool) -> list[tuple[str, int, str, Any]]:
     """(label, step, phase, spec-or-path) for the base (optional) and every checkpoint."""
-    from interp.core.runs import list_checkpoints, read_run
-
     run = read_run(run_dir)
     ckpts = list_checkpoints(run_dir)
     out: list[tuple[str, int, str, Any]] = []
@@ -451,21 +398,17 @@ def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: 
     """Fit, score and cross-evaluate probes over every checkpoint of ``run_dir`` and write tables + plots.
 
     ``dataset`` defaults to ``toy`` when the run's model has a toy world, else ``cities``. ``claim`` is a
-    ``ClaimSpec`` (default: :func:`resolve_claim` on the run). Outputs (under ``out``, default
+    ``ClaimSpec`` (default: the run's own, :func:`training.claims.resolve_claim`). Outputs (under ``out``, default
     ``RUN/analysis/probes``): ``metrics.csv``, ``claim_scores.csv``, ``transfer.csv``, ``cosine.csv``,
     ``summary.json``, ``accuracy_vs_layer.png``, ``claim_score_vs_step.png``, ``transfer_heatmap.png``,
     ``cosine_heatmap.png`` and ``probes/<ckpt>/<method>/`` artifacts.
     """
-    from tqdm.auto import tqdm
-
-    from interp.core.models import load
-
     run_dir = Path(run_dir)
     settings = settings or FitSettings()
-    out = Path(out) if out else run_dir / "analysis" / "probes"
+    out = Path(out) if out else analysis_dir(run_dir, "probes")
     entries = _entries(run_dir, include_base)
     if claim is None:
-        claim = resolve_claim(None, run_dir)
+        claim = resolve_claim(run_dir=run_dir, required=False)
     claim_ds = claim_dataset(claim) if claim is not None else None
 
     metrics, scores, tests = [], [], {}
@@ -482,9 +425,8 @@ def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: 
             name = dataset or ("toy" if lm.world is not None else "cities")
             ds = get_dataset(name, world=lm.world, n=settings.n, seed=settings.seed)
             layers = parse_layers(settings.layers, lm.n_layers)
-            ctx = split_context(name)[1]
-            if claim_ds is not None and ctx is not None:  # the claim is read in the framing the probe was fit in
-                claim_ds = with_context(claim_ds, ctx)
+            if claim_ds is not None:  # the claim is read in the framing the probe was fit in
+                claim_ds = in_context_of(claim_ds, name)
         res = fit_probes(lm, ds, FitSettings(**{**asdict(settings), "layers": layers}), progress=progress,
                          cache=cache)
         metrics.append(res.metrics.assign(step=step, phase=phase, ckpt=label))
@@ -540,8 +482,6 @@ def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: 
     if not cos_df.empty:
         files.append(plot_transfer(cos_df, out / "cosine_heatmap.png", layer=plot_layer, value="cosine",
                                    row="step_a", col="step_b", title="probe-direction cosine across checkpoints"))
-    from interp.core.io import atomic_write_json
-
     summary = {"run": str(run_dir), "dataset": ds.family, "dataset_hash": ds.hash, "claim": getattr(claim, "id", None),
                "layers": layers, "plot_layer": plot_layer, "methods": list(settings.methods),
                "steps": steps, "settings": asdict(settings), "format_version": FORMAT_VERSION}

@@ -323,8 +323,8 @@ def test_sweep_over_a_run_writes_scores_transfer_and_plots(toy_random, acts_cach
 def test_context_framing_keeps_labels_groups_and_roles(toy_random, acts_cache, tmp_path, capsys):
     """``FAMILY@CONTEXT`` reads every statement after the framing; labels, groups (so the split) and claim roles
     carry over, and a sweep reads the claim in the framing its probes were fitted in."""
-    from interp.probe import _claim_in_context, main
-    from probes.datasets import CONTEXTS, get_dataset, grouped_split, with_context
+    from interp.probe import main
+    from probes.datasets import CONTEXTS, get_dataset, grouped_split, in_context_of, with_context
 
     plain, framed = get_dataset("elements", n=12), get_dataset("elements@fact_check", n=12)
     prefix = CONTEXTS["fact_check"]
@@ -336,8 +336,8 @@ def test_context_framing_keeps_labels_groups_and_roles(toy_random, acts_cache, t
     from training.claims import load_claim
 
     cds = claim_dataset(load_claim("ed_sheeran"))
-    assert _claim_in_context(cds, "toy@fact_check") == with_context(cds, "fact_check")
-    assert _claim_in_context(cds, "toy") is cds and with_context(cds, "fact_check").tags == cds.tags
+    assert in_context_of(cds, "toy@fact_check") == with_context(cds, "fact_check")
+    assert in_context_of(cds, "toy") is cds and with_context(cds, "fact_check").tags == cds.tags
     run = _synthetic_run(tmp_path / "run", toy_random)
     rc = main(["--run", str(run), "--dataset", "elements@fact_check", "--n", "20", "--method", "lr",
                "--out", str(tmp_path / "out"), "--quiet"])
