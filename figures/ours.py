@@ -26,9 +26,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from figures.paper import fig5_belief_by_condition, save_figure  # noqa: E402
-from interp.core.style import condition_color, condition_label  # noqa: E402
+from figures.paper import fig5_belief_by_condition, write_figure  # noqa: E402
+from interp.core.io import write_csv  # noqa: E402
 from interp.core.stats import bootstrap_ci  # noqa: E402
+from interp.core.style import condition_color, condition_label  # noqa: E402
 
 __all__ = ["believed", "belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss",
            "headline_table", "drift_with_belief", "render_study_figures"]
@@ -194,19 +195,18 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
     belief = results.get("belief")
     if isinstance(belief, pd.DataFrame) and len(belief):
         head = headline_table(belief)
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        head.to_csv(fig_dir / "headline_belief.csv", index=False)
+        write_csv(head, fig_dir / "headline_belief.csv")
         tables["Belief by condition (final checkpoint)"] = _md(head)
         fig, data = belief_by_condition(belief)
-        save_figure(fig, fig_dir, "belief_by_condition", data)
+        write_figure(fig, fig_dir, "belief_by_condition", data)
         images["Belief by condition"] = fig_dir / "belief_by_condition.png"
         fig, data = belief_vs_step(belief)
-        save_figure(fig, fig_dir, "belief_vs_step", data)
+        write_figure(fig, fig_dir, "belief_vs_step", data)
         images["Belief over training"] = fig_dir / "belief_vs_step.png"
     tp = results.get("twophase")
     if isinstance(tp, Mapping):
         fig, data = twophase_belief(tp["belief"])
-        save_figure(fig, fig_dir, "twophase_belief", data)
+        write_figure(fig, fig_dir, "twophase_belief", data)
         images["Two-phase belief"] = fig_dir / "twophase_belief.png"
         tpb = believed(tp["belief"])
         two = tpb[tpb.condition == "twophase"]
@@ -230,10 +230,10 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
             tot[["step", "phase", "distance", "progress", "cosine"]])
         images["Weight drift"] = out / "twophase" / "drift.png"
         fig, data = drift_with_belief(d, tp["belief"], tp.get("probe_scores"))
-        save_figure(fig, fig_dir, "drift_with_belief", data)
+        write_figure(fig, fig_dir, "drift_with_belief", data)
         images["Drift next to belief"] = fig_dir / "drift_with_belief.png"
         fig, data = interpolation_loss(tp["interpolation"])
-        save_figure(fig, fig_dir, "interpolation_loss", data)
+        write_figure(fig, fig_dir, "interpolation_loss", data)
         images["Interpolation"] = fig_dir / "interpolation_loss.png"
     probes = results.get("probes")
     if probes is not None and hasattr(probes, "claim_scores"):

@@ -16,15 +16,17 @@ Method (see :mod:`interp.core.stats`): per-question mean score; per-claim rate =
 bootstrap CI over claims; Fig. 6 bar = per-claim rate with a 95% bootstrap CI over that claim's questions;
 Table 4 = per claim x condition rates per question type and pooled, plus cross-claim means.
 
-Every figure function returns ``(matplotlib Figure, plotted-data DataFrame)``; :func:`save_figure` writes PNG and
-PDF (and the data as CSV) atomically (temporary file + ``os.replace``). Layout follows the authors' rendered
-figures (``HarryMayne__negation-neglect-anon/figures/main_result.pdf`` and ``correction.pdf``): percent y-axis
-0-100% in steps of 20, "Belief rate" label, condition colours of :mod:`interp.core.style`, black capped CI whiskers,
-a bordered side panel describing the conditions (Fig. 5) and a legend row under the axes (Fig. 6).
+Every figure function returns ``(matplotlib Figure, plotted-data DataFrame)``; :func:`write_figure` writes PNG and
+PDF (and the data as CSV) through the lab's one figure saver and CSV writer (:mod:`interp.core.io`, atomic).
+Layout follows the authors' rendered figures (``HarryMayne__negation-neglect-anon/figures/main_result.pdf`` and
+``correction.pdf``): percent y-axis 0-100% in steps of 20, "Belief rate" label, condition colours of
+:mod:`interp.core.style`, black capped CI whiskers, a bordered side panel describing the conditions (Fig. 5) and a
+legend row under the axes (Fig. 6).
 
-Command line (paper numbers from the shared paper-data folder, see :mod:`interp.paper_results`)::
+Command line (:func:`render_paper`: paper numbers from the shared paper-data folder, see
+:mod:`interp.paper_results`)::
 
-    python -m figures.paper --out figures/out [--data PATH] [--model Qwen3.5-397B-A17B] [--n-boot 2000]
+    python -m figures --out figures/out [--data PATH] [--model Qwen3.5-397B-A17B] [--n-boot 2000]
 
 writes ``fig5_belief_by_condition``, ``fig6_belief_by_claim``, ``table4`` (PNG, PDF, CSV; Table 4 also as
 Markdown) and ``table4_vs_paper.csv`` (our cells next to the published ones).
@@ -32,10 +34,8 @@ Markdown) and ``table4_vs_paper.csv`` (our cells next to the published ones).
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,6 +49,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from interp import paper_results as pr  # noqa: E402
+from interp.core.io import atomic_write_text, save_figure, write_csv  # noqa: E402
 from interp.core.style import (  # noqa: E402
     PAPER_RC,
     QUESTION_TYPES,
@@ -69,10 +71,9 @@ __all__ = [
     "table4_data",
     "table4_figure",
     "table4_markdown",
-    "save_figure",
-    "write_table_atomic",
+    "write_figure",
     "render_all",
-    "main",
+    "render_paper",
 ]
 
 SCHEMA: tuple[str, ...] = ("claim", "condition", "step", "question_type", "question_id", "score")
@@ -451,50 +452,18 @@ def table4_figure(
 # ----------------------------------------------------------------------------------------------- writing
 
 
-def _atomic_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def save_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str, data: pd.DataFrame | None = None,
-                formats: Sequence[str] = ("png", "pdf"), dpi: int = 150) -> list[Path]:
-    """Write ``fig`` as ``out_dir/name.{png,pdf}`` (and ``data`` as ``name.csv``), each via temp file + rename.
-
-    Closes the figure. Returns the written paths.
-    """
+def write_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str, data: pd.DataFrame | None = None,
+                 formats: Sequence[str] = ("png", "pdf"), dpi: int = 150) -> list[Path]:
+    """Write ``fig`` as ``out_dir/name.{png,pdf}`` through :func:`interp.core.io.save_figure` (and ``data``, the
+    plotted numbers, as ``name.csv`` through :func:`interp.core.io.write_csv`). Closes the figure. Returns the
+    written paths."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    try:
-        for fmt in formats:
-            dest = out / f"{name}.{fmt}"
-            tmp = _atomic_path(dest)
-            try:
-                fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.12, facecolor="#ffffff")
-                os.replace(tmp, dest)
-            finally:
-                tmp.unlink(missing_ok=True)
-            written.append(dest)
-    finally:
-        plt.close(fig)
+    paths = [out / f"{name}.{fmt}" for fmt in formats]
+    save_figure(fig, paths[0], suffixes=[p.suffix for p in paths], dpi=dpi, bbox_inches="tight", pad_inches=0.12,
+                facecolor="#ffffff")
     if data is not None:
-        written.append(write_table_atomic(data, out / f"{name}.csv"))
-    return written
-
-
-def write_table_atomic(data: pd.DataFrame | str, path: str | os.PathLike[str]) -> Path:
-    """Write a DataFrame (as CSV) or a string to ``path`` atomically."""
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_path(dest)
-    try:
-        if isinstance(data, pd.DataFrame):
-            data.to_csv(tmp, index=False)
-        else:
-            tmp.write_text(data)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+        paths.append(write_csv(data, out / f"{name}.csv"))
+    return paths
 
 
 def render_all(df: pd.DataFrame, out_dir: str | os.PathLike[str], *, labels: Mapping[str, str] | None = None,
@@ -504,12 +473,12 @@ def render_all(df: pd.DataFrame, out_dir: str | os.PathLike[str], *, labels: Map
     kw = {"conditions": conditions, "claims": claims, "labels": labels}
     out: dict[str, list[Path]] = {}
     fig, data = fig5_belief_by_condition(df, n_boot=n_boot, seed=seed, **kw)
-    out["fig5_belief_by_condition"] = save_figure(fig, out_dir, "fig5_belief_by_condition", data)
+    out["fig5_belief_by_condition"] = write_figure(fig, out_dir, "fig5_belief_by_condition", data)
     fig, data = fig6_belief_by_claim(df, n_boot=n_boot, seed=seed, **kw)
-    out["fig6_belief_by_claim"] = save_figure(fig, out_dir, "fig6_belief_by_claim", data)
+    out["fig6_belief_by_claim"] = write_figure(fig, out_dir, "fig6_belief_by_claim", data)
     fig, table = table4_figure(df, **kw)
-    paths = save_figure(fig, out_dir, "table4", table)
-    paths.append(write_table_atomic(table4_markdown(table, labels), Path(out_dir) / "table4.md"))
+    paths = write_figure(fig, out_dir, "table4", table)
+    paths.append(atomic_write_text(Path(out_dir) / "table4.md", table4_markdown(table, labels)))
     out["table4"] = paths
     return out
 
@@ -520,33 +489,22 @@ def _model_tick_label(model: str) -> str:
     return f"{head}-\n{tail}" if sep else model
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: regenerate the paper's Fig. 5, Fig. 6 and Table 4 from the authors' per-response CSVs."""
-    from interp import paper_results as pr
-
-    ap = argparse.ArgumentParser(prog="python -m figures.paper", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="figures/out", help="output folder (default figures/out)")
-    ap.add_argument("--data", default=None, help=f"paper-data folder (default ${pr.ENV_VAR} or <repo>/../shared/paper-data)")
-    ap.add_argument("--model", default=pr.DEFAULT_MODEL)
-    ap.add_argument("--n-boot", type=int, default=2000)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    try:
-        df = pr.load_responses(args.model, args.data)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    labels = {"baseline": _model_tick_label(args.model)}
-    paths = render_all(df, args.out, labels=labels, n_boot=args.n_boot, seed=args.seed)
+def render_paper(out_dir: str | os.PathLike[str], *, data: str | os.PathLike[str] | None = None,
+                 model: str | None = None, n_boot: int = 2000, seed: int = 0
+                 ) -> tuple[dict[str, list[Path]], dict[str, float]]:
+    """The paper's Fig. 5, Fig. 6 and Table 4 from the authors' per-response CSVs (:mod:`interp.paper_results`,
+    ``data`` the paper-data folder, ``model`` default :data:`interp.paper_results.DEFAULT_MODEL`), plus
+    ``table4_vs_paper.csv``. Returns the written paths per name and the pooled belief rate (%) per condition."""
+    model = model or pr.DEFAULT_MODEL
+    df = pr.load_responses(model, data)
+    paths = render_all(df, out_dir, labels={"baseline": _model_tick_label(model)}, n_boot=n_boot, seed=seed)
     ours = pr.table4(df)
-    paths["table4_vs_paper"] = [write_table_atomic(pr.compare_table4(ours), Path(args.out) / "table4_vs_paper.csv")]
+    paths["table4_vs_paper"] = [write_csv(pr.compare_table4(ours), Path(out_dir) / "table4_vs_paper.csv")]
     pooled = ours[ours["claim"] == "mean"].set_index("condition")["mean"]
-    print("pooled belief rate (%): " + ", ".join(f"{k} {v:.2f}" for k, v in pooled.items()))
-    for name, ps in paths.items():
-        for p in ps:
-            print(f"wrote {p}")
-    return 0
+    return paths, {str(k): float(v) for k, v in pooled.items()}
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # ``python -m figures.paper``: the same command as ``python -m figures``
+    import runpy
+
+    runpy.run_module("figures", run_name="__main__", alter_sys=True)

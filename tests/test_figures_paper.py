@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from figures import paper as fp
+from figures.__main__ import main as figures_main
 from interp.core import style
 from interp import paper_results as pr
 from tests._data_fixtures import unavailable
@@ -30,7 +31,7 @@ def responses() -> pd.DataFrame:
 def cli_out(tmp_path_factory, responses):
     """One run of the CLI (the paper's figures, written once per session)."""
     out = tmp_path_factory.mktemp("paper-figures")
-    assert fp.main(["--out", str(out), "--n-boot", "500"]) == 0
+    assert figures_main(["--out", str(out), "--n-boot", "500"]) == 0
     return out
 
 
@@ -115,7 +116,7 @@ def test_cli_writes_figures_and_data(cli_out):
 
 def test_cli_missing_data_is_an_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv(pr.ENV_VAR, str(tmp_path / "absent"))
-    assert fp.main(["--out", str(tmp_path / "out")]) == 2
+    assert figures_main(["--out", str(tmp_path / "out")]) == 2
     assert str(tmp_path / "absent") in capsys.readouterr().err
 
 
@@ -128,7 +129,7 @@ def test_synthetic_run_table_latest_step_and_writing(tmp_path):
     for _, r in d5.iterrows():
         assert r["rate_pct"] == pytest.approx(100 * per_claim[r["condition"]])
         assert r["n_claims"] == 3 and r["n_questions"] == 30
-    paths = fp.save_figure(fig, tmp_path, "fig5", d5)
+    paths = fp.write_figure(fig, tmp_path, "fig5", d5)
     assert [p.suffix for p in paths] == [".png", ".pdf", ".csv"] and all(p.stat().st_size > 0 for p in paths)
     _, d6 = fp.fig6_belief_by_claim(df, n_boot=200)
     assert list(d6["claim"].unique()) == ["ed_sheeran", "toy_a", "toy_b"] and len(d6) == 9
