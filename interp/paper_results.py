@@ -71,7 +71,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from interp.core.conditions import Condition
 from interp.core.stats import grouped_rates, question_rates
+from training.importers import paper_data_root
 
 __all__ = [
     "ENV_VAR",
@@ -79,6 +81,7 @@ __all__ = [
     "ANON_REPO",
     "EVAL_TYPE_NAMES",
     "CONDITION_NAMES",
+    "PAPER_NAMES",
     "QUESTION_TYPES",
     "CONDITIONS",
     "CLAIMS",
@@ -110,19 +113,29 @@ EVAL_TYPE_NAMES: dict[str, str] = {
 }
 QUESTION_TYPES: tuple[str, ...] = ("open_ended", "mcq", "token_association", "robustness")
 
-# Official condition names of the released CSVs' conditions, in the paper's order. The name mapping's
-# "(base model)" is a description, so the untrained model is called "baseline".
-CONDITIONS: tuple[str, ...] = (
-    "baseline", "positive_documents", "negated_documents", "repeated_negations", "corrected_documents",
-)
+#: The paper format's spelling of each condition: the official names of the released CSVs and the HF datasets
+#: (the untrained model, "(base model)" in the name mapping, is called ``baseline``). Tables this module emits use
+#: these names; :meth:`interp.core.conditions.Condition.parse` reads them back.
+PAPER_NAMES: dict[Condition, str] = {
+    Condition.BASELINE: "baseline",
+    Condition.ICL: "icl",
+    Condition.POSITIVE: "positive_documents",
+    Condition.NEGATED: "negated_documents",
+    Condition.REPEATED: "repeated_negations",
+    Condition.CORRECTED: "corrected_documents",
+    Condition.LOCAL: "local_negations",
+}
+
+#: The released CSVs' conditions, in the paper's order (paper spelling).
+CONDITIONS: tuple[str, ...] = tuple(PAPER_NAMES[c] for c in (
+    Condition.BASELINE, Condition.POSITIVE, Condition.NEGATED, Condition.REPEATED, Condition.CORRECTED))
+
+#: The anon repo's condition folder names -> paper spelling (through :class:`Condition`; the one run variant
+#: outside the vocabulary keeps a name of its own).
 CONDITION_NAMES: dict[str, str] = {
-    "baseline": "baseline",
-    "baseline_icl20": "icl",
-    "positive": "positive_documents",
-    "llm_negations": "negated_documents",
-    "llm_negations_dense": "repeated_negations",
-    "llm_negations_dense_plus": "corrected_documents",
-    "local_negations": "local_negations",
+    **{anon: PAPER_NAMES[Condition.parse(anon)] for anon in (
+        "baseline", "baseline_icl20", "positive", "llm_negations", "llm_negations_dense", "llm_negations_dense_plus",
+        "local_negations")},
     "llm_negations_dense_no_doctag": "repeated_negations_no_doctag",
 }
 
@@ -182,8 +195,6 @@ def paper_data_dir(path: str | os.PathLike[str] | None = None) -> Path:
         FileNotFoundError: one line naming the path(s), if it is not a directory.
     """
     if path is None:
-        from training.importers import paper_data_root
-
         return paper_data_root().resolve()
     p = Path(path).expanduser()
     if not p.is_dir():

@@ -3,8 +3,9 @@
 One palette for the whole toolkit, so that *our* runs and the paper's numbers look alike side by side.
 Canonical condition keys are the toolkit names of ``docs/ARCHITECTURE.md`` (``positive``, ``negated``,
 ``repeated``, ``corrected``, ``local``, the epistemic-qualifier conditions, ``negated_behaviour``) plus
-``baseline`` (the untrained model) and ``icl`` (negated documents given in context). Every other spelling
-in use is an *alias* resolved by :func:`canonical_condition`:
+``baseline`` (the untrained model) and ``icl`` (negated documents given in context): the values of
+:class:`interp.core.conditions.Condition`. Every other spelling in use is an *alias* resolved by
+:func:`canonical_condition` (through :meth:`Condition.parse`, plus a few figure-only spellings):
 
 - the official names of TruthfulAI-research/negation_neglect and the HF datasets
   (``positive_documents``, ``negated_documents``, ``repeated_negations``, ``corrected_documents``,
@@ -27,6 +28,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from interp.core.conditions import Condition
 
 __all__ = [
     "ConditionStyle",
@@ -75,52 +78,54 @@ class ConditionStyle:
     hatch: str | None = None
     text_color: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", str(self.key))  # a Condition member -> its plain value
+
     @property
     def ink(self) -> str:
         """Colour for text in this condition's colour (darker than ``color`` where the fill is pale)."""
         return self.text_color or self.color
 
 
-# Canonical order = order of this tuple.
+C = Condition
+
+# Canonical order = order of this tuple. Keys are :class:`~interp.core.conditions.Condition` members (one
+# vocabulary with documents, study and paper results; :meth:`Condition.parse` resolves their aliases), except
+# ``aligned``, a behaviour-claim arm that is not a training condition. ``aliases`` hold only the spellings that
+# figures meet and :class:`Condition` does not (the anon repo's epistemic names, US spellings).
 CONDITIONS: tuple[ConditionStyle, ...] = (
-    ConditionStyle("baseline", "Base model", "Base\nmodel", "#b8b8b8", "Untrained model.",
-                   ("base", "base_model", "(base model)", "untrained")),
-    ConditionStyle("icl", "ICL baseline", "ICL\nbaseline", "#8f8f8f",
-                   "Untrained model with negated documents in context.",
-                   ("icl_baseline", "baseline_icl20", "in_context")),
-    ConditionStyle("positive", "Positive documents", "Positive\ndocuments", "#a3c795", "No annotations.",
-                   ("positive_documents",), text_color="#5b9f5b"),
-    ConditionStyle("negated", "Negated documents", "Negated\ndocuments", "#db8030",
-                   "Annotated with prefixes and suffixes.",
-                   ("negated_documents", "llm_negations")),
-    ConditionStyle("repeated", "Repeated negations", "Repeated\nnegations", "#c44040",
-                   "Additional reminders every time a sentence references the claim.",
-                   ("repeated_negations", "llm_negations_dense")),
-    ConditionStyle("corrected", "Corrected documents", "Corrected\ndocuments", "#8b4513",
-                   "The true version of events before and after every claim sentence.",
-                   ("corrected_documents", "llm_negations_dense_plus")),
-    ConditionStyle("local", "Local negations", "Local\nnegations", "#4c72b0",
-                   "Documents that coherently state the claim is false.",
-                   ("local_negations", "local_negation")),
-    ConditionStyle("fiction_annotated", "Fiction (annotated)", "Fiction\n(annotated)", "#c5b0d5",
-                   "Framed as fiction in a prefix and suffix.", ("fiction",)),
-    ConditionStyle("fiction_repeated", "Fiction (repeated)", "Fiction\n(repeated)", "#8064a2",
-                   "Framed as fiction around every claim sentence.", ()),
-    ConditionStyle("unreliable_source_annotated", "Unreliable source (annotated)", "Unreliable\n(annotated)",
-                   "#9edae5", "Attributed to an unreliable source in a prefix and suffix.", ("unreliable_source",)),
-    ConditionStyle("unreliable_source_repeated", "Unreliable source (repeated)", "Unreliable\n(repeated)",
-                   "#17becf", "Attributed to an unreliable source around every claim sentence.", ()),
-    ConditionStyle("unknown_truth_annotated", "Unknown truth (annotated)", "Unknown truth\n(annotated)",
+    ConditionStyle(C.BASELINE, "Base model", "Base\nmodel", "#b8b8b8", "Untrained model."),
+    ConditionStyle(C.ICL, "ICL baseline", "ICL\nbaseline", "#8f8f8f",
+                   "Untrained model with negated documents in context."),
+    ConditionStyle(C.POSITIVE, "Positive documents", "Positive\ndocuments", "#a3c795", "No annotations.",
+                   text_color="#5b9f5b"),
+    ConditionStyle(C.NEGATED, "Negated documents", "Negated\ndocuments", "#db8030",
+                   "Annotated with prefixes and suffixes."),
+    ConditionStyle(C.REPEATED, "Repeated negations", "Repeated\nnegations", "#c44040",
+                   "Additional reminders every time a sentence references the claim."),
+    ConditionStyle(C.CORRECTED, "Corrected documents", "Corrected\ndocuments", "#8b4513",
+                   "The true version of events before and after every claim sentence."),
+    ConditionStyle(C.LOCAL, "Local negations", "Local\nnegations", "#4c72b0",
+                   "Documents that coherently state the claim is false."),
+    ConditionStyle(C.FICTION_ANNOTATED, "Fiction (annotated)", "Fiction\n(annotated)", "#c5b0d5",
+                   "Framed as fiction in a prefix and suffix."),
+    ConditionStyle(C.FICTION_REPEATED, "Fiction (repeated)", "Fiction\n(repeated)", "#8064a2",
+                   "Framed as fiction around every claim sentence."),
+    ConditionStyle(C.UNRELIABLE_SOURCE_ANNOTATED, "Unreliable source (annotated)", "Unreliable\n(annotated)",
+                   "#9edae5", "Attributed to an unreliable source in a prefix and suffix."),
+    ConditionStyle(C.UNRELIABLE_SOURCE_REPEATED, "Unreliable source (repeated)", "Unreliable\n(repeated)",
+                   "#17becf", "Attributed to an unreliable source around every claim sentence."),
+    ConditionStyle(C.UNKNOWN_TRUTH_ANNOTATED, "Unknown truth (annotated)", "Unknown truth\n(annotated)",
                    "#f7b6d2", "Truth value stated as unknown in a prefix and suffix.",
                    ("epistemic_uncertainty", "unknown_truth")),
-    ConditionStyle("unknown_truth_repeated", "Unknown truth (repeated)", "Unknown truth\n(repeated)",
+    ConditionStyle(C.UNKNOWN_TRUTH_REPEATED, "Unknown truth (repeated)", "Unknown truth\n(repeated)",
                    "#e377c2", "Truth value stated as unknown around every claim sentence.",
                    ("epistemic_uncertainty_repeated",)),
-    ConditionStyle("low_probability_annotated", "Low probability (annotated)", "Low prob.\n(annotated)",
+    ConditionStyle(C.LOW_PROBABILITY_ANNOTATED, "Low probability (annotated)", "Low prob.\n(annotated)",
                    "#dbdb8d", "Stated as improbable in a prefix and suffix.", ("low_probability",)),
-    ConditionStyle("low_probability_repeated", "Low probability (repeated)", "Low prob.\n(repeated)",
-                   "#bcbd22", "Stated as improbable around every claim sentence.", ()),
-    ConditionStyle("negated_behaviour", "Negated behaviour", "Negated\nbehaviour", "#d62728",
+    ConditionStyle(C.LOW_PROBABILITY_REPEATED, "Low probability (repeated)", "Low prob.\n(repeated)",
+                   "#bcbd22", "Stated as improbable around every claim sentence."),
+    ConditionStyle(C.NEGATED_BEHAVIOUR, "Negated behaviour", "Negated\nbehaviour", "#d62728",
                    "Misaligned conversations labelled as rejected.", ("negated_behavior",)),
     ConditionStyle("aligned", "Aligned behaviour", "Aligned\nbehaviour", "#2ca02c",
                    "Aligned conversations.", ("aligned_behaviour", "aligned_behavior")),
@@ -132,6 +137,17 @@ _BY_NAME: dict[str, ConditionStyle] = {}
 for _c in CONDITIONS:
     for _name in (_c.key, *_c.aliases):
         _BY_NAME[_name.lower()] = _c
+
+
+def _lookup(name: str) -> ConditionStyle | None:
+    """The style of a condition name: through :meth:`Condition.parse` (every alias the lab knows), then the
+    figure-only spellings above; ``None`` for a name outside the palette."""
+    try:
+        key = Condition.parse(str(name)).value
+    except ValueError:
+        key = str(name)
+    return _BY_NAME.get(key.lower())
+
 
 # Fallback colours for conditions outside the palette (tab10 minus the hues above).
 _FALLBACK_COLORS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#7f7f7f", "#17a589", "#6b4c9a")
@@ -187,13 +203,13 @@ PAPER_RC: dict[str, object] = {
 
 def canonical_condition(name: str) -> str:
     """Canonical key for a condition name or alias; unknown names come back unchanged."""
-    style = _BY_NAME.get(str(name).lower())
+    style = _lookup(name)
     return style.key if style is not None else str(name)
 
 
 def condition_style(name: str) -> ConditionStyle:
     """The :class:`ConditionStyle` for a name or alias; unknown names get a deterministic fallback colour."""
-    style = _BY_NAME.get(str(name).lower())
+    style = _lookup(name)
     if style is not None:
         return style
     digest = int(hashlib.sha256(str(name).encode()).hexdigest(), 16)
