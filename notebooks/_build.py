@@ -130,10 +130,10 @@ NOTEBOOKS = {
                "belief climbs back in Phase 2. We also look in weight space: the displacement from the Phase-1 end, "
                "projected on the direction toward the positive-document (claim-as-true) solution."),
         ("code", SETUP),
-        ("code", "from interp.study import StudyConfig, twophase_stage\nfrom interp.core.models import load\nfrom training.claims import toy_claims, dump_claim\n"
-                 "lm = load('toy'); claim = toy_claims(lm.world, 1, seed=0)[0]\npath = dump_claim(claim, OUT / 'tp-claim.yaml')\n"
+        ("code", "from interp.study import StudyConfig, twophase_stage\nfrom interp.core.models import load\nfrom training.claims import toy_claims\n"
+                 "lm = load('toy'); claim = toy_claims(lm.world, 1, seed=0)[0]\n"
                  "cfg = StudyConfig.quick(str(OUT / 'twophase-study')) if QUICK else StudyConfig(out=str(OUT / 'twophase-study'))\n"
-                 "tp = twophase_stage(cfg, Path(cfg.out), claim, path, lm)"),
+                 "tp = twophase_stage(cfg, Path(cfg.out), claim, lm)"),
         ("code", "d = tp['drift']; d[d.module == 'total'][['step', 'phase', 'distance', 'progress', 'cosine']]"),
         ("code", "from figures.ours import twophase_belief, interpolation_loss\nfig, _ = twophase_belief(tp['belief']); fig"),
         ("code", "fig, _ = interpolation_loss(tp['interpolation']); fig"),

@@ -13,7 +13,8 @@ import json
 import pandas as pd
 import pytest
 
-from interp.study import CONDITIONS, StudyConfig, main, run_study, study_claims
+from interp.core.conditions import STUDY_CONDITIONS
+from interp.study import StudyConfig, main, run_study, study_claims
 from training.organism import PretrainConfig, organism_dir
 from training.world import WorldConfig
 
@@ -40,11 +41,11 @@ def study(tiny_organism, tmp_path_factory):
 def test_every_claim_and_condition_is_trained_and_scored(study):
     cfg, res = study
     assert len(res["claims"]) == 2
-    assert set(res["runs"]) == {f"{c}/{k}" for c in res["claims"] for k in CONDITIONS}
+    assert set(res["runs"]) == {f"{c}/{k}" for c in res["claims"] for k in STUDY_CONDITIONS}
     belief = res["belief"]
     trained = belief[belief.phase != "base"]
     assert set(map(tuple, trained[["claim", "condition"]].drop_duplicates().to_numpy())) == {
-        (c, k) for c in res["claims"] for k in CONDITIONS}
+        (c, k) for c in res["claims"] for k in STUDY_CONDITIONS}
     assert belief.score.notna().all()
 
 
@@ -57,7 +58,7 @@ def test_report_headline_and_figures(study):
     for title in ("Belief by condition", "Two-phase belief", "Weight drift", "Negation binding"):
         assert title in report, title
     head = pd.read_csv(out / "figures" / "headline_belief.csv")
-    assert set(CONDITIONS) <= set(head.condition) and "baseline" in set(head.condition)
+    assert set(STUDY_CONDITIONS) <= set(head.condition) and "baseline" in set(head.condition)
     assert ((head.ci_low <= head.belief_rate + 1e-9) & (head.belief_rate <= head.ci_high + 1e-9)).all()
     for png in ("belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss"):
         assert (out / "figures" / f"{png}.png").stat().st_size > 1000, png

@@ -1,0 +1,53 @@
+"""The whole study on one model, end to end: what ``make demo`` runs on the toy organism.
+
+Stages (each writes into ``OUT/`` and prints its wall time; every stage only reads what earlier stages wrote, in the
+lab's one direction claims → documents → runs → analyses → figures):
+
+1. **organism**: ``load("toy")`` (built and cached on first use).
+2. **claims**: false claims about the toy world (``training.claims.resolve_claims``), saved as YAML.
+3. **documents**: matched renderings in each condition (``interp.core.conditions.STUDY_CONDITIONS``: positive,
+   negated, repeated, corrected, local).
+4. **finetune**: one densely checkpointed run per condition (``training.finetune``), on the paper's mixture
+   (claim documents + generic world text + Q/A instructions, 2:1:1), the claim's own facts left out of the filler.
+5. **belief**: every checkpoint of every run (``interp.belief``, offline log-prob scorers, shift vs the base).
+6. **probes**: truth probes fitted on the world's facts at every checkpoint of the negated run, the implanted
+   claim's truth score per checkpoint, and the transfer matrix (``probes.sweep``).
+7. **binding**: local vs document-level negation binding on matched documents, base model and the negated run's
+   checkpoints (``interp.binding``).
+8. **two-phase**: constraint (local-negation documents) then release, plus the matching positive and unconstrained
+   runs (``training.twophase``); belief over both phases and weight drift toward the claim-as-true solution
+   (``interp.drift``), with the straight-line interpolation between them.
+9. **figures + report**: Fig-5-style belief by condition from our runs, belief and drift over the two phases, and a
+   one-page ``report.md`` with the headline tables.
+
+``python -m interp.study --out out/demo`` runs it; ``--quick`` shrinks every stage for tests and notebooks;
+``--preset gpu`` (``make study-gpu``) runs SmolLM2-135M-Instruct on the six paper claims, LoRA, bf16 on CUDA.
+
+=============================  ===================================================================================
+:mod:`interp.study.config`     :class:`StudyConfig` and its presets (demo, quick, gpu)
+:mod:`interp.study.pipeline`   :func:`run_study`: organism, claims, documents, finetunes, then the stages, timed
+:mod:`interp.study.stages`     the analysis stages: belief, probes, binding, two-phase
+:mod:`interp.study.report`     figures and ``report.md``
+:mod:`interp.study.__main__`   the command line (``python -m interp.study``)
+=============================  ===================================================================================
+"""
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "interp.study.config": ("StudyConfig", "PRESETS", "STAGES"),
+    "interp.study.pipeline": ("run_study", "study_claims", "train_config"),
+    "interp.study.stages": ("belief_stage", "probe_stage", "binding_stage", "twophase_stage", "claim_file"),
+    "interp.study.report": ("write_report",),
+    "interp.study.__main__": ("main", "build_parser"),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy exports: ``import interp.study`` stays cheap (no torch/pandas until a name is used)."""
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'interp.study' has no attribute {name!r}")

@@ -1,0 +1,51 @@
+"""``python -m interp.study``: the whole study on one model, end to end (``make demo``; ``--preset gpu``).
+
+A thin command over :func:`interp.study.pipeline.run_study`; bad input is one line on stderr and exit status 2
+(``NEGLECT_LAB_DEBUG=1``: the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from interp.core.cli import run_main
+from interp.study.config import PRESETS, STAGES
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m interp.study", description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=None, help="output directory (default: out/demo, or out/study-smollm2 for gpu)")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="demo",
+                    help="demo: the toy study (make demo); quick: test-sized; gpu: SmolLM2 on the six paper claims")
+    ap.add_argument("--quick", action="store_true", help="same as --preset quick")
+    ap.add_argument("--model", default=None, help="model spec for the seam (default: the preset's)")
+    ap.add_argument("--claims", default=None, help="toy:N, all, or comma-separated claim ids")
+    ap.add_argument("--device", default=None, help="cpu | cuda | auto")
+    ap.add_argument("--stages", default=None, help=f"comma list of {','.join(STAGES)}")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    preset = "quick" if args.quick else args.preset
+    cfg = PRESETS[preset](args.out) if args.out else PRESETS[preset]()
+    for name in ("model", "claims", "device"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
+    if args.stages:
+        cfg.stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+
+    def body() -> int:
+        from interp.study.pipeline import run_study  # deferred: keeps --help fast
+
+        run_study(cfg)
+        return 0
+
+    return run_main(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""What one study is: the model, the claims, how big each stage is (:class:`StudyConfig`) and its presets.
+
+Light on purpose (stdlib and the condition vocabulary only), so ``python -m interp.study --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from interp.core.conditions import STUDY_CONDITIONS
+
+__all__ = ["StudyConfig", "PRESETS", "STAGES"]
+
+#: the analysis stages after finetuning, in the order they run
+STAGES: tuple[str, ...] = ("belief", "probes", "binding", "twophase", "figures")
+
+
+@dataclass
+class StudyConfig:
+    """One study: which model, which claims, how big each stage is. Presets: :meth:`demo` (the default, ``make
+    demo``), :meth:`quick` (tests and notebooks) and :meth:`gpu` (SmolLM2-135M on the six paper claims)."""
+
+    out: str = "out/demo"
+    model: str = "toy"
+    #: ``toy:N`` (N false claims about the toy world), ``all`` (the six paper claims) or comma-separated claim ids
+    claims: str = "toy:2"
+    conditions: tuple[str, ...] = tuple(c.value for c in STUDY_CONDITIONS)
+    claim_seed: int = 0
+    n_docs: int = 160            # claim documents per condition
+    epochs: float = 2.0
+    lr: float = 1e-3
+    batch_size: int = 8
+    seq_len: int = 256
+    mode: str = "full"
+    device: str = "cpu"
+    precision: str = "auto"
+    compile: bool = False
+    every: int = 10              # checkpoint every k steps (plus log-spaced early steps)
+    probe_dataset: str = "toy"
+    binding_docs: int = 10       # matched base documents for binding
+    binding_checkpoints: int = 4  # checkpoints of the negated run examined for binding (plus the base)
+    twophase_docs: int = 120
+    twophase_local: int = 120
+    stages: tuple[str, ...] = STAGES
+    seed: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def demo(cls, out: str = "out/demo") -> "StudyConfig":
+        return cls(out=out)
+
+    @classmethod
+    def quick(cls, out: str) -> "StudyConfig":
+        return cls(out=out, claims="toy:1", n_docs=24, epochs=1.0, every=2, binding_docs=3, binding_checkpoints=2,
+                   twophase_docs=24, twophase_local=24, seq_len=128)
+
+    @classmethod
+    def gpu(cls, out: str = "out/study-smollm2") -> "StudyConfig":
+        """SmolLM2-135M-Instruct on the six paper claims with the paper's recipe shape (LoRA r32, lr 5e-5 linear,
+        batch 32), bf16 on CUDA. Meant for a GPU; it runs on a CPU too, at ~60 tokens/s."""
+        return cls(out=out, model="smollm2-135m", claims="all", n_docs=400, epochs=1.0, lr=5e-5, batch_size=32,
+                   seq_len=512, mode="lora", device="auto", precision="auto", compile=True, every=5,
+                   probe_dataset="cities", binding_docs=24, binding_checkpoints=5, twophase_docs=300,
+                   twophase_local=300)
+
+    def train_fields(self) -> dict[str, Any]:
+        """The :class:`training.config.TrainConfig` fields every run of the study shares."""
+        return {"mode": self.mode, "epochs": self.epochs, "batch_size": self.batch_size,
+                "micro_batch_size": min(self.batch_size, 8), "seq_len": self.seq_len, "lr": self.lr,
+                "seed": self.seed, "device": self.device, "precision": self.precision, "compile": self.compile}
+
+
+PRESETS: dict[str, Callable[..., StudyConfig]] = {"demo": StudyConfig.demo, "quick": StudyConfig.quick,
+                                                  "gpu": StudyConfig.gpu}
