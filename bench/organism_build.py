@@ -20,6 +20,10 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from interp.core.models import load  # noqa: E402
+from training.organism import PretrainConfig, auto_threads, organism_dir, read_organism_info  # noqa: E402
+from training.world import WorldConfig  # noqa: E402
+
 TARGET_S = 300.0
 
 
@@ -28,11 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: chosen from the load)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-
-    from interp.core.models import load
-    from training.organism import PretrainConfig, auto_threads, organism_dir, read_organism_info
-    from training.world import WorldConfig
-
     load_before = os.getloadavg()
     threads = args.threads or auto_threads()
     with tempfile.TemporaryDirectory(prefix="organism-bench-") as cache:

@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from interp.core.io import atomic_write_text  # noqa: E402
 from interp.core.models import load  # noqa: E402
 from probes.capture import capture_activations  # noqa: E402
 from probes.datasets import get_dataset, grouped_split  # noqa: E402
@@ -216,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
               f"loop, max |acc diff| {r['max_abs_acc_diff_pts']:.2f} pts")
     print(f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores" if hasattr(os, "getloadavg") else "")
     if args.out:
-        out = Path(args.out)
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(results, indent=2, default=float) + "\n")
-        os.replace(tmp, out)
+        atomic_write_text(args.out, json.dumps(results, indent=2, default=float) + "\n")
     return 0
 
 

@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from interp.core.io import atomic_write_text  # noqa: E402
 from interp.core.models import load  # noqa: E402
 from training.config import CheckpointSpec, LoraSpec, TrainConfig  # noqa: E402
 from training.finetune import finetune  # noqa: E402
@@ -240,8 +241,8 @@ def report(args, rows: dict[str, dict], n_params: int) -> None:
     for k, v in summary.items():
         print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"args": vars(args), "device": dev, "rows": rows, "summary": summary},
-                                             indent=2))
+        atomic_write_text(args.out, json.dumps({"args": vars(args), "device": dev, "rows": rows,
+                                                "summary": summary}, indent=2))
 
 
 if __name__ == "__main__":
