@@ -37,6 +37,7 @@ from jaxtyping import Float
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from interp.core.io import atomic_write_json, file_sha256
 from probes import fit as _fit
 from probes.capture import capture_activations
 from probes.datasets import TruthDataset
@@ -180,8 +181,6 @@ class Probe:
     # ------------------------------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``PATH/{config.json,weights.safetensors}`` atomically (temp dir + rename)."""
-        from interp.core.io import atomic_write_json, file_sha256
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -207,8 +206,6 @@ class Probe:
 
 def load_probe(path: str | os.PathLike, *, verify: bool = True) -> Probe:
     """Read a probe directory written by :meth:`Probe.save` (verifying the weights file's sha256)."""
-    from interp.core.io import file_sha256
-
     path = Path(path)
     cfg_p, w_p = path / "config.json", path / "weights.safetensors"
     if not cfg_p.exists() or not w_p.exists():

@@ -26,7 +26,10 @@ import torch
 from jaxtyping import Float
 from safetensors.torch import load_file, save_file
 from torch import Tensor
+from tqdm.auto import tqdm
 
+from interp.core.activations import residual_stream
+from interp.core.io import cache_dir
 from probes.datasets import TruthDataset
 from probes.fit import cpu_threads
 
@@ -51,15 +54,11 @@ def activation_key(weights_sha256: str, dataset_hash: str, layers: Sequence[int]
 
 
 def activation_path(key: str, weights_sha256: str) -> Path:
-    from interp.core.io import cache_dir
-
     return cache_dir() / "acts" / weights_sha256[:16] / f"{key}.safetensors"
 
 
 def clear_cache(weights_sha256: str | None = None) -> int:
     """Delete cached activations (of one model, or all); returns the number of files removed."""
-    from interp.core.io import cache_dir
-
     root = cache_dir() / "acts"
     files = list((root / weights_sha256[:16]).glob("*.safetensors")) if weights_sha256 else \
         list(root.glob("*/*.safetensors"))
@@ -79,10 +78,6 @@ def capture_activations(lm, data: TruthDataset | Sequence[str], *, layers: Seque
     thread when the CPU is oversubscribed, see :func:`probes.fit.cpu_threads`; ``None``: the process setting).
     Returns float32 ``[len(layers), n_statements, d_model]`` on CPU.
     """
-    from tqdm.auto import tqdm
-
-    from interp.core.activations import residual_stream
-
     statements = list(data.statements) if isinstance(data, TruthDataset) else list(data)
     ds_hash = data.hash if isinstance(data, TruthDataset) else _statements_hash(statements)
     layers = list(range(lm.n_layers)) if layers is None else [int(l) % lm.n_layers for l in layers]

@@ -39,6 +39,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from training.claims import resolve_claims, toy_claims
+
 __all__ = [
     "TruthDataset",
     "FAMILIES",
@@ -531,9 +533,8 @@ def claims_dataset(specs: Sequence[Any], family: str | None = None) -> TruthData
 
 
 def _claims_from_name(name: str, world: Any, seed: int) -> TruthDataset:
-    """``claim:ID[,ID...]``, ``claim:all`` (the paper's claims), ``claim:toy[:N]`` (N toy claims from the world)."""
-    from training.claims import PAPER_CLAIMS, load_claim, toy_claims
-
+    """``claim:toy[:N]`` (N toy claims from the world, default 40), else ``claim:REF`` with any reference of
+    :func:`training.claims.resolve_claims` (``claim:ID[,ID...]``, ``claim:all``: the paper's claims, a spec file)."""
     body = name.split(":", 1)[1]
     if body == "toy" or body.startswith("toy:"):
         if world is None:
@@ -541,8 +542,7 @@ def _claims_from_name(name: str, world: Any, seed: int) -> TruthDataset:
         k = int(body.split(":")[1]) if ":" in body else 40
         n_pairs = sum(len(e.attributes) for e in world.entities)
         return claims_dataset(toy_claims(world, min(k, n_pairs), seed), family=name)
-    ids = list(PAPER_CLAIMS) if body == "all" else [x for x in body.split(",") if x]
-    specs = [load_claim(i) for i in ids]
+    specs = resolve_claims(body, world=world)
     return claims_dataset(specs, family=name) if len(specs) > 1 else claim_dataset(specs[0])
 
 
