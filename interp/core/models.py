@@ -39,6 +39,7 @@ exposes the familiar hook names (``blocks.{l}.hook_resid_post``, ``blocks.{l}.at
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -47,6 +48,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,6 +56,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
+from interp.core.cli import run_main
 from interp.core.io import cache_dir, file_sha256
 from interp.core.runs import CheckpointError, list_checkpoints, merged_state_dict, read_checkpoint, read_run
 
@@ -511,10 +514,7 @@ def iter_checkpoint_models(run_dir: str | os.PathLike, phase: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m interp.core.models fetch smollm2-135m`` / ``info SPEC``."""
-    import argparse
-    import time
-
+    """``python -m interp.core.models fetch smollm2-135m`` / ``info SPEC``; errors are one line, exit 2."""
     ap = argparse.ArgumentParser(prog="python -m interp.core.models", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download, verify and cache a model (smollm2-135m)")
@@ -523,21 +523,21 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("info", help="load a spec and print its identity")
     i.add_argument("spec")
     args = ap.parse_args(argv)
-    try:
+
+    def body() -> int:
         t0 = time.perf_counter()
         if args.cmd == "fetch":
             d = fetch_smollm2(force=args.force)
             print(f"{args.name}: cached at {d} ({time.perf_counter() - t0:.1f} s)")
-        else:
-            lm = load(args.spec)
-            out = {**lm.identity.to_dict(), "n_layers": lm.n_layers, "d_model": lm.d_model, "is_chat": lm.is_chat,
-                   "n_params": sum(p.numel() for p in lm.hf.parameters()),
-                   "load_seconds": round(time.perf_counter() - t0, 2)}
-            print(json.dumps(out, indent=2))
-    except (ModelSpecError, OSError) as e:
-        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
-        return 2
-    return 0
+            return 0
+        lm = load(args.spec)
+        out = {**lm.identity.to_dict(), "n_layers": lm.n_layers, "d_model": lm.d_model, "is_chat": lm.is_chat,
+               "n_params": sum(p.numel() for p in lm.hf.parameters()),
+               "load_seconds": round(time.perf_counter() - t0, 2)}
+        print(json.dumps(out, indent=2))
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":
