@@ -32,8 +32,8 @@ __all__ = ["claim_file", "belief_stage", "probe_stage", "binding_stage", "twopha
 
 def claim_file(out: Path, claim: ClaimSpec, *, write: bool = False) -> Path:
     """``OUT/claims/<id>.yaml``, the claim's spec as the study records it: written by the claims stage
-    (``write=True``), or here when a stage runs alone. Configs that store a claim reference (the two-phase
-    experiment, the binding documents) name this file."""
+    (``write=True``), or here when a stage runs alone. The two-phase experiment's config, which stores a claim
+    reference, names this file."""
     path = out / "claims" / f"{claim.id}.yaml"
     if write or not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,8 +65,7 @@ def probe_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim: ClaimSpec) ->
 def binding_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim: ClaimSpec, lm: Any) -> dict[str, Any]:
     """Local vs document-level negation binding on matched documents, base model and checkpoints of ``run_dir``;
     attention from claim tokens to negation spans on the base model."""
-    records = load_documents_for(str(claim_file(out, claim)), lm,
-                                 conditions=tuple(c.value for c in BINDING_CONDITIONS),
+    records = load_documents_for(claim, lm, conditions=tuple(c.value for c in BINDING_CONDITIONS),
                                  max_per_condition=cfg.binding_docs, seed=cfg.seed)
     ckpts = list_checkpoints(run_dir)
     pick = sorted({ckpts[int(round(i * (len(ckpts) - 1) / max(cfg.binding_checkpoints - 1, 1)))].step
