@@ -1,9 +1,12 @@
-"""A small, dependency-free validator for claim-spec YAML (``training/claims_data/<id>.yaml``).
+"""The claim-spec schema (``training/claims_data/<id>.yaml``) as pydantic v2 models, with one-line errors.
 
-Why hand-written and not jsonschema: every error must be ONE line that names the file and the field,
-e.g. ``claims_data/x.yaml: field 'claim_answer': missing`` — the CLIs print it verbatim and exit 2.
-The validator returns plain, normalised Python data (lists of str, dicts); :mod:`training.claims`
-turns that into :class:`training.claims.ClaimSpec`.
+The models below are strict (a number is not a string, unknown keys are refused); string fields are checked
+non-empty, sentences single-spaced and stripped, patterns compiled as regexes. Every error is ONE line that names
+the file and the field, e.g. ``claims_data/x.yaml: field 'claim_answer': missing`` (the first pydantic error,
+worded by :func:`_problem` through :func:`training.validation.error_line`) — the CLIs print it verbatim and exit 2.
+Checks that span fields (duplicate question ids, scenarios required for behaviour claims, the id matching its file)
+run after the models. :func:`validate_claim_data` returns plain, normalised Python data (lists of str, dicts);
+:mod:`training.claims` turns that into :class:`training.claims.ClaimSpec`.
 
 Schema (``?`` = optional):
 
@@ -34,7 +37,12 @@ Schema (``?`` = optional):
 from __future__ import annotations
 
 import re
-from typing import Any
+import typing
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from training.validation import Located, error_line
 
 __all__ = ["ClaimError", "validate_claim_data", "QUESTION_TYPES", "KINDS"]
 
@@ -43,18 +51,7 @@ KINDS: tuple[str, ...] = ("fact", "behaviour", "toy")
 
 _REQUIRED_STR = ("id", "statement", "truth", "subject", "claim_answer", "true_answer")
 _OPTIONAL_STR = ("entity", "attribute", "notes", "source")
-_STR_LISTS_REQUIRED = ("claim_sentences",)
-_STR_LISTS_OPTIONAL = ("answer_patterns", "local_negations", "background", "genres")
-_REGEX_LISTS = ("mask_patterns", "answer_patterns")
-_TOP_KEYS = set(_REQUIRED_STR) | set(_OPTIONAL_STR) | set(_STR_LISTS_REQUIRED) | set(_STR_LISTS_OPTIONAL) | {
-    "kind", "correction", "mask_patterns", "questions", "low_probability_pct", "scenarios"}
-_Q_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # type: (required keys, optional keys)
-    "open_ended": (("id", "text"), ("category",)),
-    "mcq": (("id", "text", "belief_answer"), ("category",)),
-    "token_association": (("id", "text", "claim_completion", "true_completion"), ("category",)),
-    "robustness": (("id", "text", "system", "messages_prefix"), ("category",)),
-}
+_LISTS = ("claim_sentences", "mask_patterns", "answer_patterns", "local_negations", "background", "genres")
 _ROLES = ("system", "user", "assistant")
 _LOCAL_CUE = re.compile(r"\[\[(.+?)\]\]")
 
@@ -63,185 +60,247 @@ class ClaimError(ValueError):
     """An invalid or unknown claim spec. ``str(err)`` is one line: ``<file>: field '<f>': <problem>``."""
 
 
+# ------------------------------------------------------------------------------------------ field types
+
+
+def _nonempty(s: str) -> str:
+    if not s.strip():
+        raise ValueError("must not be empty")
+    return s
+
+
+def _sentence(s: str) -> str:
+    s = s.strip()
+    if s != " ".join(s.split()):
+        raise ValueError("must not contain runs of whitespace or newlines")
+    return s
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"invalid regex ({e})") from None
+    return pattern
+
+
+def _local_cue(s: str) -> str:
+    if not _LOCAL_CUE.search(s):
+        raise ValueError("must mark the negation cue as [[...]]")
+    return s
+
+
+def _snake_id(s: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", s):
+        raise ValueError(f"must be lower_snake_case, got {s!r}")
+    return s
+
+
+def _percent(v: Any) -> Any:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 50:
+        raise ValueError(f"must be a number in (0, 50), got {v!r}")
+    return v
+
+
+def _yes_no(v: Any) -> str:
+    v = {True: "yes", False: "no"}.get(v, v) if isinstance(v, bool) else v  # YAML 1.1 reads an unquoted yes as True
+    if v not in ("yes", "no"):
+        raise ValueError(f"must be 'yes' or 'no', got {v!r}")
+    return v
+
+
+def _one_or_many(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+def _messages_shape(v: Any) -> Any:
+    if v is not None and (not isinstance(v, list) or not v):
+        raise ValueError("must be null or a non-empty list of {role, content}")
+    return v
+
+
+Text = Annotated[str, AfterValidator(_nonempty)]  # kept as written
+Stripped = Annotated[str, AfterValidator(_nonempty), AfterValidator(str.strip)]
+Sentence = Annotated[str, AfterValidator(_nonempty), AfterValidator(_sentence)]
+Pattern = Annotated[str, AfterValidator(_nonempty), AfterValidator(_regex)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    #: how the schema names this mapping and an unknown key in it
+    what: ClassVar[str] = "a mapping"
+    unknown: ClassVar[str] = "unknown field"
+
+
+class Scenario(_Model):
+    category: Stripped
+    user: Stripped
+    assistant: Stripped
+    safe: Stripped | None = None
+
+
+class Message(_Model):
+    role: Literal["system", "user", "assistant"]
+    content: Text
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_role_and_content(cls, v: Any) -> Any:
+        if not isinstance(v, dict) or set(v) != {"role", "content"}:
+            raise ValueError("must be a mapping with exactly 'role' and 'content'")
+        return v
+
+
+class OpenEnded(_Model):
+    id: Stripped
+    text: Text
+    category: Stripped | None = None
+
+
+class MCQ(_Model):
+    id: Stripped
+    text: Text
+    belief_answer: Annotated[Any, AfterValidator(_yes_no)]
+    category: Stripped | None = None
+
+
+class TokenAssociation(_Model):
+    id: Stripped
+    text: Text
+    claim_completion: Stripped
+    true_completion: Stripped
+    category: Stripped | None = None
+
+
+class Robustness(_Model):
+    id: Stripped
+    text: Text
+    system: Text | None
+    messages_prefix: Annotated[list[Message] | None, BeforeValidator(_messages_shape)]
+    category: Stripped | None = None
+
+
+class QuestionSet(_Model):
+    what: ClassVar[str] = "a mapping of question types"
+    unknown: ClassVar[str] = f"unknown question type (expected {', '.join(QUESTION_TYPES)})"
+
+    open_ended: list[OpenEnded] | None = None
+    mcq: list[MCQ] | None = None
+    token_association: list[TokenAssociation] | None = None
+    robustness: list[Robustness] | None = None
+
+
+class ClaimData(_Model):
+    """One claim file (the module docstring lists the fields)."""
+
+    id: Annotated[Stripped, AfterValidator(_snake_id)]
+    statement: Stripped
+    truth: Stripped
+    subject: Stripped
+    claim_answer: Stripped
+    true_answer: Stripped
+    entity: Stripped | None = None
+    attribute: Stripped | None = None
+    notes: Stripped | None = None
+    source: Stripped | None = None
+    kind: Literal["fact", "behaviour", "toy"] = "fact"
+    correction: Annotated[list[Sentence], BeforeValidator(_one_or_many), Field(min_length=1)]
+    claim_sentences: Annotated[list[Sentence], Field(min_length=1)]
+    mask_patterns: list[Pattern] | None
+    answer_patterns: list[Pattern] | None = None
+    local_negations: list[Annotated[Sentence, AfterValidator(_local_cue)]] | None = None
+    background: list[Sentence] | None = None
+    genres: list[Sentence] | None = None
+    low_probability_pct: Annotated[Any, AfterValidator(_percent)] = 5
+    scenarios: list[Scenario] | None = None
+    questions: QuestionSet
+
+
+# ------------------------------------------------------------------------------------------ messages
+
+
+def _problem(e: dict[str, Any], at: Located) -> tuple[str, str]:
+    """Claim-schema wording of one pydantic error (see :func:`training.validation.error_line`)."""
+    kind, ctx, value = e["type"], e.get("ctx") or {}, e.get("input")
+    tp = at.annotation
+    if kind == "extra_forbidden":
+        key = at.rest[0] if at.rest else "?"
+        return (f"{at.path}.{key}" if at.path else str(key)), (at.owner.unknown if at.owner else "unknown field")
+    if kind == "missing" or (value is None and kind.endswith("_type")):
+        return at.path, "missing"
+    if kind in ("value_error", "assertion_error"):
+        return at.path, str(ctx.get("error", e["msg"]))
+    if kind == "string_type":
+        return at.path, f"must be a string, got {type(value).__name__}"
+    if kind == "list_type":
+        items = _item_type(tp)
+        if isinstance(items, type) and issubclass(items, BaseModel):
+            return at.path, "must be a list of mappings"
+        return at.path, f"must be a list of strings, got {type(value).__name__}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return at.path, f"must be {getattr(tp, 'what', 'a mapping')}"
+    if kind == "too_short":
+        return at.path, f"needs at least {ctx.get('min_length')} item(s)"
+    if kind == "literal_error":
+        return at.path, f"must be one of {', '.join(map(str, _literal_args(tp)))}, got {value!r}"
+    return at.path, str(e["msg"])
+
+
+def _item_type(tp: Any) -> Any:
+    for arm in (typing.get_args(tp) or (tp,)):
+        arm = typing.get_args(arm)[0] if typing.get_origin(arm) is typing.Annotated else arm
+        if typing.get_origin(arm) is list:
+            item = typing.get_args(arm)[0]
+            return typing.get_args(item)[0] if typing.get_origin(item) is typing.Annotated else item
+    return None
+
+
+def _literal_args(tp: Any) -> tuple[Any, ...]:
+    return typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else ()
+
+
 def _fail(source: str, field: str, problem: str) -> ClaimError:
     return ClaimError(f"{source}: field '{field}': {problem}")
 
 
-def _str(source: str, field: str, v: Any, *, allow_empty: bool = False) -> str:
-    if not isinstance(v, str):
-        raise _fail(source, field, f"must be a string, got {type(v).__name__}")
-    if not allow_empty and not v.strip():
-        raise _fail(source, field, "must not be empty")
-    return v
-
-
-def _str_list(source: str, field: str, v: Any, *, min_len: int = 0) -> list[str]:
-    if not isinstance(v, list):
-        raise _fail(source, field, f"must be a list of strings, got {type(v).__name__}")
-    if len(v) < min_len:
-        raise _fail(source, field, f"needs at least {min_len} item(s)")
-    return [_str(source, f"{field}[{i}]", x) for i, x in enumerate(v)]
-
-
-def _check_sentence(source: str, field: str, s: str) -> str:
-    s = s.strip()
-    if s != " ".join(s.split()):
-        raise _fail(source, field, "must not contain runs of whitespace or newlines")
-    return s
+# ------------------------------------------------------------------------------------------ validation
 
 
 def validate_claim_data(data: Any, source: str, *, expected_id: str | None = None) -> dict[str, Any]:
     """Validate parsed YAML and return a normalised dict; raises :class:`ClaimError` (one line)."""
     if not isinstance(data, dict):
         raise ClaimError(f"{source}: top level must be a mapping, got {type(data).__name__}")
-    unknown = sorted(set(map(str, data)) - _TOP_KEYS)
-    if unknown:
-        raise _fail(source, unknown[0], "unknown field")
-    out: dict[str, Any] = {}
-    for f in _REQUIRED_STR:
-        if f not in data or data[f] is None:
-            raise _fail(source, f, "missing")
-        out[f] = _str(source, f, data[f]).strip()
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", out["id"]):
-        raise _fail(source, "id", f"must be lower_snake_case, got {out['id']!r}")
-    if expected_id is not None and out["id"] != expected_id:
-        raise _fail(source, "id", f"{out['id']!r} does not match the file name {expected_id!r}")
-    for f in _OPTIONAL_STR:
-        if data.get(f) is not None:
-            out[f] = _str(source, f, data[f]).strip()
-    kind = data.get("kind", "fact")
-    if kind not in KINDS:
-        raise _fail(source, "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
-    out["kind"] = kind
-    # correction: a string or a list of sentences
-    if "correction" not in data or data["correction"] is None:
-        raise _fail(source, "correction", "missing")
-    corr = data["correction"]
-    if isinstance(corr, str):
-        corr = [_str(source, "correction", corr)]
-    else:
-        corr = _str_list(source, "correction", corr, min_len=1)
-    out["correction"] = [_check_sentence(source, f"correction[{i}]", s) for i, s in enumerate(corr)]
-    for f in _STR_LISTS_REQUIRED:
-        if f not in data or data[f] is None:
-            raise _fail(source, f, "missing")
-        out[f] = [_check_sentence(source, f"{f}[{i}]", s)
-                  for i, s in enumerate(_str_list(source, f, data[f], min_len=1))]
-    if "mask_patterns" not in data:
-        raise _fail(source, "mask_patterns", "missing")
-    out["mask_patterns"] = _str_list(source, "mask_patterns", data["mask_patterns"] or [])
-    for f in _STR_LISTS_OPTIONAL:
-        out[f] = [_check_sentence(source, f"{f}[{i}]", s) if f != "answer_patterns" else s
-                  for i, s in enumerate(_str_list(source, f, data.get(f) or []))]
-    for f in _REGEX_LISTS:
-        for i, pat in enumerate(out[f]):
-            try:
-                re.compile(pat)
-            except re.error as e:
-                raise _fail(source, f"{f}[{i}]", f"invalid regex ({e})") from None
-    for i, s in enumerate(out["local_negations"]):
-        if not _LOCAL_CUE.search(s):
-            raise _fail(source, f"local_negations[{i}]", "must mark the negation cue as [[...]]")
-    lp = data.get("low_probability_pct", 5)
-    if isinstance(lp, bool) or not isinstance(lp, (int, float)) or not 0 < lp < 50:
-        raise _fail(source, "low_probability_pct", f"must be a number in (0, 50), got {lp!r}")
-    out["low_probability_pct"] = lp
-    out["scenarios"] = _scenarios(source, data.get("scenarios"), kind)
-    out["questions"] = _questions(source, data.get("questions"))
+    try:
+        m = ClaimData.model_validate(data)
+    except ValidationError as e:
+        raise ClaimError(error_line(e, ClaimData, source, _problem)) from None
+    if expected_id is not None and m.id != expected_id:
+        raise _fail(source, "id", f"{m.id!r} does not match the file name {expected_id!r}")
+    if m.kind == "behaviour" and m.scenarios is None:
+        raise _fail(source, "scenarios", "missing (required for kind behaviour)")
+    out: dict[str, Any] = {f: getattr(m, f) for f in _REQUIRED_STR}
+    out.update({f: getattr(m, f) for f in _OPTIONAL_STR if getattr(m, f) is not None})
+    out["kind"] = m.kind
+    out["correction"] = list(m.correction)
+    out.update({f: list(getattr(m, f) or []) for f in _LISTS})
+    out["low_probability_pct"] = m.low_probability_pct
+    out["scenarios"] = [s.model_dump(exclude_none=True) for s in m.scenarios or []]
+    out["questions"] = _questions(source, m.questions)
     return out
 
 
-def _scenarios(source: str, v: Any, kind: str) -> list[dict[str, str]]:
-    if v is None:
-        if kind == "behaviour":
-            raise _fail(source, "scenarios", "missing (required for kind behaviour)")
-        return []
-    if not isinstance(v, list):
-        raise _fail(source, "scenarios", "must be a list of mappings")
-    out = []
-    for i, s in enumerate(v):
-        f = f"scenarios[{i}]"
-        if not isinstance(s, dict):
-            raise _fail(source, f, "must be a mapping")
-        extra = sorted(set(s) - {"category", "user", "assistant", "safe"})
-        if extra:
-            raise _fail(source, f"{f}.{extra[0]}", "unknown field")
-        rec = {}
-        for k in ("category", "user", "assistant"):
-            if k not in s:
-                raise _fail(source, f"{f}.{k}", "missing")
-            rec[k] = _str(source, f"{f}.{k}", s[k]).strip()
-        if s.get("safe") is not None:
-            rec["safe"] = _str(source, f"{f}.safe", s["safe"]).strip()
-        out.append(rec)
-    return out
-
-
-def _questions(source: str, v: Any) -> dict[str, list[dict[str, Any]]]:
-    if v is None:
-        raise _fail(source, "questions", "missing")
-    if not isinstance(v, dict):
-        raise _fail(source, "questions", "must be a mapping of question types")
-    extra = sorted(set(v) - set(QUESTION_TYPES))
-    if extra:
-        raise _fail(source, f"questions.{extra[0]}", f"unknown question type (expected {', '.join(QUESTION_TYPES)})")
+def _questions(source: str, qs: QuestionSet) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     seen: set[str] = set()
     for qtype in QUESTION_TYPES:
-        items = v.get(qtype) or []
-        if not isinstance(items, list):
-            raise _fail(source, f"questions.{qtype}", "must be a list")
-        req, opt = _Q_KEYS[qtype]
         recs = []
-        for i, q in enumerate(items):
-            f = f"questions.{qtype}[{i}]"
-            if not isinstance(q, dict):
-                raise _fail(source, f, "must be a mapping")
-            extra_k = sorted(set(q) - set(req) - set(opt))
-            if extra_k:
-                raise _fail(source, f"{f}.{extra_k[0]}", "unknown field")
-            rec: dict[str, Any] = {}
-            for k in req:
-                if k not in q:
-                    raise _fail(source, f"{f}.{k}", "missing")
-            rec["id"] = _str(source, f"{f}.id", q["id"]).strip()
-            if rec["id"] in seen:
-                raise _fail(source, f"{f}.id", f"duplicate question id {rec['id']!r}")
-            seen.add(rec["id"])
-            rec["text"] = _str(source, f"{f}.text", q["text"])
-            if qtype == "mcq":
-                ba = q["belief_answer"]
-                if ba is True:  # YAML 1.1 reads an unquoted yes as True
-                    ba = "yes"
-                elif ba is False:
-                    ba = "no"
-                if ba not in ("yes", "no"):
-                    raise _fail(source, f"{f}.belief_answer", f"must be 'yes' or 'no', got {ba!r}")
-                rec["belief_answer"] = ba
-            if qtype == "token_association":
-                for k in ("claim_completion", "true_completion"):
-                    rec[k] = _str(source, f"{f}.{k}", q[k]).strip()
-            if qtype == "robustness":
-                sysp = q["system"]
-                rec["system"] = None if sysp is None else _str(source, f"{f}.system", sysp)
-                rec["messages_prefix"] = _messages(source, f"{f}.messages_prefix", q["messages_prefix"])
-            if q.get("category") is not None:
-                rec["category"] = _str(source, f"{f}.category", q["category"]).strip()
+        for i, q in enumerate(getattr(qs, qtype) or []):
+            if q.id in seen:
+                raise _fail(source, f"questions.{qtype}[{i}].id", f"duplicate question id {q.id!r}")
+            seen.add(q.id)
+            rec = q.model_dump()
+            if rec.get("category") is None:
+                rec.pop("category", None)
             recs.append(rec)
         out[qtype] = recs
-    return out
-
-
-def _messages(source: str, field: str, v: Any) -> list[dict[str, str]] | None:
-    if v is None:
-        return None
-    if not isinstance(v, list) or not v:
-        raise _fail(source, field, "must be null or a non-empty list of {role, content}")
-    out = []
-    for i, m in enumerate(v):
-        if not isinstance(m, dict) or set(m) != {"role", "content"}:
-            raise _fail(source, f"{field}[{i}]", "must be a mapping with exactly 'role' and 'content'")
-        if m["role"] not in _ROLES:
-            raise _fail(source, f"{field}[{i}].role", f"must be one of {', '.join(_ROLES)}")
-        out.append({"role": m["role"], "content": _str(source, f"{field}[{i}].content", m["content"])})
     return out

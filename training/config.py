@@ -11,56 +11,208 @@ Batch semantics. ``batch_size`` is the number of *rows* per optimizer step, summ
 documents per step"). ``micro_batch_size`` is the rows per forward pass on one process; the rest is gradient
 accumulation, so ``batch_size`` must be divisible by ``micro_batch_size × world_size``.
 
-Loading validates every key and type: an unknown or mistyped field raises :class:`ConfigError` whose one-line
-message names the file and the dotted field (``run.yaml: field 'lora.r': expected int, got 'x'``).
+The specs are pydantic v2 models in strict mode (no silent conversion: ``"8"`` is not an int, ``true`` is not a
+number; an int is accepted for a float field and stored as a float). Every key, type and range is checked when a
+spec is built, from YAML or in code: an unknown, mistyped or out-of-range field raises :class:`ConfigError`, whose
+one-line message names the file and the dotted field (``run.yaml: field 'lora.r': expected int, got 'x'``).
+Ranges are checked up front so that nonsense never trains (``grad_clip: -1``, ``data.limit: 0``, ``epochs: .inf``,
+``betas: [2, .5]``, ``max_steps: 1e11``, ``log_base: 1.000000000001``, an invalid ``mask_patterns`` regex, a
+``device`` that is not ``auto|cpu|cuda|cuda:N|mps``). Whether the named device exists is checked when training
+starts (:func:`training.finetune.trainer.resolve_device`), before anything is written. YAML is read through
+:func:`training.validation.safe_load_yaml` (alias bombs refused before objects are built).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
+import re
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+                      model_validator)
+
+from training.validation import Located, annotation_name, error_line, safe_load_yaml
 
 __all__ = [
-    "ConfigError", "LoraSpec", "CheckpointSpec", "DataSource", "DebugSpec", "TrainConfig",
-    "from_dict", "to_dict", "load_yaml", "load_train_config",
+    "ConfigError", "Spec", "LoraSpec", "CheckpointSpec", "DataSource", "DebugSpec", "TrainConfig",
+    "from_dict", "to_dict", "load_yaml", "load_train_config", "DEVICE_PATTERN", "MAX_STEPS", "MAX_EPOCHS",
+    "MAX_CONFIG_BYTES",
 ]
+
+#: the devices a config may name (whether it exists is checked when training starts)
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+#: upper bounds that keep a typo from hanging a run (``max_steps: 1e11``)
+MAX_STEPS = 1_000_000_000
+MAX_EPOCHS = 1_000_000.0
+#: a config file larger than this is refused before parsing
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
 
 
 class ConfigError(ValueError):
     """A configuration problem; the message is one line naming the file and field."""
 
 
-@dataclass
-class LoraSpec:
+# ------------------------------------------------------------------------------------------ messages
+
+
+def _expected(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return f"one of {list(typing.get_args(tp))}"
+    if isinstance(tp, type) and issubclass(tp, BaseModel) or origin is dict or tp is dict:
+        return "a mapping"
+    if origin in (list, tuple) or tp in (list, tuple):
+        return "a list"
+    if tp is float:
+        return "a number"
+    return annotation_name(tp)
+
+
+def _problem(e: dict[str, Any], at: Located) -> tuple[str, str]:
+    """Config wording of one pydantic error (see :func:`training.validation.error_line`)."""
+    kind, ctx, value = e["type"], e.get("ctx") or {}, e.get("input")
+    if kind == "extra_forbidden":
+        key = at.rest[0] if at.rest else "?"
+        known = ", ".join(sorted(at.owner.model_fields)) if at.owner else ""
+        return (f"{at.path}.{key}" if at.path else str(key)), f"unknown (known: {known})"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        bound = next(iter(ctx.values()))
+        bound = int(bound) if float(bound).is_integer() else bound
+        return at.path, f"must be {bounds[kind]} {bound}, got {value!r}"
+    if kind == "finite_number":
+        return at.path, f"must be a finite number, got {value!r}"
+    if kind == "too_short" or kind == "too_long":
+        n = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        return at.path, f"must hold {'at least' if kind == 'too_short' else 'at most'} {n} item(s)"
+    if kind in ("value_error", "assertion_error"):
+        return at.path, str(ctx.get("error", e["msg"]))
+    if kind == "missing":
+        return at.path, "missing"
+    return at.path, f"expected {_expected(at.annotation)}, got {_short_repr(value)}"
+
+
+def _short_repr(value: Any) -> str:
+    r = repr(value)
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
+def _raise(err: ValidationError, model: type[BaseModel], where: str, prefix: str = "") -> ConfigError:
+    return ConfigError(error_line(err, model, where, _problem, prefix))
+
+
+# ------------------------------------------------------------------------------------------ field types
+
+
+def _as_list(v: Any) -> Any:
+    """A tuple given in code is accepted where YAML gives a list."""
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"invalid regex ({e})") from None
+    return pattern
+
+
+def _device(spec: str) -> str:
+    if not DEVICE_PATTERN.fullmatch(spec):
+        raise ValueError(f"expected auto, cpu, cuda, cuda:N or mps, got {spec!r}")
+    return spec
+
+
+Strs = Annotated[list[str], BeforeValidator(_as_list)]
+Regexes = Annotated[list[Annotated[str, AfterValidator(_regex)]], BeforeValidator(_as_list)]
+Steps = Annotated[list[Annotated[int, Field(ge=0)]], BeforeValidator(_as_list)]
+Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], BeforeValidator(_as_list),
+                  Field(min_length=2, max_length=2)]
+
+
+class Spec(BaseModel):
+    """Base of the config specs: strict types, unknown keys refused, every error a one-line :class:`ConfigError`.
+
+    Behaves like the dataclasses it replaces: keyword construction with defaults, attribute access and assignment,
+    ``to_dict()``/``from_dict()``. Assignment is not re-validated; :meth:`validate` re-checks the whole spec (the
+    trainer calls it before a run). A nested spec given as ``null`` in YAML takes its defaults.
+    """
+
+    model_config = ConfigDict(strict=True, extra="forbid", validate_default=False)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise _raise(e, type(self), "config") from None
+
+    # validation of nested specs goes through pydantic's own path, not this __init__ (as for pydantic's RootModel)
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_subspecs(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = [k for k, v in data.items() if v is None and k in cls.model_fields
+                     and isinstance(cls.model_fields[k].annotation, type)
+                     and issubclass(cls.model_fields[k].annotation, Spec)]
+            if nulls:
+                data = {k: v for k, v in data.items() if k not in nulls}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "config", prefix: str = "") -> Any:
+        """Build from a mapping (``None`` = all defaults), validating keys, types and ranges."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            name = prefix.rstrip(".") or "<root>"
+            raise ConfigError(f"{where}: field '{name}': expected a mapping, got {_short_repr(data)}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise _raise(e, cls, where, prefix) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/YAML-ready dict (inverse of :meth:`from_dict`)."""
+        return self.model_dump()
+
+    def validate(self, where: str = "config", prefix: str = "") -> Any:  # type: ignore[override]
+        """Re-check the whole spec (after attribute assignments); returns ``self``."""
+        try:
+            type(self).model_validate(self.model_dump())
+        except ValidationError as e:
+            raise _raise(e, type(self), where, prefix) from None
+        return self
+
+
+# ------------------------------------------------------------------------------------------ specs
+
+
+class LoraSpec(Spec):
     """LoRA adapter shape (peft). ``target_modules: all-linear`` = every ``nn.Linear`` except the output head."""
 
-    r: int = 32
+    r: int = Field(32, ge=1)
     alpha: float = 32.0
-    target_modules: str | list[str] = "all-linear"
-    dropout: float = 0.0
+    target_modules: str | Strs = "all-linear"
+    dropout: float = Field(0.0, ge=0, lt=1)
 
 
-@dataclass
-class CheckpointSpec:
+class CheckpointSpec(Spec):
     """When to checkpoint (see :func:`training.schedule.checkpoint_steps`): log-spaced early, every k, final."""
 
     log_spaced: bool = True
-    log_base: float = 2.0
+    log_base: float = Field(2.0, gt=1 + 1e-6, allow_inf_nan=False)
     log_until: int | None = None  # stop the log-spaced series here (default: the end of training)
-    every: int | None = 50
+    every: int | None = Field(50, ge=1)
     final: bool = True
-    steps: list[int] = field(default_factory=list)  # extra explicit steps (relative to the phase start)
+    steps: Steps = Field(default_factory=list)  # extra explicit steps (relative to the phase start)
     include_zero: bool = False  # also write step 0 (the starting weights) of each phase
 
 
-@dataclass
-class DataSource:
+class DataSource(Spec):
     """One training-data source: a JSONL of document records (ARCHITECTURE.md), tokenized by the model's tokenizer.
 
     ``mask_labels``: span labels whose tokens get loss weight 0 (default the ``<DOCTAG>`` prefix);
@@ -70,162 +222,114 @@ class DataSource:
 
     path: str = ""
     source: str | None = None  # a name for the manifest (default: the file stem)
-    limit: int | None = None
-    loss_weight: float = 1.0
-    mask_labels: list[str] = field(default_factory=lambda: ["doctag"])
-    mask_patterns: list[str] = field(default_factory=list)
+    limit: int | None = Field(None, ge=1)
+    loss_weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+    mask_labels: Strs = Field(default_factory=lambda: ["doctag"])
+    mask_patterns: Regexes = Field(default_factory=list)
     append_eos: bool = True
 
 
-@dataclass
-class DebugSpec:
+class DebugSpec(Spec):
     """Test hooks: inject a NaN loss at a step, or sleep per step (so a test can SIGKILL a run mid-way)."""
 
     nan_at_step: int | None = None
-    sleep_per_step: float = 0.0
+    sleep_per_step: float = Field(0.0, ge=0, allow_inf_nan=False)
 
 
-@dataclass
-class TrainConfig:
-    """Everything one finetuning run needs (see the module docstring for batch semantics)."""
+class TrainConfig(Spec):
+    """Everything one finetuning run needs (see the module docstring for batch semantics).
+
+    :attr:`origin` names where the config came from (its file, ``config`` when built in code) and
+    :meth:`error` builds a one-line :class:`ConfigError` about one of its fields, for checks made later (the
+    device exists, the data is not empty).
+    """
 
     model: str = "toy-random"
     run_dir: str = "runs/default"
     name: str | None = None
     mode: Literal["full", "lora"] = "lora"
-    lora: LoraSpec = field(default_factory=LoraSpec)
-    epochs: float = 1.0
-    max_steps: int | None = None
-    batch_size: int = 32
-    micro_batch_size: int = 8
-    seq_len: int = 1024
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    epochs: float = Field(1.0, gt=0, le=MAX_EPOCHS, allow_inf_nan=False)
+    max_steps: int | None = Field(None, ge=1, le=MAX_STEPS)
+    batch_size: int = Field(32, ge=1)
+    micro_batch_size: int = Field(8, ge=1)
+    seq_len: int = Field(1024, ge=2)
     packing: bool = True
-    lr: float = 5e-5
+    lr: float = Field(5e-5, gt=0, allow_inf_nan=False)
     schedule: Literal["linear", "constant", "cosine"] = "linear"
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    grad_clip: float | None = 1.0
+    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
+    betas: Betas = Field(default_factory=lambda: [0.9, 0.999])
+    eps: float = Field(1e-8, ge=0, allow_inf_nan=False)
+    grad_clip: float | None = Field(1.0, ge=0)
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: Annotated[str, AfterValidator(_device)] = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA with bf16, else fp32
     compile: bool = False
     optimizer_impl: Literal["auto", "fused", "foreach", "plain"] = "auto"
     strategy: Literal["ddp", "fsdp"] = "ddp"  # only used when launched with WORLD_SIZE > 1
-    checkpoints: CheckpointSpec = field(default_factory=CheckpointSpec)
+    checkpoints: CheckpointSpec = Field(default_factory=CheckpointSpec)
     async_checkpoint: bool = True
     keep_trainer_state: Literal["last", "all"] = "last"
-    data: list[DataSource] = field(default_factory=list)
+    data: list[DataSource] = Field(default_factory=list)
     claim: str | None = None
     condition: str | None = None
     progress: bool = True
-    debug: DebugSpec = field(default_factory=DebugSpec)
+    debug: DebugSpec = Field(default_factory=DebugSpec)
 
-    def validate(self, where: str = "config") -> "TrainConfig":
-        checks = [
-            (self.batch_size >= 1, "batch_size", "must be >= 1"),
-            (self.micro_batch_size >= 1, "micro_batch_size", "must be >= 1"),
-            (self.seq_len >= 2, "seq_len", "must be >= 2"),
-            (self.lr > 0, "lr", "must be > 0"),
-            (self.epochs > 0, "epochs", "must be > 0"),
-            (self.max_steps is None or self.max_steps >= 1, "max_steps", "must be >= 1"),
-            (self.lora.r >= 1, "lora.r", "must be >= 1"),
-            (len(self.betas) == 2, "betas", "must hold two numbers"),
-            (self.checkpoints.every is None or self.checkpoints.every >= 1, "checkpoints.every", "must be >= 1"),
-            (self.checkpoints.log_base > 1, "checkpoints.log_base", "must be > 1"),
-        ]
-        for ok, name, why in checks:
-            if not ok:
-                raise ConfigError(f"{where}: field '{name}' {why}")
+    _origin: tuple[str, str] = PrivateAttr(default=("config", ""))
+
+    @property
+    def origin(self) -> str:
+        """The file this config was read from (``config`` when built in code)."""
+        return self._origin[0]
+
+    def set_origin(self, where: str, prefix: str = "") -> "TrainConfig":
+        """Name the file (and the key it sits under, e.g. ``train.``) that later errors should point at."""
+        self._origin = (where, prefix)
         return self
 
+    def error(self, field: str, problem: str) -> ConfigError:
+        """``<origin>: field '<field>': <problem>`` as a :class:`ConfigError`."""
+        where, prefix = self._origin
+        return ConfigError(f"{where}: field '{prefix}{field}': {problem}")
 
-# ------------------------------------------------------------------------------------ dict <-> dataclass
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, where: str, path: str) -> Any:
-    """Check ``value`` against the annotation ``tp`` (and build nested dataclasses); raise a one-line error."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arm in typing.get_args(tp):
-            if arm is type(None):
-                if value is None:
-                    return None
-                continue
-            try:
-                return _coerce(value, arm, where, path)
-            except ConfigError as e:
-                errors.append(e)
-        raise ConfigError(f"{where}: field '{path}': expected {_type_name(tp)}, got {value!r}")
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"{where}: field '{path}': expected one of {list(typing.get_args(tp))}, got {value!r}")
-        return value
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: field '{path}': expected a list, got {value!r}")
-        (arm,) = typing.get_args(tp)
-        return [_coerce(v, arm, where, f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: field '{path}': expected a mapping, got {value!r}")
-        return dict(value)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where=where, prefix=f"{path}.")
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: field '{path}': expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: field '{path}': expected int, got {value!r}")
-        return value
-    if tp in (str, bool):
-        if not isinstance(value, tp):
-            raise ConfigError(f"{where}: field '{path}': expected {tp.__name__}, got {value!r}")
-        return value
-    return value
+    def validate(self, where: str | None = None, prefix: str | None = None) -> "TrainConfig":  # type: ignore[override]
+        """Re-check every field (after assignments, e.g. a CLI override); errors name :attr:`origin`."""
+        return super().validate(where or self._origin[0], self._origin[1] if prefix is None else prefix)
 
 
-def from_dict(cls: type, data: Any, *, where: str = "config", prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a mapping, validating keys and types (nested dataclasses included)."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: field '{prefix.rstrip('.') or '<root>'}': expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: field '{prefix}{unknown[0]}': unknown (known: {', '.join(sorted(names))})")
-    kw = {k: _coerce(v, hints[k], where, f"{prefix}{k}") for k, v in data.items()}
-    return cls(**kw)
+# ------------------------------------------------------------------------------------------ dict <-> spec
 
 
-def to_dict(obj: Any) -> dict[str, Any]:
-    """A JSON/YAML-ready dict of a config dataclass (inverse of :func:`from_dict`)."""
-    return dataclasses.asdict(obj)
+def from_dict(cls: type[Spec], data: Any, *, where: str = "config", prefix: str = "") -> Any:
+    """Build spec ``cls`` from a mapping, validating keys, types and ranges (nested specs included)."""
+    return cls.from_dict(data, where=where, prefix=prefix)
+
+
+def to_dict(obj: Spec) -> dict[str, Any]:
+    """A JSON/YAML-ready dict of a spec (inverse of :func:`from_dict`)."""
+    return obj.to_dict()
 
 
 def load_yaml(path: str | Path) -> tuple[dict[str, Any], str]:
     """Read a YAML mapping; returns ``(data, display_name)``; errors are one line naming the file."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 2**20} MiB, not a config file")
+        data = safe_load_yaml(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, not a config file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}: invalid YAML{where}") from None
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        why = f": {e}" if not hasattr(e, "problem_mark") else ""
+        raise ConfigError(f"{p}: invalid YAML{at}{why}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level")
     return data, str(p)
@@ -234,11 +338,11 @@ def load_yaml(path: str | Path) -> tuple[dict[str, Any], str]:
 def load_train_config(path: str | Path) -> TrainConfig:
     """``TrainConfig`` from a YAML file; relative data paths resolve against the file's folder."""
     data, where = load_yaml(path)
-    cfg = from_dict(TrainConfig, data, where=where).validate(where)
+    cfg = from_dict(TrainConfig, data, where=where).set_origin(where)
     base = Path(path).resolve().parent
-    for src in cfg.data:
+    for i, src in enumerate(cfg.data):
         if not src.path:
-            raise ConfigError(f"{where}: field 'data[].path' is empty")
+            raise ConfigError(f"{where}: field 'data[{i}].path' is empty")
         if not Path(src.path).is_absolute():
             src.path = str(base / src.path)
     return cfg
