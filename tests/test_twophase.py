@@ -12,6 +12,7 @@ import yaml
 from interp.core.models import load
 from interp.core.runs import list_checkpoints, read_checkpoint, read_run
 from training import twophase
+from training.twophase import selfdistill
 from training.twophase import (ConstraintSpec, TwoPhaseConfig, chat_examples, constraint_questions,
                                load_twophase_config, run_experiment)
 
@@ -80,7 +81,7 @@ def test_experiment_runs_phases_into_one_run_dir(tmp_path, monkeypatch):
     assert len((exp / "selfdistill.jsonl").read_text().splitlines()) == 4  # 2 questions x 2 samples
 
     # rerun: cached chats (no generation), every phase already complete
-    monkeypatch.setattr(twophase, "_sample_answers", lambda *a, **k: pytest.fail("regenerated cached chats"))
+    monkeypatch.setattr(selfdistill, "_sample_answers", lambda *a, **k: pytest.fail("regenerated cached chats"))
     again = run_experiment(cfg)
     assert all(r.status == "already-complete" for rs in again.values() for r in rs)
     assert again["twophase"][-1].weights_sha256 == r2.weights_sha256

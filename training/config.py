@@ -137,10 +137,12 @@ class Spec(BaseModel):
 
     Behaves like the dataclasses it replaces: keyword construction with defaults, attribute access and assignment,
     ``to_dict()``/``from_dict()``. Assignment is not re-validated; :meth:`validate` re-checks the whole spec (the
-    trainer calls it before a run). A nested spec given as ``null`` in YAML takes its defaults.
+    trainer calls it before a run). A nested spec given as ``null`` in YAML takes its defaults. :attr:`origin`
+    remembers the file a spec was read from, so that later checks (:meth:`error`) name it too.
     """
 
     model_config = ConfigDict(strict=True, extra="forbid", validate_default=False)
+    _origin: tuple[str, str] = PrivateAttr(default=("config", ""))  # (file, key prefix) named by later errors
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -171,16 +173,36 @@ class Spec(BaseModel):
             name = prefix.rstrip(".") or "<root>"
             raise ConfigError(f"{where}: field '{name}': expected a mapping, got {_short_repr(data)}")
         try:
-            return cls.model_validate(data)
+            spec = cls.model_validate(data)
         except ValidationError as e:
             raise _raise(e, cls, where, prefix) from None
+        return spec.set_origin(where, prefix)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON/YAML-ready dict (inverse of :meth:`from_dict`)."""
         return self.model_dump()
 
-    def validate(self, where: str = "config", prefix: str = "") -> Any:  # type: ignore[override]
-        """Re-check the whole spec (after attribute assignments); returns ``self``."""
+    @property
+    def origin(self) -> str:
+        """The file this spec was read from (``config`` when built in code)."""
+        return self._origin[0]
+
+    def set_origin(self, where: str, prefix: str = "") -> Any:
+        """Name the file (and the key the spec sits under, e.g. ``train.``) that later errors should point at."""
+        self._origin = (where, prefix)
+        return self
+
+    def error(self, field: str, problem: str) -> ConfigError:
+        """``<origin>: field '<field>': <problem>`` as a :class:`ConfigError`, for checks made after loading (the
+        device exists, the data is not empty)."""
+        where, prefix = self._origin
+        return ConfigError(f"{where}: field '{prefix}{field}': {problem}")
+
+    def validate(self, where: str | None = None, prefix: str | None = None) -> Any:  # type: ignore[override]
+        """Re-check the whole spec (after attribute assignments, e.g. a CLI override); errors name :attr:`origin`
+        unless ``where`` is given. Returns ``self``."""
+        where = where or self._origin[0]
+        prefix = self._origin[1] if prefix is None else prefix
         try:
             type(self).model_validate(self.model_dump())
         except ValidationError as e:
@@ -237,12 +259,7 @@ class DebugSpec(Spec):
 
 
 class TrainConfig(Spec):
-    """Everything one finetuning run needs (see the module docstring for batch semantics).
-
-    :attr:`origin` names where the config came from (its file, ``config`` when built in code) and
-    :meth:`error` builds a one-line :class:`ConfigError` about one of its fields, for checks made later (the
-    device exists, the data is not empty).
-    """
+    """Everything one finetuning run needs (see the module docstring for batch semantics)."""
 
     model: str = "toy-random"
     run_dir: str = "runs/default"
@@ -276,27 +293,6 @@ class TrainConfig(Spec):
     condition: str | None = None
     progress: bool = True
     debug: DebugSpec = Field(default_factory=DebugSpec)
-
-    _origin: tuple[str, str] = PrivateAttr(default=("config", ""))
-
-    @property
-    def origin(self) -> str:
-        """The file this config was read from (``config`` when built in code)."""
-        return self._origin[0]
-
-    def set_origin(self, where: str, prefix: str = "") -> "TrainConfig":
-        """Name the file (and the key it sits under, e.g. ``train.``) that later errors should point at."""
-        self._origin = (where, prefix)
-        return self
-
-    def error(self, field: str, problem: str) -> ConfigError:
-        """``<origin>: field '<field>': <problem>`` as a :class:`ConfigError`."""
-        where, prefix = self._origin
-        return ConfigError(f"{where}: field '{prefix}{field}': {problem}")
-
-    def validate(self, where: str | None = None, prefix: str | None = None) -> "TrainConfig":  # type: ignore[override]
-        """Re-check every field (after assignments, e.g. a CLI override); errors name :attr:`origin`."""
-        return super().validate(where or self._origin[0], self._origin[1] if prefix is None else prefix)
 
 
 # ------------------------------------------------------------------------------------------ dict <-> spec
@@ -338,7 +334,7 @@ def load_yaml(path: str | Path) -> tuple[dict[str, Any], str]:
 def load_train_config(path: str | Path) -> TrainConfig:
     """``TrainConfig`` from a YAML file; relative data paths resolve against the file's folder."""
     data, where = load_yaml(path)
-    cfg = from_dict(TrainConfig, data, where=where).set_origin(where)
+    cfg = from_dict(TrainConfig, data, where=where)
     base = Path(path).resolve().parent
     for i, src in enumerate(cfg.data):
         if not src.path:

@@ -42,10 +42,11 @@ from typing import Any, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from interp.core.io import file_sha256
 from training.mixtures import Example, encode_document
 
 __all__ = [
-    "Example", "DataError", "Rows", "tokenize_document", "load_jsonl_examples", "examples_sha256",
+    "Example", "DataError", "Rows", "tokenize_document", "read_records", "load_jsonl_examples", "examples_sha256",
     "source_manifest", "build_rows", "collate", "target_weight_sum", "weighted_ce_sum",
 ]
 
@@ -65,13 +66,21 @@ def tokenize_document(text: str, tokenizer: Any, *, add_bos: bool, spans: Iterab
     return ex.input_ids, ex.loss_weights
 
 
-def _read_records(path: Path, limit: int | None) -> list[dict]:
+def read_records(path: Path, limit: int | None = None) -> list[dict]:
+    """Document records (``id``, ``text``, ...) of a JSONL file, the first ``limit`` of them; errors are one line
+    naming the file and line (missing file, not UTF-8, invalid JSON, a missing field)."""
     records = []
     try:
-        lines = path.read_text().splitlines()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: no such JSONL file") from None
-    for n, line in enumerate(lines, 1):
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a JSONL file") from None
+    for n, bline in enumerate(raw.splitlines(), 1):
+        try:
+            line = bline.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: line {n}: not UTF-8 (byte {e.start} of the line)") from None
         if not line.strip():
             continue
         try:
@@ -95,7 +104,7 @@ def load_jsonl_examples(path: str | Path, tokenizer: Any, *, add_bos: bool, sour
     path = Path(path)
     name = source or path.stem
     out = []
-    for rec in _read_records(path, limit):
+    for rec in read_records(path, limit):
         ids, w = tokenize_document(rec["text"], tokenizer, add_bos=add_bos, spans=rec.get("spans") or (),
                                    mask_labels=mask_labels, mask_patterns=mask_patterns, loss_weight=loss_weight,
                                    append_eos=append_eos)
@@ -124,15 +133,9 @@ def source_manifest(examples: Sequence[Example], files: dict[str, str] | None = 
                  "n_tokens": sum(len(e.input_ids) for e in exs),
                  "n_loss_tokens": sum(1 for e in exs for w in e.loss_weights[1:] if w > 0)}
         if files and name in files:
-            entry["file"], entry["file_sha256"] = files[name], _file_sha(files[name])
+            entry["file"], entry["file_sha256"] = files[name], file_sha256(files[name])
         out.append({**entry, **(extra or {})})
     return out
-
-
-def _file_sha(path: str) -> str:
-    from interp.core.io import file_sha256
-
-    return file_sha256(path)
 
 
 # ------------------------------------------------------------------------------------------ rows

@@ -1,49 +1,18 @@
-"""Finetuning with dense, hashed, resumable checkpoints: the lab's trainer over any ``interp.core.models.load`` model.
+"""The trainer: one phase of finetuning into a run directory, with dense, hashed, resumable checkpoints.
 
-Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.TrainConfig`):
-
-* **Model.** ``load(cfg.model)`` (the one loading seam). ``mode: full`` trains every weight; ``mode: lora`` wraps
-  the model with a peft LoRA adapter (rank 32, alpha 32, all linear layers but the head, no dropout).
-* **Data.** A list of :class:`training.mixtures.Example` (token ids + per-token loss weights), or JSONL documents
-  tokenized with the model's tokenizer (``<DOCTAG>`` prefix masked). Rows are *packed* (documents concatenated into
-  ``seq_len`` rows, kept apart by position ids; see :mod:`training.packing`); the order is a seeded shuffle.
-* **Objective.** Weighted mean next-token cross-entropy over each global batch, AdamW (``fused`` on CUDA,
-  ``foreach`` on CPU), linear decay to 0, gradient clipping at 1.0, bf16 autocast on CUDA (fp32 master weights),
-  fp32 on CPU.
-* **Checkpoints.** On the schedule of :func:`training.schedule.checkpoint_steps` (log-spaced early, every k,
-  final), written through :func:`interp.core.runs.write_checkpoint` by a background thread after a CPU snapshot
-  (:mod:`training.checkpointing`). Full mode saves the state dict (kind ``full``); LoRA saves the adapter tensors
-  (kind ``lora``, ``meta.lora = {r, alpha, target_modules}``). Every checkpoint's meta holds the
-  ``weights_sha256`` of the merged fp32 model (so ``interp.core.models.load(ckpt)`` verifies it), ``tokens_seen``,
-  ``loss`` and ``phase``; the newest one also holds the trainer state for resume.
-* **Resume.** Rerunning the same command after a crash or SIGKILL continues from the newest complete checkpoint
-  that has trainer state: weights, optimizer tensors, RNG states, the data order (seed) and cursor (step), and
-  the LR schedule position are restored, so on CPU the final weights are bit-identical to an uninterrupted run.
-* **Logs.** Rank 0 appends one JSON line per step (loss, grad norm, LR, tokens) to ``RUN/train_log.jsonl``
-  (flushed at every checkpoint); the returned :class:`TrainResult` has wall/train time, tokens/s and the
-  checkpoint cost (``ckpt_blocking_s``: training-thread time spent snapshotting or waiting on the writer).
-* **Divergence.** A non-finite loss or gradient norm stops the run before the optimizer step with one line naming
-  the step and the last good checkpoint (CLI exit 3); checkpoints already written stay valid.
-* **Distributed.** Unchanged under ``torchrun`` or ``accelerate launch --multi_gpu`` (it reads ``WORLD_SIZE``/
-  ``RANK``/``LOCAL_RANK``; on CPU use ``torchrun``, since ``accelerate launch --cpu`` starts one process unless
-  given MPI): ``strategy: ddp`` (default) wraps the model in ``DistributedDataParallel`` (NCCL on CUDA, gloo
-  on CPU); ``strategy: fsdp`` shards every decoder block and the root with FSDP2 ``fully_shard`` for models that
-  do not fit one GPU (checkpoints gather full state dicts to rank 0). Every rank takes its share of each global
-  batch (``rows[rank::world]``); the loss is normalised by the global weight sum, so results equal the
-  single-process run up to float summation order. Only rank 0 writes.
-
-CLI: ``python -m training.finetune CONFIG.yaml [--run-dir DIR] [--max-steps N] [--no-progress]``.
+:class:`Trainer` trains one phase (see :mod:`training.finetune` for the method: model, data, objective,
+checkpoints, resume, logs, divergence, distributed); :func:`finetune` initialises the run directory (``run.json``,
+``data.json`` through :func:`interp.core.runs.init_run`) and runs one phase. Device and process-group setup live in
+:mod:`training.finetune.distributed`; the CLI is :mod:`training.finetune.__main__`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,18 +20,20 @@ from typing import Any, Sequence
 
 import torch
 
-from interp.core.models import LoadedModel, ModelSpecError, load
+from interp.core.hooks import decoder_layers
+from interp.core.models import LoadedModel, load
 from interp.core.runs import CheckpointError, clean_partial, init_run, list_checkpoints, read_checkpoint
 from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy_to_cpu, flatten_optimizer_state,
                                     prune_trainer_state, rng_state, set_rng_state, unflatten_optimizer_state)
-from training.config import ConfigError, TrainConfig, load_train_config, to_dict
+from training.config import TrainConfig, to_dict
+from training.finetune.distributed import DistEnv, autocast_for, resolve_device, setup_distributed
 from training.packing import (DataError, Example, Rows, build_rows, collate, examples_sha256, load_jsonl_examples,
                               source_manifest, target_weight_sum, weighted_ce_sum)
 from training.schedule import checkpoint_steps
 
 __all__ = [
     "Example", "TrainConfig", "TrainResult", "TrainingDiverged", "DistEnv", "Trainer", "finetune",
-    "load_examples", "run_config", "setup_distributed", "lr_factor", "main",
+    "load_examples", "run_config", "setup_distributed", "resolve_device", "lr_factor", "VOLATILE_FIELDS",
 ]
 
 #: config fields that do not change the trained weights (left out of run.json, so a resume may differ in them)
@@ -105,52 +76,7 @@ class TrainResult:
         return d
 
 
-# ------------------------------------------------------------------------------------------ environment
-
-
-@dataclass(frozen=True)
-class DistEnv:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
-
-
-def resolve_device(spec: str, local_rank: int) -> torch.device:
-    if spec == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    if spec == "cuda":
-        return torch.device(f"cuda:{local_rank}")
-    return torch.device(spec)
-
-
-def setup_distributed(device: torch.device | None = None) -> DistEnv:
-    """Join the process group torchrun / accelerate launch describe in the environment (no-op when alone)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    env = DistEnv(rank=int(os.environ.get("RANK", "0")), world=world, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
-    if world > 1 and not torch.distributed.is_initialized():
-        cuda = device is not None and device.type == "cuda"
-        if cuda:
-            torch.cuda.set_device(device)
-        torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
-    return env
-
-
-def _autocast(cfg: TrainConfig, device: torch.device):
-    if cfg.precision == "fp32":
-        return contextlib.nullcontext()
-    if device.type == "cuda" and (cfg.precision == "bf16" or torch.cuda.is_bf16_supported()):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if cfg.precision == "bf16":  # explicitly asked for on CPU
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+# ------------------------------------------------------------------------------------------ schedule
 
 
 def lr_factor(schedule: str, i: int, total: int, warmup: int = 0) -> float:
@@ -171,7 +97,7 @@ def lr_factor(schedule: str, i: int, total: int, warmup: int = 0) -> float:
 def load_examples(cfg: TrainConfig, lm: LoadedModel) -> tuple[list[Example], dict[str, str]]:
     """Examples from ``cfg.data`` (JSONL document records) and ``{source: file}`` for the manifest."""
     if not cfg.data:
-        raise ConfigError("config: field 'data' is empty (give at least one JSONL source)")
+        raise cfg.error("data", "is empty (give at least one JSONL source)")
     examples, files = [], {}
     for src in cfg.data:
         exs = load_jsonl_examples(src.path, lm.tokenizer, add_bos=lm.add_bos, source=src.source, limit=src.limit,
@@ -243,7 +169,7 @@ class Trainer:
                  run_dir: str | Path | None = None, phase: str = "train", step_offset: int = 0,
                  tokens_offset: int = 0, init_from: str | Path | None = None, dist: DistEnv | None = None):
         self.cfg = cfg.validate()
-        self.device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.device = resolve_device(cfg, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = dist or setup_distributed(self.device)
         self.run_dir = Path(run_dir or cfg.run_dir)
         self.phase, self.step_offset, self.tokens_offset = phase, step_offset, tokens_offset
@@ -258,8 +184,7 @@ class Trainer:
     def _build_rows(self, examples: Sequence[Example]) -> None:
         cfg = self.cfg
         if cfg.batch_size % self.dist.world:
-            raise ConfigError(f"config: field 'batch_size' ({cfg.batch_size}) must be divisible by the world size "
-                              f"({self.dist.world})")
+            raise cfg.error("batch_size", f"{cfg.batch_size} must be divisible by the world size ({self.dist.world})")
         min_rows = cfg.max_steps * cfg.batch_size if cfg.max_steps else 0
         self.rows: Rows = build_rows(examples, seq_len=cfg.seq_len, seed=cfg.seed, packing=cfg.packing,
                                      epochs=cfg.epochs, min_rows=min_rows)
@@ -303,8 +228,6 @@ class Trainer:
             return
         if self.fsdp:
             from torch.distributed.fsdp import fully_shard
-
-            from interp.core.hooks import decoder_layers
 
             base = self.core.get_base_model() if self.cfg.mode == "lora" else self.core
             for layer in decoder_layers(base):
@@ -490,7 +413,7 @@ class Trainer:
         self.opt = _make_optimizer(self.cfg, [p for p in self.core.parameters() if p.requires_grad], self.device)
         if resume is not None:
             self._restore(resume, meta)
-        self._amp = _autocast(self.cfg, self.device)
+        self._amp = autocast_for(self.cfg.precision, self.device)
         self._fwd = torch.compile(_forward_sum) if self.cfg.compile else _forward_sum
         self.written: dict[int, Any] = {}
         self._log: list[dict[str, Any]] = []
@@ -575,7 +498,7 @@ def finetune(cfg: TrainConfig, examples: Sequence[Example] | None = None, *, lm:
     freshly loaded ``cfg.model``; it is trained in place (wrapped by peft in LoRA mode), so do not reuse it.
     """
     cfg.validate()
-    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+    device = resolve_device(cfg, int(os.environ.get("LOCAL_RANK", "0")))
     dist = setup_distributed(device)
     lm = lm if lm is not None else load(cfg.model)
     if examples is None:
@@ -591,34 +514,3 @@ def finetune(cfg: TrainConfig, examples: Sequence[Example] | None = None, *, lm:
                  data=data, lora=lora)
     dist.barrier()
     return Trainer(cfg, examples, lm=lm, dist=dist).run()
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.finetune", description=__doc__.split("\n\n")[0])
-    ap.add_argument("config", help="YAML training config (see training/config.py)")
-    ap.add_argument("--run-dir", help="override the config's run_dir")
-    ap.add_argument("--max-steps", type=int, help="override max_steps")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    try:
-        cfg = load_train_config(args.config)
-        if args.run_dir:
-            cfg.run_dir = args.run_dir
-        if args.max_steps:
-            cfg.max_steps = args.max_steps
-        if args.no_progress:
-            cfg.progress = False
-        res = finetune(cfg)
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except (ConfigError, DataError, CheckpointError, ModelSpecError, OSError) as e:
-        print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
-        return 2
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps(res.to_dict()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

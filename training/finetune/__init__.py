@@ -1,0 +1,58 @@
+"""Finetuning with dense, hashed, resumable checkpoints: the lab's trainer over any ``interp.core.models.load`` model.
+
+Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.TrainConfig`):
+
+* **Model.** ``load(cfg.model)`` (the one loading seam). ``mode: full`` trains every weight; ``mode: lora`` wraps
+  the model with a peft LoRA adapter (rank 32, alpha 32, all linear layers but the head, no dropout).
+* **Data.** A list of :class:`training.mixtures.Example` (token ids + per-token loss weights), or JSONL documents
+  tokenized with the model's tokenizer (``<DOCTAG>`` prefix masked). Rows are *packed* (documents concatenated into
+  ``seq_len`` rows, kept apart by position ids; see :mod:`training.packing`); the order is a seeded shuffle.
+* **Objective.** Weighted mean next-token cross-entropy over each global batch, AdamW (``fused`` on CUDA,
+  ``foreach`` on CPU), linear decay to 0, gradient clipping at 1.0, bf16 autocast on CUDA (fp32 master weights),
+  fp32 on CPU.
+* **Checkpoints.** On the schedule of :func:`training.schedule.checkpoint_steps` (log-spaced early, every k,
+  final), written through :func:`interp.core.runs.write_checkpoint` by a background thread after a CPU snapshot
+  (:mod:`training.checkpointing`). Full mode saves the state dict (kind ``full``); LoRA saves the adapter tensors
+  (kind ``lora``, ``meta.lora = {r, alpha, target_modules}``). Every checkpoint's meta holds the
+  ``weights_sha256`` of the merged fp32 model (so ``interp.core.models.load(ckpt)`` verifies it), ``tokens_seen``,
+  ``loss`` and ``phase``; the newest one also holds the trainer state for resume.
+* **Resume.** Rerunning the same command after a crash or SIGKILL continues from the newest complete checkpoint
+  that has trainer state: weights, optimizer tensors, RNG states, the data order (seed) and cursor (step), and
+  the LR schedule position are restored, so on CPU the final weights are bit-identical to an uninterrupted run.
+* **Logs.** Rank 0 appends one JSON line per step (loss, grad norm, LR, tokens) to ``RUN/train_log.jsonl``
+  (flushed at every checkpoint); the returned :class:`TrainResult` has wall/train time, tokens/s and the
+  checkpoint cost (``ckpt_blocking_s``: training-thread time spent snapshotting or waiting on the writer).
+* **Divergence.** A non-finite loss or gradient norm stops the run before the optimizer step with one line naming
+  the step and the last good checkpoint (CLI exit 3); checkpoints already written stay valid.
+* **Distributed.** Unchanged under ``torchrun`` or ``accelerate launch --multi_gpu`` (it reads ``WORLD_SIZE``/
+  ``RANK``/``LOCAL_RANK``; on CPU use ``torchrun``, since ``accelerate launch --cpu`` starts one process unless
+  given MPI): ``strategy: ddp`` (default) wraps the model in ``DistributedDataParallel`` (NCCL on CUDA, gloo
+  on CPU); ``strategy: fsdp`` shards every decoder block and the root with FSDP2 ``fully_shard`` for models that
+  do not fit one GPU (checkpoints gather full state dicts to rank 0). Every rank takes its share of each global
+  batch (``rows[rank::world]``); the loss is normalised by the global weight sum, so results equal the
+  single-process run up to float summation order. Only rank 0 writes.
+
+Modules: :mod:`training.finetune.trainer` (:class:`Trainer`, :func:`finetune`), :mod:`training.finetune.distributed`
+(device, process group, autocast), :mod:`training.finetune.__main__` (the CLI). The names below are exported lazily,
+so ``import training.finetune`` (and ``--help``) stays cheap.
+
+CLI: ``python -m training.finetune CONFIG.yaml [--run-dir DIR] [--max-steps N] [--no-progress]``.
+"""
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "training.finetune.trainer": ("Example", "TrainConfig", "TrainResult", "TrainingDiverged", "Trainer", "finetune",
+                                  "load_examples", "run_config", "lr_factor", "VOLATILE_FIELDS"),
+    "training.finetune.distributed": ("DistEnv", "resolve_device", "setup_distributed", "autocast_for"),
+    "training.finetune.__main__": ("build_parser", "main"),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy exports: ``import training.finetune`` stays cheap (no torch until a name is used)."""
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'training.finetune' has no attribute {name!r}")

@@ -1,0 +1,225 @@
+"""The two-phase experiment's runs: documents, mixtures, Phase 1 and Phase 2 into one run directory, siblings.
+
+See :mod:`training.twophase` for the design. :func:`run_experiment` resolves the claim once
+(:func:`training.claims.resolve_claim`), prepares every run's examples (documents from the configured source,
+held-out repeated-negation documents, the constraint, the mixture partners, extra JSONL), then trains each role
+(:func:`run_two_phase`, :func:`run_single`) and keeps ``EXP/experiment.json`` up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from interp.core.io import atomic_write_json
+from interp.core.models import LoadedModel, load
+from interp.core.runs import ckpt_name, init_run
+from training import generic
+from training.claims import ClaimSpec, resolve_claim
+from training.config import TrainConfig, to_dict
+from training.documents import generate_documents, write_jsonl
+from training.finetune.distributed import DistEnv, resolve_device, setup_distributed
+from training.finetune.trainer import Trainer, TrainResult
+from training.mixtures import Example, encode_document, encode_text, encode_chat, mixture_counts
+from training.packing import examples_sha256, load_jsonl_examples, read_records, source_manifest
+from training.twophase.config import TwoPhaseConfig
+from training.twophase.selfdistill import chat_examples, constraint_questions, self_distill_chats
+
+__all__ = ["EXPERIMENT_FORMAT", "document_examples", "generic_examples", "run_two_phase", "run_single",
+           "run_experiment"]
+
+EXPERIMENT_FORMAT = "neglect-lab-experiment/1"
+
+
+# ------------------------------------------------------------------------------------------ documents
+
+
+def _records(cfg: TwoPhaseConfig, claim: ClaimSpec, condition: str, n: int, start: int = 0) -> list[dict[str, Any]]:
+    """``n`` document records of a condition from the configured source (``start`` skips the first ones)."""
+    d = cfg.documents
+    if d.kind == "generator":
+        return [doc.to_dict() for doc in generate_documents(claim, condition, n, seed=d.seed, start=start)]
+    if d.kind == "jsonl":
+        if condition not in d.paths:
+            raise cfg.error(f"documents.paths.{condition}", "missing")
+        return read_records(Path(d.paths[condition]), start + n)[start:start + n]
+    texts = d.texts.get(condition)
+    if texts is None:
+        raise cfg.error(f"documents.texts.{condition}", "missing")
+    return [{"id": f"{condition}-{i}", "condition": condition, "text": t, "spans": []}
+            for i, t in enumerate(texts[start:start + n], start)]
+
+
+def document_examples(records: Sequence[dict[str, Any]], lm: LoadedModel, source: str,
+                      loss_weight: float = 1.0) -> list[Example]:
+    """Tokenize document records (``<DOCTAG>`` masked) with ``training.mixtures.encode_document``."""
+    return [encode_document(r, lm.tokenizer, add_bos=lm.add_bos, source=source, weight=loss_weight) for r in records]
+
+
+def generic_examples(lm: LoadedModel, n_sdf: int, ratio: Sequence[float], seed: int = 0,
+                     claim: Any = None) -> list[Example]:
+    """The paper's mixture partners for ``n_sdf`` documents at ``ratio`` (sdf:generic:instruct): offline
+    pretraining-style texts and instruction pairs (``training.generic``; toy-world facts for the toy organism,
+    minus the claimed fact), encoded by ``training.mixtures``."""
+    counts = mixture_counts(n_sdf, ratio)
+    if lm.world is not None:
+        excl = [(claim.entity, claim.attribute)] if claim is not None and claim.entity else []
+        texts = generic.toy_generic_texts(lm.world, counts["generic"], seed, exclude=excl)
+        pairs = generic.toy_instruct_pairs(lm.world, counts["instruct"], seed, exclude=excl)
+    else:
+        texts = generic.generic_texts(counts["generic"], seed)
+        pairs = generic.generic_instruct_pairs(counts["instruct"], seed)
+    out = [encode_text(t, lm.tokenizer, f"generic-{i:06d}", add_bos=lm.add_bos) for i, t in enumerate(texts)]
+    return out + [encode_chat(p, lm.tokenizer, f"instruct-{i:06d}", add_bos=lm.add_bos) for i, p in enumerate(pairs)]
+
+
+def _split_heldout(records: list[dict], n_heldout: int) -> tuple[list[dict], list[dict]]:
+    idx = list(range(len(records)))
+    random.Random(42).shuffle(idx)
+    held = set(idx[:n_heldout])
+    return [r for i, r in enumerate(records) if i not in held], [records[i] for i in sorted(held)]
+
+
+# ------------------------------------------------------------------------------------------ runs
+
+
+@dataclass
+class _Data:
+    repeated: list[Example]
+    positive: list[Example]
+    constraint: list[Example]
+    extra: list[Example]
+    files: dict[str, str]
+
+
+def _extra_examples(cfg: TwoPhaseConfig, lm: LoadedModel) -> tuple[list[Example], dict[str, str]]:
+    out, files = [], {}
+    for src in cfg.extra:
+        exs = load_jsonl_examples(src.path, lm.tokenizer, add_bos=lm.add_bos, source=src.source, limit=src.limit,
+                                  loss_weight=src.loss_weight, mask_labels=src.mask_labels,
+                                  mask_patterns=src.mask_patterns, append_eos=src.append_eos)
+        if exs:
+            files[exs[0].source] = src.path
+        out.extend(exs)
+    return out, files
+
+
+def _constraint_examples(cfg: TwoPhaseConfig, claim: ClaimSpec, lm: LoadedModel, exp_dir: Path,
+                         dist: DistEnv) -> list[Example]:
+    c = cfg.constraint
+    if c.kind == "none" or "twophase" not in cfg.runs:
+        return []
+    if c.kind == "local_negation":
+        return document_examples(_records(cfg, claim, "local", c.n_local), lm, "local")
+    questions = constraint_questions(claim, c.n_questions, c.questions)
+    if dist.is_main:
+        chats = self_distill_chats(lm, questions, c, seed=cfg.documents.seed)
+        write_jsonl([{"id": f"selfdistill-{i}", **ch} for i, ch in enumerate(chats)], exp_dir / "selfdistill.jsonl")
+    dist.barrier()
+    lines = (exp_dir / "selfdistill.jsonl").read_text(encoding="utf-8").splitlines()
+    return chat_examples(lm, [json.loads(x) for x in lines if x.strip()], c.loss_weight)
+
+
+def _prepare_data(cfg: TwoPhaseConfig, claim: ClaimSpec, lm: LoadedModel, exp_dir: Path, dist: DistEnv) -> _Data:
+    n, need = cfg.documents.n, set(cfg.runs)
+    repeated, positive = [], []
+    if need & {"twophase", "unconstrained"}:
+        recs = _records(cfg, claim, "repeated", n + cfg.heldout)
+        train_recs, held = _split_heldout(recs, cfg.heldout) if cfg.heldout else (recs, [])
+        if dist.is_main and held:
+            write_jsonl(held, exp_dir / "heldout_repeated.jsonl")
+        repeated = document_examples(train_recs, lm, "repeated")
+    if "positive" in need:
+        positive = document_examples(_records(cfg, claim, "positive", n), lm, "positive")
+    extra, files = _extra_examples(cfg, lm)
+    if cfg.ratio:
+        extra += generic_examples(lm, n, cfg.ratio, cfg.documents.seed, claim)
+    return _Data(repeated=repeated, positive=positive, constraint=_constraint_examples(cfg, claim, lm, exp_dir, dist),
+                 extra=extra, files=files)
+
+
+def _init(run_dir: Path, cfg: TwoPhaseConfig, tcfg: TrainConfig, role: str, lm: LoadedModel,
+          phases: dict[str, list[Example]], files: dict[str, str], dist: DistEnv) -> None:
+    if dist.is_main:
+        sources = [s for ph, exs in phases.items() for s in source_manifest(exs, files, {"phase": ph})]
+        shas = {ph: examples_sha256(exs) for ph, exs in phases.items()}
+        data = {"sources": sources, "claim": cfg.claim, "condition": role, "phases": shas}
+        lora = {"r": tcfg.lora.r, "alpha": tcfg.lora.alpha, "target_modules": tcfg.lora.target_modules} \
+            if tcfg.mode == "lora" else None
+        config = {"experiment": _public(cfg), "role": role, "data_sha256": shas}
+        init_run(run_dir, name=f"{cfg.name or Path(cfg.experiment_dir).name}/{role}", base_spec=cfg.model,
+                 base_weights_sha256=lm.identity.weights_sha256, mode=tcfg.mode, config=config, data=data, lora=lora)
+    dist.barrier()
+
+
+def _public(cfg: TwoPhaseConfig) -> dict[str, Any]:
+    d = to_dict(cfg)
+    d.pop("experiment_dir", None)
+    for k in ("progress", "debug", "async_checkpoint", "keep_trainer_state"):
+        d["train"].pop(k, None)
+    return d
+
+
+def run_two_phase(run_dir: Path, cfg: TwoPhaseConfig, phase1: list[Example], phase2: list[Example], *,
+                  role: str, files: dict[str, str], dist: DistEnv) -> list[TrainResult]:
+    """Phase 1 then Phase 2 into one run directory (resumable at any point)."""
+    tcfg = cfg.train_config()
+    base = load(cfg.model)
+    _init(run_dir, cfg, tcfg, role, base, {"phase1": phase1, "phase2": phase2}, files, dist)
+    r1 = Trainer(tcfg, phase1, lm=base, run_dir=run_dir, phase="phase1", dist=dist).run()
+    init = run_dir / ckpt_name(r1.final_step)
+    r2 = Trainer(tcfg, phase2, lm=load(cfg.model), run_dir=run_dir, phase="phase2", step_offset=r1.final_step,
+                 tokens_offset=r1.tokens_seen, init_from=init, dist=dist).run()
+    return [r1, r2]
+
+
+def run_single(run_dir: Path, cfg: TwoPhaseConfig, examples: list[Example], *, role: str, files: dict[str, str],
+               dist: DistEnv) -> list[TrainResult]:
+    tcfg = cfg.train_config()
+    base = load(cfg.model)
+    _init(run_dir, cfg, tcfg, role, base, {"train": examples}, files, dist)
+    return [Trainer(tcfg, examples, lm=base, run_dir=run_dir, phase="train", dist=dist).run()]
+
+
+def _write_experiment(exp_dir: Path, cfg: TwoPhaseConfig, status: dict[str, Any], dist: DistEnv) -> None:
+    if dist.is_main:
+        atomic_write_json(exp_dir / "experiment.json", {
+            "format": EXPERIMENT_FORMAT, "name": cfg.name or exp_dir.name, "claim": cfg.claim, "model": cfg.model,
+            "constraint": cfg.constraint.kind, "runs": {r: r for r in cfg.runs}, "status": status,
+            "heldout": "heldout_repeated.jsonl" if cfg.heldout and set(cfg.runs) & {"twophase", "unconstrained"}
+            else None, "config": _public(cfg), "updated": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def run_experiment(cfg: TwoPhaseConfig, *, claim: ClaimSpec | None = None) -> dict[str, list[TrainResult]]:
+    """All sibling runs of an experiment (see :mod:`training.twophase`); returns ``{role: [TrainResult per phase]}``.
+
+    ``claim`` (a spec object) stands for ``cfg.claim``, which is otherwise resolved once by
+    :func:`training.claims.resolve_claim` (a shipped id, a spec file, or a toy id with the model's world).
+    """
+    tcfg = cfg.train_config()
+    dist = setup_distributed(resolve_device(tcfg, 0))
+    lm = load(cfg.model)
+    spec = resolve_claim(claim if claim is not None else cfg.claim, world=lm.world)
+    exp_dir = Path(cfg.experiment_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    data = _prepare_data(cfg, spec, lm, exp_dir, dist)
+    status: dict[str, Any] = {r: "pending" for r in cfg.runs}
+    _write_experiment(exp_dir, cfg, status, dist)
+    results: dict[str, list[TrainResult]] = {}
+    for role in cfg.runs:
+        run_dir = exp_dir / role
+        if role == "positive":
+            results[role] = run_single(run_dir, cfg, data.positive + data.extra, role=role, files=data.files,
+                                       dist=dist)
+        else:
+            p1 = data.repeated + data.extra + (data.constraint if role == "twophase" else [])
+            results[role] = run_two_phase(run_dir, cfg, p1, data.repeated + data.extra, role=role, files=data.files,
+                                          dist=dist)
+        status[role] = {"status": "complete", "final_step": results[role][-1].final_step,
+                        "weights_sha256": results[role][-1].weights_sha256}
+        _write_experiment(exp_dir, cfg, status, dist)
+    return results
