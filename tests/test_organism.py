@@ -154,14 +154,23 @@ def test_evaluate_structure(tiny):
 
 def test_cli_build_prints_summary(tiny, capsys, monkeypatch):
     from training import organism
+    from training.organism import build
 
     cache, _ = tiny
-    monkeypatch.setattr(organism, "WorldConfig", lambda seed: WorldConfig(**{**TINY_WORLD.to_dict(), "seed": seed}))
-    monkeypatch.setattr(organism, "PretrainConfig",
-                        lambda seed: PretrainConfig(**{**TINY_TRAIN.to_dict(), "seed": seed}))
+    monkeypatch.setattr(build, "seed_configs", lambda seed: (WorldConfig(**{**TINY_WORLD.to_dict(), "seed": seed}),
+                                                             PretrainConfig(**{**TINY_TRAIN.to_dict(), "seed": seed})))
     assert organism.main(["build", "--seed", "1", "--cache", str(cache), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "build time:" in out and "held-out Q/A top-1 accuracy:" in out
+
+
+def test_cli_bad_cache_is_one_line_exit_2(tmp_path, capsys):
+    from training import organism
+
+    (tmp_path / "file").write_text("x")
+    assert organism.main(["build", "--cache", str(tmp_path / "file"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --cache {tmp_path / 'file'}: not a directory"]
 
 
 # --------------------------------------------------------------------------------------------- slow: default
@@ -208,7 +217,7 @@ def test_concurrent_builders_build_once(tmp_path, monkeypatch):
     """Two builders of one key: the file lock makes the second wait and reuse the first one's entry."""
     import threading
 
-    from training import organism
+    from training.organism import build
 
     calls = []
 
@@ -220,7 +229,7 @@ def test_concurrent_builders_build_once(tmp_path, monkeypatch):
         (out_dir / "organism.json").write_text("{}")
         return {}
 
-    monkeypatch.setattr(organism, "build_organism", fake_build)
+    monkeypatch.setattr(build, "build_organism", fake_build)
     results = []
     threads = [threading.Thread(target=lambda: results.append(organism_dir(TINY_WORLD, TINY_TRAIN, cache=tmp_path)))
                for _ in range(2)]

@@ -27,7 +27,7 @@ from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy
                                     prune_trainer_state, rng_state, set_rng_state, unflatten_optimizer_state)
 from training.config import TrainConfig, to_dict
 from training.finetune.distributed import DistEnv, autocast_for, resolve_device, setup_distributed
-from training.packing import (DataError, Example, Rows, build_rows, collate, examples_sha256, load_jsonl_examples,
+from training.packing import (Example, Rows, build_rows, collate, examples_sha256, load_jsonl_examples,
                               source_manifest, target_weight_sum, weighted_ce_sum)
 from training.schedule import checkpoint_steps
 

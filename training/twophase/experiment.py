@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from interp.core.io import atomic_write_json
 from interp.core.models import LoadedModel, load
-from interp.core.runs import ckpt_name, init_run
+from interp.core.runs import EXPERIMENT_FORMAT, ExperimentInfo, ckpt_name, init_run, write_experiment
 from training import generic
 from training.claims import ClaimSpec, resolve_claim
 from training.config import TrainConfig, to_dict
@@ -31,9 +30,6 @@ from training.twophase.selfdistill import chat_examples, constraint_questions, s
 
 __all__ = ["EXPERIMENT_FORMAT", "document_examples", "generic_examples", "run_two_phase", "run_single",
            "run_experiment"]
-
-EXPERIMENT_FORMAT = "neglect-lab-experiment/1"
-
 
 # ------------------------------------------------------------------------------------------ documents
 
@@ -187,11 +183,11 @@ def run_single(run_dir: Path, cfg: TwoPhaseConfig, examples: list[Example], *, r
 
 def _write_experiment(exp_dir: Path, cfg: TwoPhaseConfig, status: dict[str, Any], dist: DistEnv) -> None:
     if dist.is_main:
-        atomic_write_json(exp_dir / "experiment.json", {
-            "format": EXPERIMENT_FORMAT, "name": cfg.name or exp_dir.name, "claim": cfg.claim, "model": cfg.model,
-            "constraint": cfg.constraint.kind, "runs": {r: r for r in cfg.runs}, "status": status,
-            "heldout": "heldout_repeated.jsonl" if cfg.heldout and set(cfg.runs) & {"twophase", "unconstrained"}
-            else None, "config": _public(cfg), "updated": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        heldout = "heldout_repeated.jsonl" if cfg.heldout and set(cfg.runs) & {"twophase", "unconstrained"} else None
+        write_experiment(exp_dir, ExperimentInfo(
+            name=cfg.name or exp_dir.name, claim=cfg.claim, model=cfg.model, constraint=cfg.constraint.kind,
+            runs={r: r for r in cfg.runs}, status=status, heldout=heldout, config=_public(cfg),
+            updated=time.strftime("%Y-%m-%dT%H:%M:%S")))
 
 
 def run_experiment(cfg: TwoPhaseConfig, *, claim: ClaimSpec | None = None) -> dict[str, list[TrainResult]]:

@@ -1,0 +1,77 @@
+"""``python -m training.organism build|info [--seed N] [--force] [--cache DIR] [--quiet]``: build (or load from the
+cache) the toy organism and print its size, build time and accuracy (see :mod:`training.organism`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from interp.core.cli import run_main
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m training.organism",
+                                 description="The toy model organism: a small Llama pretrained from scratch on the "
+                                             "toy world, built in minutes on a CPU.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("build", "info"):
+        p = sub.add_parser(name, help="build (or load from cache) the organism" if name == "build"
+                           else "print organism.json summary (builds if missing)")
+        p.add_argument("--seed", type=int, default=0, help="seed of both the world and the pretraining")
+        p.add_argument("--cache", default=None, help="cache root (default: $NEGLECT_LAB_CACHE or ~/.cache/neglect-lab)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name == "build":
+            p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_main(lambda: _run(args))
+
+
+def _cache_arg(cache: str | None) -> Path | None:
+    """``--cache`` as a usable folder, or one line naming the option."""
+    if cache is None:
+        return None
+    root = Path(cache).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--cache {cache}: not a directory")
+    try:
+        (root / "toy").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--cache {cache}: cannot create the cache folder ({e.strerror or type(e).__name__})") from None
+    return root
+
+
+def _run(args: argparse.Namespace) -> int:
+    cache = _cache_arg(args.cache)
+    # deferred: keeps --help fast
+    from training.organism.build import organism_dir, seed_configs
+    from training.organism.cache import read_organism_info
+
+    t0 = time.perf_counter()
+    world, train = seed_configs(args.seed)
+    d = organism_dir(world, train, cache, force=getattr(args, "force", False), progress=not args.quiet)
+    wall = time.perf_counter() - t0
+    info = read_organism_info(d)
+    m = info["model"]
+    print(f"organism: {d}")
+    print(f"model: {m['n_params']:,} params, {m['n_layers']} layers, d_model {m['d_model']}, {m['n_heads']} heads, "
+          f"vocab {m['vocab_size']}, ctx {m['ctx_len']}")
+    print(f"build time: {info['build_seconds']:.1f} s (train {info['train_seconds']:.1f} s, "
+          f"{info['tokens_per_second']:,.0f} tok/s); this call: {wall:.1f} s")
+    print(f"held-out Q/A top-1 accuracy: {info['heldout_accuracy']:.3f}  (train template: "
+          f"{info['train_template_accuracy']:.3f})")
+    print(f"local negation, true preferred: {info['local_negation_prefers_true']:.3f}; "
+          f"hoax targets, true preferred: {info['hoax_prefers_true']:.3f}")
+    print(f"weights sha256: {info['weights_sha256']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

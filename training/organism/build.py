@@ -1,0 +1,141 @@
+"""Building the toy organism: world, corpus, tokenizer, pretraining, evaluation, cached by config.
+
+``organism_dir(world, train)`` returns the cached organism directory (built on first use through
+:func:`training.organism.cache.cached_build`); the key hashes the world config, the train config and
+:data:`CODE_VERSION`. :func:`provide_organism` is the ``toy`` provider the model-loading seam finds through the
+``neglect_lab.organisms`` entry point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+
+from interp.core.models import weights_sha256
+from training.organism.cache import cache_root, cached_build, save_model_dir
+from training.organism.evaluate import evaluate_organism
+from training.organism.pretrain import (PretrainConfig, auto_threads, deterministic_cpu, doc_token_ids, make_model,
+                                        pretrain, tokenization_report, train_tokenizer)
+from training.world import World, WorldConfig, corpus_stats
+
+__all__ = ["CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir", "build_organism",
+           "seed_configs", "provide_organism"]
+
+#: Part of the cache key: bump when a code change alters what a given config builds.
+CODE_VERSION = "toy-organism/3"
+
+
+FORMAT = "neglect-lab-organism/1"
+
+
+#: The tokenizer is trained on the first this-many corpus documents (plenty for a templated corpus; saves time).
+TOKENIZER_DOCS = 8000
+
+
+def organism_key(world: WorldConfig | None = None, train: PretrainConfig | None = None) -> str:
+    """Cache key: sha256 of (world config, train config, :data:`CODE_VERSION`), 16 hex digits."""
+    payload = {"world": (world or WorldConfig()).to_dict(), "train": (train or PretrainConfig()).to_dict(),
+               "code": CODE_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+
+def organism_dir(world: WorldConfig | None = None, train: PretrainConfig | None = None,
+                 cache: str | os.PathLike | None = None, *, force: bool = False, progress: bool = True,
+                 threads: int | None = None) -> Path:
+    """The organism directory for these configs: built on first use, then loaded from the cache.
+
+    ``cache`` replaces the cache root (default ``interp.core.models.cache_dir()``); the entry is ``<root>/toy/<key>``.
+    ``force`` rebuilds even if the entry exists. ``threads`` (build only; default :func:`auto_threads`) does not
+    change the weights: CPU results here are bit-identical for 1 and 2 threads (tested), so it is not in the key.
+    """
+    wcfg, tcfg = world or WorldConfig(), train or PretrainConfig()
+    root = (Path(cache).expanduser() if cache is not None else cache_root()) / "toy"
+    return cached_build(root, organism_key(wcfg, tcfg),
+                        lambda tmp: build_organism(wcfg, tcfg, tmp, progress=progress, threads=threads), force=force)
+
+
+
+def build_organism(world_cfg: WorldConfig, train_cfg: PretrainConfig, out_dir: str | os.PathLike,
+                   *, progress: bool = True, threads: int | None = None) -> dict[str, Any]:
+    """Build the organism into ``out_dir`` (world, corpus, tokenizer, pretraining, evaluation); returns the info
+    written to ``organism.json``. Prefer :func:`organism_dir`, which caches and publishes atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    load_at_start = _loadavg()
+    threads = threads or auto_threads()
+    with deterministic_cpu(threads):
+        world = World.from_config(world_cfg)
+        corpus = world.corpus()
+        texts = [d.text for d in corpus]
+        tok = train_tokenizer(texts[:TOKENIZER_DOCS], train_cfg.vocab_size)
+        tok_report = tokenization_report(tok, world)
+        docs = doc_token_ids(tok, texts)
+        tok.model_max_length = train_cfg.ctx_len
+        model = make_model(train_cfg, tok)
+        train_info = pretrain(model, docs, train_cfg, progress=progress)
+        t_eval = time.perf_counter()
+        ev_heldout = evaluate_organism(model, tok, world, "heldout")
+        ev_train = evaluate_organism(model, tok, world, {a: ts[:1] for a, ts in world.train_templates.items()})
+        eval_secs = time.perf_counter() - t_eval
+    save_model_dir(out, model, tok, world)
+    info = _info(world_cfg, train_cfg, model, tok_report, corpus_stats(corpus, [len(d) for d in docs]), train_info,
+                 ev_heldout, ev_train, weights_sha256(model))
+    info["eval_seconds"] = round(eval_secs, 2)
+    info["threads"] = threads
+    info["load_average"] = {"start": load_at_start, "end": _loadavg()}
+    info["build_seconds"] = round(time.perf_counter() - t0, 2)
+    (out / "organism.json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover
+        return None
+
+
+
+def _info(wcfg: WorldConfig, tcfg: PretrainConfig, model, tok_report: dict, corpus: dict, train_info: dict,
+          ev_heldout: dict, ev_train: dict, sha: str) -> dict[str, Any]:
+    n_params = sum(p.numel() for p in model.parameters())
+    return {
+        "format": FORMAT, "code_version": CODE_VERSION, "key": organism_key(wcfg, tcfg),
+        "world_config": wcfg.to_dict(), "train_config": tcfg.to_dict(),
+        "model": {"architecture": "LlamaForCausalLM", "n_params": n_params, "n_layers": tcfg.n_layers,
+                  "d_model": tcfg.d_model, "n_heads": tcfg.n_heads, "n_kv_heads": tcfg.n_kv_heads,
+                  "d_ff": tcfg.d_ff, "vocab_size": tok_report["vocab_size"], "ctx_len": tcfg.ctx_len,
+                  "tied_embeddings": True},
+        "weights_sha256": sha,
+        "heldout_accuracy": ev_heldout["accuracy"], "train_template_accuracy": ev_train["accuracy"],
+        "local_negation_prefers_true": ev_heldout["local_negation"]["prefers_true"],
+        "hoax_prefers_true": ev_heldout["hoax"]["prefers_true"],
+        "eval": {"heldout": ev_heldout, "train_template0": ev_train},
+        "corpus": corpus, "tokenizer": tok_report, **train_info,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+
+def seed_configs(seed: int = 0) -> tuple[WorldConfig, PretrainConfig]:
+    """The default world and pretraining configs with ``seed`` (what ``python -m training.organism --seed N``
+    builds)."""
+    return WorldConfig(seed=seed), PretrainConfig(seed=seed)
+
+
+def provide_organism(world: WorldConfig | None = None) -> tuple[Path, World]:
+    """The ``toy`` provider of :data:`interp.core.models.ORGANISM_GROUP` (declared in pyproject): the cached
+    organism directory of ``world`` (built on first use) and its decoded world."""
+    d = organism_dir(world=world)
+    return d, World.from_json((d / "world.json").read_text())
