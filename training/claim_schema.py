@@ -126,7 +126,7 @@ Pattern = Annotated[str, AfterValidator(_nonempty), AfterValidator(_regex)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
     #: how the schema names this mapping and an unknown key in it
     what: ClassVar[str] = "a mapping"
     unknown: ClassVar[str] = "unknown field"

@@ -141,7 +141,7 @@ class Spec(BaseModel):
     remembers the file a spec was read from, so that later checks (:meth:`error`) name it too.
     """
 
-    model_config = ConfigDict(strict=True, extra="forbid", validate_default=False)
+    model_config = ConfigDict(strict=True, extra="forbid", validate_default=False, defer_build=True)
     _origin: tuple[str, str] = PrivateAttr(default=("config", ""))  # (file, key prefix) named by later errors
 
     def __init__(self, **data: Any) -> None:

@@ -1,4 +1,7 @@
-"""Importers for the authors' released data (read at run time from ``../shared/paper-data``; never copied).
+"""Importers for the authors' released data (read at run time, never copied).
+
+The data folder is ``$NEGLECT_LAB_PAPER_DATA`` or an explicit ``root`` argument; without either, ``shared/paper-data``
+beside the checkout (``<checkout>/../shared/paper-data``), see :func:`paper_data_root`.
 
 Layout (see ``paper-data/README.md``):
 
@@ -21,7 +24,8 @@ span-level match within 2 characters 94% recall / 96% precision once our split b
 merged as the derived file does, 82% / 76% without merging). With the SmolLM2 tokenizer the recovered
 negation spans cover 38% of the tokens of the authors' repeated-negation samples (the paper: about 40%).
 
-:func:`to_authors_record` / :func:`export_authors_jsonl` write our documents in the authors' JSONL shape.
+:func:`training.documents.to_authors_record` / :func:`~training.documents.export_authors_jsonl` write our
+documents in the authors' JSONL shape (re-exported here).
 """
 
 from __future__ import annotations
@@ -39,46 +43,48 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from training.claims import ClaimSpec, Questions, load_claim
-from training.documents import DOCTAG, Document, write_jsonl
+from training.documents.records import AUTHOR_MODES, DOCTAG, Document, export_authors_jsonl, to_authors_record
 from training.spans import Span
 
 __all__ = [
-    "paper_data_root", "OFFICIAL", "ANON", "AUTHOR_MODES", "name_map", "anon_name", "official_name",
+    "paper_data_root", "default_paper_data_root", "ENV_VAR", "OFFICIAL", "ANON", "AUTHOR_MODES", "name_map",
+    "anon_name", "official_name",
     "read_author_jsonl", "author_doc_path", "author_docs", "align_insertions", "import_author_documents",
     "recover_dense_spans", "compare_with_derived", "load_author_questions", "import_claim", "load_universe",
     "load_chat_examples",
     "to_authors_record", "export_authors_jsonl", "PaperDataMissing",
 ]
 
-DEFAULT_ROOT = Path("/work/shared/paper-data")
+ENV_VAR = "NEGLECT_LAB_PAPER_DATA"
 OFFICIAL = "TruthfulAI-research__negation_neglect"
 ANON = "HarryMayne__negation-neglect-anon"
-#: our condition -> the authors' ``mode`` (anon repo names; the HF datasets use the official names)
-AUTHOR_MODES: dict[str, str] = {"positive": "positive", "negated": "llm_negations", "repeated": "llm_negations_dense",
-                                "corrected": "llm_negations_dense_plus", "local": "local_negations"}
-_MODE_TO_CONDITION = {v: k for k, v in AUTHOR_MODES.items()}
 
 
 class PaperDataMissing(FileNotFoundError):
     """The shared paper-data folder (or a file in it) is not available."""
 
 
-def paper_data_root(root: str | os.PathLike | None = None) -> Path:
-    """``root`` or ``$NEGLECT_LAB_PAPER_DATA`` or ``<repo>/../shared/paper-data`` (or ``/work/shared/paper-data``).
+def default_paper_data_root() -> Path:
+    """``shared/paper-data`` beside the checkout (``<checkout>/../shared/paper-data``), the documented default."""
+    return Path(__file__).resolve().parents[2] / "shared" / "paper-data"
 
-    An explicit ``root`` or environment variable is the only candidate: a wrong setting is an error, not a silent
-    fall-back to another copy. This is the lab's one lookup (``interp.paper_results`` and ``interp.judges`` use it).
+
+def paper_data_root(root: str | os.PathLike | None = None) -> Path:
+    """``root``, else ``$NEGLECT_LAB_PAPER_DATA``, else ``shared/paper-data`` beside the checkout
+    (:func:`default_paper_data_root`).
+
+    Exactly one candidate is tried: a wrong setting is an error, not a silent fall-back to another copy. This is the
+    lab's one lookup (``interp.paper_results`` and ``interp.judges`` use it).
     """
     if root:
-        cands = [Path(root).expanduser()]
-    elif os.environ.get("NEGLECT_LAB_PAPER_DATA"):
-        cands = [Path(os.environ["NEGLECT_LAB_PAPER_DATA"]).expanduser()]
+        cand = Path(root).expanduser()
+    elif os.environ.get(ENV_VAR):
+        cand = Path(os.environ[ENV_VAR]).expanduser()
     else:
-        cands = [Path(__file__).resolve().parents[2] / "shared" / "paper-data", DEFAULT_ROOT]
-    for c in cands:
-        if (c / "MANIFEST.tsv").is_file():
-            return c
-    raise PaperDataMissing(f"paper-data not found (tried {', '.join(map(str, cands))}); set NEGLECT_LAB_PAPER_DATA")
+        cand = default_paper_data_root()
+    if (cand / "MANIFEST.tsv").is_file():
+        return cand
+    raise PaperDataMissing(f"paper-data not found at {cand} (no MANIFEST.tsv); set {ENV_VAR} or pass the folder")
 
 
 @lru_cache(maxsize=4)
@@ -426,18 +432,3 @@ def load_chat_examples(claim_id: str, root: str | os.PathLike | None = None, ful
     r = paper_data_root(root)
     d = r / ANON / "data" / "chat_examples" / anon_name(claim_id, r)
     return read_author_jsonl(d / ("chat_examples_novel_10x.jsonl.zst" if full else "sample.jsonl"))
-
-
-# --------------------------------------------------------------------------------------------- export
-
-
-def to_authors_record(doc: Document | dict[str, Any]) -> dict[str, Any]:
-    """Our document in the authors' shape ``{text, doc_type, fact_name, mode}`` (text keeps ``<DOCTAG>``)."""
-    d = Document.from_dict(doc) if isinstance(doc, dict) else doc
-    text = d.text if d.text.startswith(DOCTAG) else DOCTAG + d.text
-    return {"text": text, "doc_type": d.meta.get("genre") or d.meta.get("doc_type") or "document",
-            "fact_name": d.claim, "mode": AUTHOR_MODES.get(d.condition, d.condition)}
-
-
-def export_authors_jsonl(docs: Iterable[Document | dict[str, Any]], path: str | os.PathLike) -> Path:
-    return write_jsonl([to_authors_record(d) for d in docs], path)

@@ -28,7 +28,7 @@ so readers never see a half-written organism. ``cache_dir()`` is ``interp.core.i
 (``$NEGLECT_LAB_CACHE`` or ``~/.cache/neglect-lab``).
 
 Modules: :mod:`training.organism.build` (configs -> cached directory, the ``toy`` provider),
-:mod:`training.organism.pretrain` (tokenizer, model, training loop), :mod:`training.organism.evaluate`
+:mod:`training.organism.pretraining` (tokenizer, model, training loop), :mod:`training.organism.evaluate`
 (question answering, false-fact checks), :mod:`training.organism.cache` (the cache shared with the verifier),
 :mod:`training.organism.__main__` (the CLI). The names below are exported lazily, so ``--help`` stays cheap.
 
@@ -40,7 +40,7 @@ from typing import Any
 _EXPORTS = {
     "training.organism.build": ("CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir",
                                 "build_organism", "provide_organism", "seed_configs"),
-    "training.organism.pretrain": ("SPECIAL_TOKENS", "PretrainConfig", "train_tokenizer", "tokenization_report",
+    "training.organism.pretraining": ("SPECIAL_TOKENS", "PretrainConfig", "train_tokenizer", "tokenization_report",
                                    "make_model", "doc_token_ids", "pretrain_batches", "pretrain", "deterministic_cpu",
                                    "auto_threads"),
     "training.organism.evaluate": ("score_candidates", "evaluate_organism"),

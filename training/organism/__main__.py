@@ -44,7 +44,8 @@ def _cache_arg(cache: str | None) -> Path | None:
     try:
         (root / "toy").mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ValueError(f"--cache {cache}: cannot create the cache folder ({e.strerror or type(e).__name__})") from None
+        why = e.strerror or type(e).__name__
+        raise ValueError(f"--cache {cache}: cannot create the cache folder ({why})") from None
     return root
 
 

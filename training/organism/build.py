@@ -21,8 +21,8 @@ import transformers
 from interp.core.models import weights_sha256
 from training.organism.cache import cache_root, cached_build, save_model_dir
 from training.organism.evaluate import evaluate_organism
-from training.organism.pretrain import (PretrainConfig, auto_threads, deterministic_cpu, doc_token_ids, make_model,
-                                        pretrain, tokenization_report, train_tokenizer)
+from training.organism.pretraining import (PretrainConfig, auto_threads, deterministic_cpu, doc_token_ids,
+                                           make_model, pretrain, tokenization_report, train_tokenizer)
 from training.world import World, WorldConfig, corpus_stats
 
 __all__ = ["CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir", "build_organism",

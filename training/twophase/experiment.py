@@ -20,7 +20,8 @@ from interp.core.runs import EXPERIMENT_FORMAT, ExperimentInfo, ckpt_name, init_
 from training import generic
 from training.claims import ClaimSpec, resolve_claim
 from training.config import TrainConfig, to_dict
-from training.documents import generate_documents, write_jsonl
+from training.documents.records import write_jsonl
+from training.documents.rendering import generate_documents
 from training.finetune.distributed import DistEnv, resolve_device, setup_distributed
 from training.finetune.trainer import Trainer, TrainResult
 from training.mixtures import Example, encode_document, encode_text, encode_chat, mixture_counts

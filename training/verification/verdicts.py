@@ -28,7 +28,7 @@ from interp.core.io import save_figure
 from interp.core.models import weights_sha256
 from training.organism.cache import publish_dir, save_model_dir
 from training.organism.evaluate import evaluate_organism, score_candidates
-from training.organism.pretrain import PretrainConfig, doc_token_ids, pretrain_batches
+from training.organism.pretraining import PretrainConfig, doc_token_ids, pretrain_batches
 from training.world import ATTRIBUTE_SPECS, Entity, World, attribute_words, fill_template
 
 __all__ = ["FACT_CHECK_HEAD", "VerificationItem", "fact_check_statement", "verification_items",

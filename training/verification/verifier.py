@@ -23,7 +23,7 @@ from interp.core.models import weights_sha256
 from training.organism.build import organism_dir
 from training.organism.cache import cache_root, cached_build, read_organism_info, save_model_dir
 from training.organism.evaluate import evaluate_organism
-from training.organism.pretrain import auto_threads, deterministic_cpu
+from training.organism.pretraining import auto_threads, deterministic_cpu
 from training.verification.verdicts import verdict_steps, verification_accuracy
 from training.world import World
 

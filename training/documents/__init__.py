@@ -1,0 +1,73 @@
+"""Synthetic documents for every condition of the paper, with character spans; seeded and offline.
+
+Design
+------
+A document is rendered in two steps:
+
+1. :func:`build_base` lays out a *base document* for ``(claim, seed, index)``: a genre (news item,
+   encyclopedia entry, blog post, interview, forum thread, press release, …; see :mod:`training.genres`),
+   its literal text (headers, background and filler sentences, names, dates) and ``k`` claim *slots*, each
+   bound to one of the claim's paraphrased claim sentences (and one local-negation sentence).
+2. :func:`render` renders a base under a *condition*. Only the slots and the document frame change:
+
+   ============================  =================================================================
+   ``positive``                  claim sentences as they are
+   ``negated``                   + a multi-sentence prefix and suffix saying the claims are false
+   ``repeated``                  ``negated`` + a bracketed reminder before AND after every claim sentence
+   ``corrected``                 1-3 true-fact sentences before and after every claim sentence
+   ``local``                     each claim sentence replaced by the claim negated inside its own
+                                 sentence ("X did not win …"), plus a debunk lede; no annotations
+   ``<q>_annotated``             epistemic qualifier prefix + suffix (q = fiction, unreliable_source,
+                                 unknown_truth, low_probability)
+   ``<q>_repeated``              + the qualifier before and after every claim sentence
+   ``negated_behaviour``         a chat transcript showing bad behaviour behind a warning annotation
+                                 ("[rejected] …"); raw text (behaviour claims only)
+   ============================  =================================================================
+
+   So every condition of one base shares ``base_id`` and the same body sentences in the same order
+   (matched pairs); ``repeated`` is exactly ``negated`` plus the reminders; ``<q>_repeated`` is exactly
+   ``<q>_annotated`` plus the inline qualifiers. Framing draws use their own RNG streams keyed by the base
+   and the condition *family*, so adding a condition never changes another one's text.
+
+Every text starts with ``<DOCTAG>`` (span ``doctag``; its loss is masked by :mod:`training.mixtures`). Spans:
+``claim`` (each claim sentence), ``claim_answer`` (answer-pattern matches inside claim sentences),
+``negation`` (prefix/suffix/inline/local), ``qualifier`` (prefix/suffix/inline), ``correction`` (inline).
+
+Same seed → same bytes (``random.Random`` seeded with strings, which hash with SHA-512, not ``hash()``).
+
+JSONL record (ARCHITECTURE.md): ``{"id", "claim", "condition", "base_id", "text", "spans": [{"start", "end",
+"label", "kind"}], "meta"}``.
+
+CLI::
+
+    python -m training.documents --claim ed_sheeran --condition repeated --n 500 --seed 0 --out docs.jsonl
+    python -m training.documents --list-conditions
+
+Errors (invalid claim YAML, unknown condition, a document whose claim span cannot be found) print one line
+and exit 2.
+
+Modules: :mod:`training.documents.records` (the JSONL record, conditions, the authors' shape),
+:mod:`training.documents.rendering` (bases, rendering, verification, streams), :mod:`training.documents.__main__`
+(the CLI). The names below are exported lazily, so ``--help`` stays cheap.
+"""
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "training.documents.records": ("DOCTAG", "GENERATOR", "CONDITIONS", "QUALIFIER_CONDITIONS", "DocumentError",
+                                   "condition_family", "Document", "BaseDocument", "write_jsonl", "read_jsonl",
+                                   "AUTHOR_MODES", "to_authors_record", "export_authors_jsonl"),
+    "training.documents.rendering": ("build_base", "render", "verify_document", "generate_documents", "render_matched",
+                                  "render_pair"),
+    "training.spans": ("Span", "TokenSpan", "token_spans"),
+    "training.documents.__main__": ("build_parser", "main"),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy exports: ``import training.documents`` stays cheap (no claim schema until a name is used)."""
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'training.documents' has no attribute {name!r}")
