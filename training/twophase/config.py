@@ -73,7 +73,7 @@ class TwoPhaseConfig(Spec):
         where = self.origin
         bad = sorted(set(self.train) & {"model", "run_dir", "data"})
         if bad:
-            raise ConfigError(f"{where}: field 'train.{bad[0]}' is set by the experiment, remove it")
+            raise ConfigError(f"{where}: field 'train.{bad[0]}': is set by the experiment, remove it")
         cfg = from_dict(TrainConfig, dict(self.train), where=where, prefix="train.").set_origin(where, "train.")
         cfg.model = self.model
         cfg.checkpoints.final = True  # Phase 2 starts from the Phase-1 final checkpoint
