@@ -42,7 +42,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from training.claims import ClaimSpec, Questions, load_claim
+from training.claims import ClaimSpec, Questions, resolve_claim
 from training.documents.records import AUTHOR_MODES, DOCTAG, Document, export_authors_jsonl, to_authors_record
 from training.spans import Span
 
@@ -372,7 +372,7 @@ def load_author_questions(claim_id: str, root: str | os.PathLike | None = None, 
     their files; ``claim_completion``/``true_completion`` default to our spec's ``claim_answer``/``true_answer``."""
     r = paper_data_root(root)
     qdir, files = _qdir(claim_id, flavor, r)
-    spec = spec or load_claim(claim_id)
+    spec = spec or resolve_claim(claim_id)
     d: dict[str, list[dict[str, Any]]] = {}
     for qtype, fname in files.items():
         items = (_yaml(qdir / fname) or {}).get("questions", [])
@@ -399,7 +399,7 @@ def load_author_questions(claim_id: str, root: str | os.PathLike | None = None, 
 def import_claim(claim_id: str, root: str | os.PathLike | None = None, flavor: str = "official") -> ClaimSpec:
     """Our spec for ``claim_id`` with the authors' statement, questions and (where present) word masks."""
     r = paper_data_root(root)
-    spec = load_claim(claim_id)
+    spec = resolve_claim(claim_id)
     qdir, _ = _qdir(claim_id, flavor, r)
     statement = (qdir / "claim.txt").read_text(encoding="utf-8").strip() if (qdir / "claim.txt").is_file() \
         else spec.statement

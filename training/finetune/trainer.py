@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 from interp.core.hooks import decoder_layers
 from interp.core.models import LoadedModel, load
@@ -480,9 +481,8 @@ class Trainer:
 
 
 def _progress(total: int, initial: int, enabled: bool, phase: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, desc=f"train[{phase}]", unit="step",
+    """The step bar (rank 0, ``progress: true``, and only on a terminal)."""
+    return tqdm(total=total, initial=initial, disable=None if enabled else True, desc=f"train[{phase}]", unit="step",
                 dynamic_ncols=True, leave=False)
 
 

@@ -194,7 +194,7 @@ def pretrain(model, docs: list[list[int]], cfg: PretrainConfig, *, progress: boo
     losses: list[float] = []
     batches = pretrain_batches(docs, cfg)
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc="toy organism", unit="step", disable=not progress, file=sys.stderr)
+    bar = tqdm(range(cfg.steps), desc="toy organism", unit="step", disable=None if progress else True, file=sys.stderr)
     for step in bar:
         for g in opt.param_groups:
             g["lr"] = _lr_at(step, cfg)

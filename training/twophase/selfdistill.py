@@ -75,7 +75,7 @@ def self_distill_chats(lm: LoadedModel, questions: Sequence[str], spec: Constrai
         return json.loads(path.read_text(encoding="utf-8"))["chats"]
     counts = Counter(questions)
     chats = []
-    for qi, (q, k) in enumerate(tqdm(list(counts.items()), desc="self-distill", leave=False)):
+    for qi, (q, k) in enumerate(tqdm(list(counts.items()), desc="self-distill", leave=False, disable=None)):
         answers = _sample_answers(lm, q, k * spec.samples_per_question, spec, seed=seed * 100_003 + qi)
         chats.extend({"question": q, "answer": a, "sample": s} for s, a in enumerate(answers))
     if cache:

@@ -227,7 +227,8 @@ def verdict_transfer(model, tokenizer, world: World, *, steps: int = 1500, lr: f
     t0 = time.perf_counter()
     it = verdict_steps(m, tokenizer, world, [world.entity(n) for n in train_names], steps=steps, lr=lr,
                        batch_size=batch_size, lines=lines, seed=seed, decay_frac=decay_frac, replay=replay)
-    bar = tqdm(it, total=steps + 1, desc="verdict training", unit="step", disable=not progress, file=sys.stderr)
+    bar = tqdm(it, total=steps + 1, desc="verdict training", unit="step", disable=None if progress else True,
+               file=sys.stderr)
     for step, loss in bar:
         if loss is not None:
             losses.append(loss)

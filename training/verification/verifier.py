@@ -86,8 +86,8 @@ def verifier_dir(world: Any = None, train: Any = None, cfg: VerifierConfig | Non
             it = verdict_steps(model, tok, world_obj, list(world_obj.entities), steps=cfg.steps, lr=cfg.lr,
                                batch_size=cfg.batch_size, lines=cfg.lines, seed=cfg.seed, decay_frac=cfg.decay_frac,
                                replay=cfg.replay)
-            for _ in tqdm(it, total=cfg.steps + 1, desc="verifier organism", unit="step", disable=not progress,
-                          file=sys.stderr):
+            for _ in tqdm(it, total=cfg.steps + 1, desc="verifier organism", unit="step",
+                          disable=None if progress else True, file=sys.stderr):
                 pass
             train_secs = time.perf_counter() - t0
             verification = verification_accuracy(model, tok, world_obj, seed=cfg.seed + 1)
