@@ -25,6 +25,7 @@ starts (:func:`training.finetune.trainer.resolve_device`), before anything is wr
 from __future__ import annotations
 
 import re
+import reprlib
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -81,9 +82,9 @@ def _problem(e: dict[str, Any], at: Located) -> tuple[str, str]:
     if kind in bounds:
         bound = next(iter(ctx.values()))
         bound = int(bound) if float(bound).is_integer() else bound
-        return at.path, f"must be {bounds[kind]} {bound}, got {value!r}"
+        return at.path, f"must be {bounds[kind]} {bound}, got {_short_repr(value)}"
     if kind == "finite_number":
-        return at.path, f"must be a finite number, got {value!r}"
+        return at.path, f"must be a finite number, got {_short_repr(value)}"
     if kind == "too_short" or kind == "too_long":
         n = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
         return at.path, f"must hold {'at least' if kind == 'too_short' else 'at most'} {n} item(s)"
@@ -94,9 +95,13 @@ def _problem(e: dict[str, Any], at: Located) -> tuple[str, str]:
     return at.path, f"expected {_expected(at.annotation)}, got {_short_repr(value)}"
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = 60, 60, 6, 6, 3
+
+
 def _short_repr(value: Any) -> str:
-    r = repr(value)
-    return r if len(r) <= 80 else r[:77] + "..."
+    """A bounded repr: a huge or deeply nested value never blows up the one-line message."""
+    return _REPR.repr(value)
 
 
 def _raise(err: ValidationError, model: type[BaseModel], where: str, prefix: str = "") -> ConfigError:
