@@ -192,3 +192,15 @@ def test_toy_claims_rejects_too_many():
     w = make_fake_world(2)
     with pytest.raises(ValueError, match="only"):
         toy_claims(w, 50, seed=0)
+
+
+def test_claim_file_alias_bomb_is_refused_in_one_line(tmp_path):
+    """A claim YAML whose aliases expand to millions of values is refused before it is built (not a MemoryError)."""
+    rows = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdef", "bcdefg"):
+        rows.append(f"{name}: &{name} [{','.join(['*' + prev] * 9)}]")
+    p = tmp_path / "bomb.yaml"
+    p.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ClaimError) as e:
+        load_claim(p)
+    assert str(e.value).startswith(f"{p}: invalid YAML") and "alias" in str(e.value) and "\n" not in str(e.value)

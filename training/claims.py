@@ -32,6 +32,7 @@ from typing import Any, Iterator
 import yaml
 
 from training.claim_schema import KINDS, QUESTION_TYPES, ClaimError, validate_claim_data
+from training.validation import safe_load_yaml
 
 __all__ = [
     "ClaimSpec", "ClaimError", "Questions", "OpenEndedQuestion", "McqQuestion", "TokenAssociationQuestion",
@@ -279,11 +280,12 @@ def _load_file(path: Path, *, check_stem: bool) -> ClaimSpec:
     except OSError as e:
         raise ClaimError(f"{src}: cannot read ({e.strerror or e})") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ClaimError(f"{src}: invalid YAML{where} ({getattr(e, 'problem', None) or 'parse error'})") from None
+        why = getattr(e, "problem", None) or (str(e).splitlines()[0] if str(e).strip() else "parse error")
+        raise ClaimError(f"{src}: invalid YAML{where} ({why})") from None
     return claim_from_dict(data, src, expected_id=path.stem if check_stem else None, path=str(path))
 
 
