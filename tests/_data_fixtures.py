@@ -107,7 +107,7 @@ def bpe_tokenizer():
 def _load_dir(d: Path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(d))
+    return AutoTokenizer.from_pretrained(str(d), trust_remote_code=False)
 
 
 def _save_cache(tok, target: Path) -> None:
@@ -145,7 +145,7 @@ def _wheel_candidates() -> list[Path]:
 def _from_gguf(path: Path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, trust_remote_code=False)
 
 
 @lru_cache(maxsize=1)

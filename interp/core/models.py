@@ -30,6 +30,11 @@ the weights, see :func:`weights_sha256`), and adapters to a TransformerLens ``Tr
 (:meth:`LoadedModel.transformer_lens`), an nnsight ``LanguageModel`` (:meth:`LoadedModel.nnsight`) and plain
 PyTorch forward hooks (:mod:`interp.core.hooks`).
 
+No model folder runs its own code. Every ``from_pretrained`` passes ``trust_remote_code=False``, so transformers
+never asks "Do you wish to run the custom code? [y/N]" (it asks on any stdin, terminal or pipe, when the flag is
+left unset), and a folder whose ``config.json`` or ``tokenizer_config.json`` names an ``auto_map`` module is
+refused in one line before transformers reads it (:func:`refuse_foreign_code`).
+
 Why ``TransformerBridge`` and not ``HookedTransformer``: TransformerLens 3.9 treats the bridge as primary
 (``HookedTransformer.from_pretrained`` is deprecated and refuses local, non-"official" models unless its name
 lookup is monkeypatched process-wide). The bridge wraps *our* HF module (``hf_model=``), takes its config from
@@ -50,6 +55,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -63,6 +69,7 @@ from interp.core.runs import CheckpointError, list_checkpoints, merged_state_dic
 __all__ = [
     "ModelSpecError",
     "ModelIdentity",
+    "refuse_foreign_code",
     "LoadedModel",
     "cache_dir",
     "load_checkpoint_model",
@@ -255,13 +262,43 @@ def _finish(hf, tok, *, name: str, spec: str, device, dtype, world=None, source_
     return LoadedModel(hf=hf, tokenizer=tok, identity=ident, world=world, source_dir=source_dir)
 
 
+#: the files of a model folder through which transformers would import the folder's own Python (``auto_map``)
+CODE_BEARING_FILES = ("config.json", "tokenizer_config.json", "generation_config.json", "processor_config.json",
+                      "preprocessor_config.json", "feature_extractor_config.json")
+
+
+def refuse_foreign_code(folder: str | os.PathLike) -> None:
+    """Raise :class:`ModelSpecError` (one line naming the file) if a model folder asks to run its own code.
+
+    transformers imports a module shipped inside a model folder when one of its configs has an ``auto_map``
+    (``{"AutoTokenizer": ["tokenization_x.XTokenizer", null]}``) and the caller trusts remote code. The lab never
+    does (``trust_remote_code=False`` everywhere), and refuses such a folder outright, before transformers sees it:
+    an unreadable config is refused too, since it cannot be checked.
+    """
+    folder = Path(folder)
+    for name in CODE_BEARING_FILES:
+        p = folder / name
+        if not p.is_file():
+            continue
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ModelSpecError(f"{p}: not valid JSON ({type(e).__name__}); refused") from None
+        if isinstance(d, dict) and "auto_map" in d:
+            raise ModelSpecError(f"{p}: field 'auto_map' asks to run code shipped in the model folder "
+                                 f"({sorted(d['auto_map'])[:3] if isinstance(d['auto_map'], dict) else '...'}); "
+                                 f"the lab never runs a model folder's own code (refused)")
+
+
 def _load_hf_dir(path: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not any(path.glob("*.safetensors")):
         raise ModelSpecError(f"{path}: no *.safetensors weights (only safetensors are loaded)")
-    tok = AutoTokenizer.from_pretrained(path)
-    hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    refuse_foreign_code(path)
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True,
+                                              trust_remote_code=False)
     return hf, tok
 
 
@@ -296,7 +333,7 @@ def build_random_toy(seed: int = 0, n_layers: int = 2, d_model: int = 64, n_head
                 pass
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(tok_dir)
+    tok = AutoTokenizer.from_pretrained(tok_dir, trust_remote_code=False)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=d_model, intermediate_size=4 * d_model,
                       num_hidden_layers=n_layers, num_attention_heads=n_heads, num_key_value_heads=n_kv_heads,
                       max_position_embeddings=n_ctx, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
@@ -308,15 +345,33 @@ def build_random_toy(seed: int = 0, n_layers: int = 2, d_model: int = 64, n_head
     return hf, tok
 
 
+GGUF_MAGIC = b"GGUF"
+
+
 def _load_gguf(path: Path):
+    """A .gguf file dequantized through transformers + gguf; a file that is not a readable GGUF (empty, truncated,
+    another format) is one :class:`ModelSpecError` naming it."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
         import gguf  # noqa: F401
     except ImportError as e:  # pragma: no cover - dependency is declared
         raise ModelSpecError(f"{path}: loading a .gguf needs the 'gguf' package ({e})") from None
-    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:4] != GGUF_MAGIC:
+        what = "empty" if not head else ("truncated" if head[:4] == GGUF_MAGIC or len(head) < 4 else
+                                         f"no GGUF magic (starts {head[:4]!r})")
+        raise ModelSpecError(f"{path}: not a GGUF file ({what}, {path.stat().st_size} bytes)")
+    refuse_foreign_code(path.parent)
+    try:
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, trust_remote_code=False)
+        hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32,
+                                                  trust_remote_code=False)
+    except Exception as e:  # noqa: BLE001 - gguf/transformers raise many types for a damaged file; one line
+        msg = str(e).strip().splitlines()
+        raise ModelSpecError(f"{path}: not a readable GGUF file ({(msg[0] if msg else type(e).__name__)[:200]})") \
+            from None
     return hf, tok
 
 
@@ -353,7 +408,7 @@ def _plain_copy(hf):
     cfg = hf.config
     if hasattr(cfg, "quantization_config"):
         del cfg.quantization_config
-    plain = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    plain = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, trust_remote_code=False)
     plain.load_state_dict(hf.state_dict(), strict=True)
     return plain
 
@@ -468,8 +523,9 @@ def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: 
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         try:
-            tok = AutoTokenizer.from_pretrained(raw)
-            hf = AutoModelForCausalLM.from_pretrained(raw, dtype=torch.float32, use_safetensors=True)
+            tok = AutoTokenizer.from_pretrained(raw, trust_remote_code=False)
+            hf = AutoModelForCausalLM.from_pretrained(raw, dtype=torch.float32, use_safetensors=True,
+                                                      trust_remote_code=False)
         except Exception as e:  # noqa: BLE001 - report any hub failure in one line
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelSpecError(f"{raw}: could not load from the Hugging Face hub ({msg[:160]})") from None
@@ -483,12 +539,29 @@ def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: 
 # --------------------------------------------------------------------------------------------- checkpoints
 
 
+#: the checkpoints whose base is being loaded right now (a run whose base leads back to itself is refused)
+_LOADING: ContextVar[tuple[str, ...]] = ContextVar("neglect_lab_loading_checkpoints", default=())
+
+
 def load_checkpoint_model(ckpt_dir: str | os.PathLike, *, device="cpu", dtype=torch.float32, verify: bool = True):
     """``load`` for a checkpoint directory: verify, load the base, merge, check the weights hash."""
     ckpt_dir = Path(ckpt_dir)
     run = read_run(ckpt_dir.parent)
+    run_p = ckpt_dir.parent / "run.json"
+    key = str(ckpt_dir.resolve())
+    chain = _LOADING.get()
+    if key in chain:
+        raise CheckpointError(f"{run_p}: field 'base.spec' ({run.base.spec}) leads back to {ckpt_dir}: a checkpoint "
+                              f"cannot be its own base")
     tensors, meta = read_checkpoint(ckpt_dir, verify=verify)
-    base = load(run.base.spec, device="cpu", dtype=torch.float32)
+    if verify and not isinstance(meta.get("weights_sha256"), str):
+        raise CheckpointError(f"{ckpt_dir / 'meta.json'}: no field 'weights_sha256', so the merged weights cannot "
+                              f"be verified (refused)")
+    token = _LOADING.set((*chain, key))
+    try:
+        base = load(run.base.spec, device="cpu", dtype=torch.float32)
+    finally:
+        _LOADING.reset(token)
     if verify and base.identity.weights_sha256 != run.base.weights_sha256:
         raise ModelSpecError(f"{ckpt_dir}: base model {run.base.spec} has hash "
                              f"{base.identity.weights_sha256[:16]}…, the run was trained from "

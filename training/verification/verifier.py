@@ -79,8 +79,9 @@ def verifier_dir(world: Any = None, train: Any = None, cfg: VerifierConfig | Non
         t0 = time.perf_counter()
         n_threads = threads or auto_threads()
         with deterministic_cpu(n_threads):
-            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, use_safetensors=True)
-            tok = AutoTokenizer.from_pretrained(base)
+            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, use_safetensors=True,
+                                                         trust_remote_code=False)
+            tok = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
             world_obj = World.from_json((base / "world.json").read_text())
             torch.manual_seed(cfg.seed)
             it = verdict_steps(model, tok, world_obj, list(world_obj.entities), steps=cfg.steps, lr=cfg.lr,
