@@ -11,7 +11,10 @@ Dense checkpoints must not stall training. A checkpoint is taken in two parts:
    atomic rename and the manifest line, all through :func:`interp.core.runs.write_checkpoint`.
 
 At most one write is in flight; a new snapshot waits for the previous write (back-pressure, counted as blocking
-time). Writer errors surface in the training thread at the next checkpoint or at :meth:`AsyncWriter.close`.
+time). Writer errors surface in the training thread at the next checkpoint or at :meth:`AsyncWriter.close`. The
+writer is a context manager: leaving the block, by return or by any exception (the log writer's included), joins
+the thread, so a checkpoint in flight is completed and renamed, never cut off at interpreter exit as a ``.tmp-``
+folder (a write that fails removes its own ``.tmp-`` folder).
 
 **Trainer state** (for resume): optimizer tensors keyed by parameter name (``optim/<name>/exp_avg`` …, taken with
 ``torch.distributed.checkpoint.state_dict`` so DDP/FSDP/peft names are uniform), torch CPU/CUDA and numpy RNG
@@ -207,6 +210,20 @@ class AsyncWriter:
         t0 = time.perf_counter()
         self.wait()
         self.blocking_s += time.perf_counter() - t0
+
+    def __enter__(self) -> "AsyncWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """Join the writer thread. On the error path the first error wins (a writer error raised now would hide
+        the one that ended the loop)."""
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except BaseException:  # noqa: BLE001 - secondary to the exception already propagating
+            pass
 
     def _raise(self) -> None:
         if self._error is not None:

@@ -9,14 +9,23 @@ A run is a folder::
       ckpt-000128/
         weights.safetensors      full state dict ("full"), LoRA tensors ("lora"), or changed tensors ("delta")
         meta.json                step, tokens_seen, loss, phase, kind, sha256 of weights.safetensors,
-                                 weights_sha256 of the merged model, base_weights_sha256, lora config
+                                 weights_sha256 of the merged model, base_weights_sha256, lora config,
+                                 sha256 of each trainer-state file
         trainer_state.safetensors / trainer_state.json   (optional) optimizer tensors, RNG, data cursor
+      .lock             held (flock) by the one process writing the run; holds its pid
 
 Why this shape: Pythia served 86 wrong checkpoint branches for years (its issue #205), found only by hashing.
 Here every checkpoint carries the sha256 of its file and of the merged weights, loading verifies both, and a
 checkpoint is visible only once it is complete: it is written to ``ckpt-XXXXXX.tmp-<pid>/`` and renamed, and its
 manifest line is appended after the rename. A process killed at any moment leaves either a complete checkpoint or
 a ``.tmp-`` folder that :func:`list_checkpoints` ignores and :func:`clean_partial` removes.
+
+Every file a load or resume trusts is hashed: the manifest line holds the sha256 of ``meta.json``, and
+``meta.json`` holds the sha256 of the weights and of both trainer-state files. :func:`read_checkpoint` verifies
+the chain and refuses (one line naming the file) a mismatch, a checkpoint whose meta lacks a hash for a file it
+would read, and a manifest path that leaves the run folder. One process writes a run at a time
+(:func:`run_lock`); a start that fails before its first checkpoint removes what it wrote
+(:func:`undo_failed_start`), so the corrected command is accepted.
 
 Analyses never import the trainer: they call :func:`list_checkpoints` and ``interp.core.models.load(ckpt_dir)``.
 This module only reads and writes files; loading a checkpoint as a model is :mod:`interp.core.models`' job.
@@ -28,12 +37,18 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 from interp.core.io import atomic_write_json, file_sha256
 
@@ -41,6 +56,7 @@ __all__ = [
     "RUN_FORMAT",
     "CheckpointInfo",
     "CheckpointError",
+    "RunLockedError",
     "ckpt_name",
     "init_run",
     "read_run",
@@ -56,6 +72,9 @@ __all__ = [
     "write_checkpoint",
     "list_checkpoints",
     "read_checkpoint",
+    "read_meta",
+    "run_lock",
+    "undo_failed_start",
     "clean_partial",
     "repair_manifest",
     "merged_state_dict",
@@ -69,6 +88,10 @@ RUN_FORMAT = "neglect-lab-run/1"
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, incomplete or fails verification; one line naming the file."""
+
+
+class RunLockedError(CheckpointError):
+    """Another process is writing this run; the one-line message names its pid."""
 
 
 @dataclass(frozen=True)
@@ -290,7 +313,9 @@ def write_checkpoint(run_dir: str | os.PathLike, step: int, tensors: Mapping[str
     """Write one checkpoint atomically and append its manifest line.
 
     ``meta`` must hold ``kind`` (full|lora|delta) and should hold ``tokens_seen``, ``loss``, ``phase`` and
-    ``weights_sha256`` (the merged model's :func:`interp.core.models.weights_sha256`).
+    ``weights_sha256`` (the merged model's :func:`interp.core.models.weights_sha256`). ``meta.json`` gets the
+    sha256 of every file beside it, and the manifest line the sha256 of ``meta.json``. A write that fails removes
+    its ``.tmp-`` folder.
     """
     run_dir = Path(run_dir)
     final = run_dir / ckpt_name(step)
@@ -298,26 +323,32 @@ def write_checkpoint(run_dir: str | os.PathLike, step: int, tensors: Mapping[str
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(cpu, str(tmp / "weights.safetensors"))
-    sha = file_sha256(tmp / "weights.safetensors")
-    full_meta = {"step": int(step), "phase": "train", "tokens_seen": 0, "loss": None, **dict(meta), "sha256": sha}
-    if full_meta.get("kind") not in ("full", "lora", "delta"):
-        raise CheckpointError(f"{final}: meta field 'kind' must be full|lora|delta, got {full_meta.get('kind')!r}")
-    if trainer_state is not None:
-        save_file({k: v.detach().to("cpu").contiguous() for k, v in trainer_state.items()},
-                  str(tmp / "trainer_state.safetensors"))
-        full_meta["trainer_state_sha256"] = file_sha256(tmp / "trainer_state.safetensors")
-    if trainer_meta is not None:
-        atomic_write_json(tmp / "trainer_state.json", dict(trainer_meta))
-    atomic_write_json(tmp / "meta.json", full_meta)
-    if final.exists():  # a re-run after a crash between rename and manifest append
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+        save_file(cpu, str(tmp / "weights.safetensors"))
+        sha = file_sha256(tmp / "weights.safetensors")
+        full_meta = {"step": int(step), "phase": "train", "tokens_seen": 0, "loss": None, **dict(meta), "sha256": sha}
+        if full_meta.get("kind") not in ("full", "lora", "delta"):
+            raise CheckpointError(f"{final}: meta field 'kind' must be full|lora|delta, got {full_meta.get('kind')!r}")
+        if trainer_state is not None:
+            save_file({k: v.detach().to("cpu").contiguous() for k, v in trainer_state.items()},
+                      str(tmp / "trainer_state.safetensors"))
+            full_meta["trainer_state_sha256"] = file_sha256(tmp / "trainer_state.safetensors")
+        if trainer_meta is not None:
+            atomic_write_json(tmp / "trainer_state.json", dict(trainer_meta))
+            full_meta["trainer_state_json_sha256"] = file_sha256(tmp / "trainer_state.json")
+        atomic_write_json(tmp / "meta.json", full_meta)
+        meta_sha = file_sha256(tmp / "meta.json")
+        if final.exists():  # a re-run after a crash between rename and manifest append
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     info = CheckpointInfo(step=int(step), path=final, phase=str(full_meta["phase"]),
                           tokens_seen=int(full_meta["tokens_seen"]), loss=full_meta["loss"], sha256=sha,
                           kind=full_meta["kind"])
-    line = json.dumps({**info.to_dict(), "path": final.name}, sort_keys=True)
+    line = json.dumps({**info.to_dict(), "path": final.name, "meta_sha256": meta_sha}, sort_keys=True)
     repair_manifest(run_dir)
     with open(run_dir / "manifest.jsonl", "a") as f:
         f.write(line + "\n")
@@ -326,29 +357,55 @@ def write_checkpoint(run_dir: str | os.PathLike, step: int, tensors: Mapping[str
     return info
 
 
+def _manifest_lines(run_dir: Path) -> list[dict[str, Any]]:
+    """The manifest's lines, checked: each names one ``ckpt-*`` folder inside the run (no ``..``, no absolute or
+    nested path), a step and a sha256. A torn last line (a writer killed mid-append) is skipped."""
+    mf = run_dir / "manifest.jsonl"
+    if not mf.exists():
+        return []
+    try:
+        lines = mf.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{mf}: not UTF-8 text") from None
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines):  # a torn last line from a kill mid-append
+                continue
+            raise CheckpointError(f"{mf}: line {i} is not valid JSON") from None
+        if not isinstance(d, dict):
+            raise CheckpointError(f"{mf}: line {i} is not a JSON object")
+        name = d.get("path")
+        if not isinstance(name, str) or not name.startswith("ckpt-") or Path(name).name != name or "\\" in name:
+            raise CheckpointError(f"{mf}: line {i}: field 'path' is {name!r}, expected a ckpt-* folder inside the run")
+        for key in ("step", "sha256"):
+            if key not in d:
+                raise CheckpointError(f"{mf}: line {i}: field {key!r} is missing")
+        out.append(d)
+    return out
+
+
 def list_checkpoints(run_dir: str | os.PathLike, phase: str | None = None) -> list[CheckpointInfo]:
     """Complete checkpoints of a run, in step order (the last manifest line wins for a repeated step)."""
     run_dir = Path(run_dir)
     read_run(run_dir)
     by_step: dict[tuple[str, int], CheckpointInfo] = {}
-    mf = run_dir / "manifest.jsonl"
-    if mf.exists():
-        for i, line in enumerate(mf.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                if i == len(mf.read_text().splitlines()):  # a torn last line from a kill mid-append
-                    continue
-                raise CheckpointError(f"{mf}: line {i} is not valid JSON") from None
-            path = run_dir / d["path"]
-            if not (path / "meta.json").exists():
-                continue
+    for d in _manifest_lines(run_dir):
+        path = run_dir / d["path"]
+        if not (path / "meta.json").exists():
+            continue
+        try:
             info = CheckpointInfo(step=int(d["step"]), path=path, phase=str(d.get("phase", "train")),
                                   tokens_seen=int(d.get("tokens_seen", 0)), loss=d.get("loss"),
                                   sha256=d["sha256"], kind=d.get("kind", "full"))
-            by_step[(info.phase, info.step)] = info
+        except (TypeError, ValueError):
+            raise CheckpointError(f"{run_dir / 'manifest.jsonl'}: the line of {d['path']} has a non-integer "
+                                  f"step or tokens_seen") from None
+        by_step[(info.phase, info.step)] = info
     out = sorted(by_step.values(), key=lambda c: (c.tokens_seen, c.step))
     return [c for c in out if phase is None or c.phase == phase]
 
@@ -382,30 +439,153 @@ def clean_partial(run_dir: str | os.PathLike) -> list[Path]:
     return gone
 
 
+def read_meta(ckpt_dir: str | os.PathLike, *, verify: bool = True) -> dict[str, Any]:
+    """A checkpoint's ``meta.json`` as a dict; with ``verify``, checked against the sha256 its manifest line
+    records (when the line holds one). One-line :class:`CheckpointError` naming the file otherwise."""
+    ckpt_dir = Path(ckpt_dir)
+    p = ckpt_dir / "meta.json"
+    meta = _read_json(p, "a checkpoint")
+    if verify and (ckpt_dir.parent / "manifest.jsonl").exists():
+        lines = [d for d in _manifest_lines(ckpt_dir.parent) if d["path"] == ckpt_dir.name]
+        expect = lines[-1].get("meta_sha256") if lines else None
+        if expect is not None and file_sha256(p) != expect:
+            raise CheckpointError(f"{p}: sha256 does not match the run's manifest.jsonl (tampered or corrupt)")
+    return meta
+
+
+def _verify_file(p: Path, meta: Mapping[str, Any], key: str, meta_p: Path) -> None:
+    expect = meta.get(key)
+    if not isinstance(expect, str) or not expect:
+        raise CheckpointError(f"{meta_p}: no field {key!r}, so {p.name} cannot be verified (refused)")
+    sha = file_sha256(p)
+    if sha != expect:
+        raise CheckpointError(f"{p}: sha256 {sha[:16]}… does not match meta.json's {expect[:16]}… "
+                              f"(tampered or corrupt)")
+
+
 def read_checkpoint(ckpt_dir: str | os.PathLike, *, verify: bool = True,
                     with_trainer_state: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a checkpoint's tensors and meta, verifying the file hash (and trainer state hash) when asked."""
+    """Read a checkpoint's tensors and meta.
+
+    With ``verify`` (the default) every file read is checked against its recorded sha256 first: ``meta.json``
+    against the manifest line, ``weights.safetensors`` against ``meta.sha256`` and, with ``with_trainer_state``,
+    ``trainer_state.safetensors`` / ``trainer_state.json`` against ``meta.trainer_state_sha256`` /
+    ``meta.trainer_state_json_sha256``. A missing hash is refused like a wrong one (never silently unverified).
+    """
     ckpt_dir = Path(ckpt_dir)
     meta_p, w_p = ckpt_dir / "meta.json", ckpt_dir / "weights.safetensors"
     if not meta_p.exists() or not w_p.exists():
         raise CheckpointError(f"{ckpt_dir}: incomplete checkpoint (meta.json or weights.safetensors missing)")
-    meta = json.loads(meta_p.read_text())
+    meta = read_meta(ckpt_dir, verify=verify)
     if verify:
-        sha = file_sha256(w_p)
-        if sha != meta.get("sha256"):
-            raise CheckpointError(f"{w_p}: sha256 {sha[:16]}… does not match meta.json's {str(meta.get('sha256'))[:16]}… "
-                                  f"(tampered or corrupt)")
-    tensors = load_file(str(w_p))
+        _verify_file(w_p, meta, "sha256", meta_p)
+    tensors = _load_tensors(w_p)
     if with_trainer_state:
         ts_p = ckpt_dir / "trainer_state.safetensors"
         if ts_p.exists():
-            if verify and file_sha256(ts_p) != meta.get("trainer_state_sha256"):
-                raise CheckpointError(f"{ts_p}: sha256 does not match meta.json (tampered or corrupt)")
-            meta["_trainer_state"] = load_file(str(ts_p))
+            if verify:
+                _verify_file(ts_p, meta, "trainer_state_sha256", meta_p)
+            meta["_trainer_state"] = _load_tensors(ts_p)
         tj = ckpt_dir / "trainer_state.json"
         if tj.exists():
-            meta["_trainer_meta"] = json.loads(tj.read_text())
+            if verify:
+                _verify_file(tj, meta, "trainer_state_json_sha256", meta_p)
+            meta["_trainer_meta"] = _read_json(tj, "trainer state")
     return tensors, meta
+
+
+def _load_tensors(p: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(p))
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types; one line naming the file
+        msg = str(e).strip().splitlines()
+        raise CheckpointError(f"{p}: not a readable safetensors file ({msg[0] if msg else type(e).__name__})") \
+            from None
+
+
+# ------------------------------------------------------------------------------------------ one writer
+
+
+LOCK_NAME = ".lock"
+_HELD: dict[str, list[int]] = {}  # resolved run dir -> [fd, depth]: the locks this process holds (re-entrant)
+
+
+@contextmanager
+def run_lock(run_dir: str | os.PathLike, *, enabled: bool = True) -> Iterator[Path]:
+    """Hold the run's writer lock for the block: one process writes a run at a time.
+
+    An exclusive ``flock`` on ``RUN/.lock`` (created with the folder), which holds the holder's pid. The kernel
+    drops the lock when its process dies (``kill -9`` included), so a stale lock never blocks a resume. Taking the
+    lock again in the same process nests. A second process is refused at once with :class:`RunLockedError`, whose
+    one line names the holder's pid. ``enabled=False`` (ranks other than 0) is a no-op.
+    """
+    run_dir = Path(run_dir)
+    if not enabled:
+        yield run_dir
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = str(run_dir.resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield run_dir
+        finally:
+            _HELD[key][1] -= 1
+        return
+    if fcntl is None:  # pragma: no cover - no flock (Windows): unguarded, as before
+        yield run_dir
+        return
+    path = run_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunLockedError(f"{run_dir}: another process (pid {holder}) is writing this run (lock {path}); "
+                             f"wait for it or stop it") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[key] = [fd, 1]
+    try:
+        yield run_dir
+    finally:
+        del _HELD[key]
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    return any(p.is_dir() and ".tmp-" not in p.name for p in run_dir.glob("ckpt-*"))
+
+
+@contextmanager
+def undo_failed_start(run_dir: str | os.PathLike, *, enabled: bool = True) -> Iterator[Path]:
+    """A start that fails before its first checkpoint leaves the run folder as it found it.
+
+    Wrap the start of a *new* run (no ``run.json`` yet: ``init_run``, data, model, optimizer, the first steps). If
+    the block raises before any checkpoint is complete, every file and folder it created in the run folder
+    (``run.json``, ``data.json``, ``train_log.jsonl``, ``.tmp-`` folders ...) is removed again, so the corrected
+    command starts afresh instead of being refused with "config differs". A resume (``run.json`` already there)
+    and a run with a complete checkpoint are left alone: they are resumable.
+    """
+    run_dir = Path(run_dir)
+    if not enabled or (run_dir / "run.json").exists():
+        yield run_dir
+        return
+    before = set(os.listdir(run_dir)) if run_dir.is_dir() else None
+    try:
+        yield run_dir
+    except BaseException:
+        if run_dir.is_dir() and not _has_checkpoint(run_dir):
+            for name in set(os.listdir(run_dir)) - (before or set()) - {LOCK_NAME}:
+                p = run_dir / name
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        raise
 
 
 def merged_state_dict(base: torch.nn.Module, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]

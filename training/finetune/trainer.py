@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 
 from interp.core.hooks import decoder_layers
 from interp.core.models import LoadedModel, load
-from interp.core.runs import CheckpointError, clean_partial, init_run, list_checkpoints, read_checkpoint
+from interp.core.runs import (CheckpointError, clean_partial, init_run, list_checkpoints, read_checkpoint, read_meta,
+                              run_lock, undo_failed_start)
 from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy_to_cpu, flatten_optimizer_state,
                                     prune_trainer_state, rng_state, set_rng_state, unflatten_optimizer_state)
 from training.config import TrainConfig, to_dict
@@ -215,7 +216,10 @@ class Trainer:
                 base_cpu = {k: v.to("cpu", torch.float32).clone() for k, v in base_cpu.items()}
             self.base_holder = BaseStateHolder(base_cpu)
             torch.manual_seed(cfg.seed)  # LoRA A init
-            self.core = get_peft_model(hf, _lora_config(cfg))
+            try:
+                self.core = get_peft_model(hf, _lora_config(cfg))
+            except ValueError as e:  # e.g. target modules the model lacks
+                raise cfg.error("lora.target_modules", str(e).strip().splitlines()[0]) from None
             self.lora_meta = _lora_meta(self.core)
         else:
             self.core = hf
@@ -292,7 +296,7 @@ class Trainer:
             return None, None
         best = None
         for info in list_checkpoints(self.run_dir, phase=self.phase):
-            meta = json.loads((info.path / "meta.json").read_text())
+            meta = read_meta(info.path)
             if meta.get("final") and meta.get("phase_total_steps") == self.total_steps:
                 return None, meta
             if (info.path / "trainer_state.safetensors").exists() and (best is None or info.step > best.step):
@@ -391,7 +395,12 @@ class Trainer:
 
     # -- main loop ---------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        """Train (or resume, or notice the phase is already complete); returns a :class:`TrainResult`."""
+        """Train (or resume, or notice the phase is already complete); returns a :class:`TrainResult`.
+        Rank 0 holds the run's writer lock throughout (:func:`interp.core.runs.run_lock`)."""
+        with run_lock(self.run_dir, enabled=self.dist.is_main):
+            return self._run()
+
+    def _run(self) -> TrainResult:
         t_start = time.perf_counter()
         torch.manual_seed(self.cfg.seed)
         self.start_i, self.tokens_seen, self.last_loss, self.resumed_from = 0, self.tokens_offset, None, None
@@ -420,7 +429,8 @@ class Trainer:
         self._log: list[dict[str, Any]] = []
         self.writer = AsyncWriter(self.run_dir, async_=self.cfg.async_checkpoint, base=self.base_holder,
                                   on_written=self._on_written)
-        return self._loop(t_start)
+        with self.writer:  # joined on every exit, the log writer's errors included
+            return self._loop(t_start)
 
     def _loop(self, t_start: float) -> TrainResult:
         cfg, ckpts = self.cfg, set(self.ckpt_steps)
@@ -462,7 +472,7 @@ class Trainer:
         done = list_checkpoints(self.run_dir, phase=self.phase) if self.dist.is_main else []
         if not done:
             return None
-        return json.loads((done[-1].path / "meta.json").read_text()).get("weights_sha256")
+        return read_meta(done[-1].path).get("weights_sha256")
 
     def _result(self, t_start, train_s, trained_tokens, loss, losses) -> TrainResult:
         return TrainResult(run_dir=str(self.run_dir), phase=self.phase, status="completed",
@@ -496,10 +506,20 @@ def finetune(cfg: TrainConfig, examples: Sequence[Example] | None = None, *, lm:
     ``examples`` default to ``cfg.data`` (JSONL documents). Writes run.json (base spec + hash, mode, config) and
     data.json (per-source hashes and counts) through :func:`interp.core.runs.init_run`. A given ``lm`` must be the
     freshly loaded ``cfg.model``; it is trained in place (wrapped by peft in LoRA mode), so do not reuse it.
+
+    One process writes a run (a second one gets :class:`interp.core.runs.RunLockedError` naming the holder's pid),
+    and a new run whose start fails before its first checkpoint removes what it wrote, so the corrected command
+    is accepted (:func:`interp.core.runs.undo_failed_start`).
     """
     cfg.validate()
     device = resolve_device(cfg, int(os.environ.get("LOCAL_RANK", "0")))
     dist = setup_distributed(device)
+    with run_lock(cfg.run_dir, enabled=dist.is_main), undo_failed_start(cfg.run_dir, enabled=dist.is_main):
+        return _start(cfg, examples, lm=lm, files=files, extra_data=extra_data, dist=dist)
+
+
+def _start(cfg: TrainConfig, examples: Sequence[Example] | None, *, lm: LoadedModel | None,
+           files: dict[str, str] | None, extra_data: dict[str, Any] | None, dist: DistEnv) -> TrainResult:
     lm = lm if lm is not None else load(cfg.model)
     if examples is None:
         examples, files = load_examples(cfg, lm)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from interp.core.models import LoadedModel, load
-from interp.core.runs import EXPERIMENT_FORMAT, ExperimentInfo, ckpt_name, init_run, write_experiment
+from interp.core.runs import (EXPERIMENT_FORMAT, ExperimentInfo, ckpt_name, init_run, run_lock, undo_failed_start,
+                              write_experiment)
 from training import generic
 from training.claims import ClaimSpec, resolve_claim
 from training.config import TrainConfig, to_dict
@@ -166,11 +167,12 @@ def run_two_phase(run_dir: Path, cfg: TwoPhaseConfig, phase1: list[Example], pha
     """Phase 1 then Phase 2 into one run directory (resumable at any point)."""
     tcfg = cfg.train_config()
     base = load(cfg.model)
-    _init(run_dir, cfg, tcfg, role, base, {"phase1": phase1, "phase2": phase2}, files, dist)
-    r1 = Trainer(tcfg, phase1, lm=base, run_dir=run_dir, phase="phase1", dist=dist).run()
-    init = run_dir / ckpt_name(r1.final_step)
-    r2 = Trainer(tcfg, phase2, lm=load(cfg.model), run_dir=run_dir, phase="phase2", step_offset=r1.final_step,
-                 tokens_offset=r1.tokens_seen, init_from=init, dist=dist).run()
+    with run_lock(run_dir, enabled=dist.is_main), undo_failed_start(run_dir, enabled=dist.is_main):
+        _init(run_dir, cfg, tcfg, role, base, {"phase1": phase1, "phase2": phase2}, files, dist)
+        r1 = Trainer(tcfg, phase1, lm=base, run_dir=run_dir, phase="phase1", dist=dist).run()
+        init = run_dir / ckpt_name(r1.final_step)
+        r2 = Trainer(tcfg, phase2, lm=load(cfg.model), run_dir=run_dir, phase="phase2", step_offset=r1.final_step,
+                     tokens_offset=r1.tokens_seen, init_from=init, dist=dist).run()
     return [r1, r2]
 
 
@@ -178,8 +180,9 @@ def run_single(run_dir: Path, cfg: TwoPhaseConfig, examples: list[Example], *, r
                dist: DistEnv) -> list[TrainResult]:
     tcfg = cfg.train_config()
     base = load(cfg.model)
-    _init(run_dir, cfg, tcfg, role, base, {"train": examples}, files, dist)
-    return [Trainer(tcfg, examples, lm=base, run_dir=run_dir, phase="train", dist=dist).run()]
+    with run_lock(run_dir, enabled=dist.is_main), undo_failed_start(run_dir, enabled=dist.is_main):
+        _init(run_dir, cfg, tcfg, role, base, {"train": examples}, files, dist)
+        return [Trainer(tcfg, examples, lm=base, run_dir=run_dir, phase="train", dist=dist).run()]
 
 
 def _write_experiment(exp_dir: Path, cfg: TwoPhaseConfig, status: dict[str, Any], dist: DistEnv) -> None:
