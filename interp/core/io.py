@@ -34,15 +34,22 @@ def cache_dir() -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temp file in the same folder, fsync, then rename."""
+    """Write ``text`` to ``path`` through a temp file in the same folder, fsync, then rename. A ``path`` that is
+    a folder is refused (one line naming it) before anything is written; a failed write leaves no temp file."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -61,10 +68,16 @@ def atomic_savefig(fig: Any, path: str | os.PathLike, *, close: bool = False, **
     """``fig.savefig`` through a temp file in the same folder, then rename (the format follows ``path``'s suffix).
     ``close``: also close the figure (pyplot keeps every open figure alive)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, **savefig_kw)
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, **savefig_kw)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if close:
         import matplotlib.pyplot as plt
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from interp.core.cli import run_main
-from interp.study.config import PRESETS, STAGES
+from interp.study.config import PRESETS, STAGES, check_stages
 
 __all__ = ["build_parser", "main"]
 
@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("model", "claims", "device"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
-    if args.stages:
-        cfg.stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
 
     def body() -> int:
+        if args.stages is not None:  # refused before anything is built
+            cfg.stages = check_stages([s.strip() for s in args.stages.split(",") if s.strip()])
         from interp.study.pipeline import run_study  # deferred: keeps --help fast
 
         run_study(cfg)

@@ -10,10 +10,19 @@ from typing import Any, Callable
 
 from interp.core.conditions import STUDY_CONDITIONS
 
-__all__ = ["StudyConfig", "PRESETS", "STAGES"]
+__all__ = ["StudyConfig", "PRESETS", "STAGES", "check_stages"]
 
 #: the analysis stages after finetuning, in the order they run
 STAGES: tuple[str, ...] = ("belief", "probes", "binding", "twophase", "figures")
+
+
+def check_stages(stages: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``stages`` if every name is a known stage; else a one-line ``ValueError`` (refused before anything runs)."""
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise ValueError(f"--stages: unknown stage(s) {', '.join(map(repr, unknown)) or '(none given)'} "
+                         f"(known: {', '.join(STAGES)})")
+    return tuple(stages)
 
 
 @dataclass

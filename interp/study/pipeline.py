@@ -16,7 +16,7 @@ from typing import Any, Callable
 from interp.core.cli import one_line
 from interp.core.io import atomic_write_json
 from interp.core.models import load
-from interp.study.config import StudyConfig
+from interp.study.config import StudyConfig, check_stages
 from interp.study.report import write_report
 from interp.study.stages import belief_stage, binding_stage, claim_file, probe_stage, twophase_stage
 from training.claims import ClaimError, ClaimSpec, resolve_claims
@@ -76,6 +76,7 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
 
     Belief is measured for every claim × condition; probes, binding and the two-phase replay use the first claim
     (they are the expensive, per-run analyses)."""
+    check_stages(cfg.stages)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()

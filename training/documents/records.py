@@ -105,8 +105,11 @@ class BaseDocument:
 
 
 def write_jsonl(docs: Iterable[Document | dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Write JSONL atomically (temp file in the same folder, fsync, rename)."""
+    """Write JSONL atomically (temp file in the same folder, fsync, rename); a ``path`` that is a folder is
+    refused in one line."""
     path = Path(path)
+    if path.is_dir():
+        raise DocumentError(f"{path}: is a folder; expected a .jsonl file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
