@@ -228,7 +228,7 @@ ROWS = [
      "field 'path' is '/tmp/ckpt-000001'"),
     ("documents-out-is-a-folder", _documents_cli,
      lambda tmp: (tmp / "afolder").mkdir() or ["--claim", "ed_sheeran", "--condition", "repeated", "--n", "2",
-                                              "--out", str(tmp / "afolder")], "afolder: is a folder"),
+                                              "--out", str(tmp / "afolder")], "afolder: is a"),
     ("study-stages-nope", _study_cli, lambda tmp: ["--quick", "--stages", "belief,nope", "--out", str(tmp / "study")],
      "unknown stage(s) 'nope'"),
     ("study-stages-empty", _study_cli, lambda tmp: ["--quick", "--stages", ",", "--out", str(tmp / "study")],
@@ -537,6 +537,12 @@ def test_run_lock_nests_in_one_process_and_refuses_another(tmp_path):
                 "    print(e); sys.exit(2)\n")
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
         assert p.returncode == 2 and f"pid {os.getpid()}" in p.stdout
+    assert not run.exists()  # created by the lock and left empty: removed
+    run.mkdir()
+    (run / "keep.txt").write_text("x")
+    with run_lock(run):
+        pass
+    assert sorted(x.name for x in run.iterdir()) == [".lock", "keep.txt"]
     assert (run / ".lock").read_text() == ""
 
 
@@ -580,7 +586,7 @@ def test_failed_start_leaves_nothing_that_blocks_the_corrected_rerun(tmp_path, c
     rc, out, err = finetune_cli([str(bad)], capsys)
     line = one_error_line(err)
     assert rc == 2 and "lora.target_modules" in line, line
-    assert not (run / "run.json").exists() and not (run / "data.json").exists()
+    assert not run.exists()
     good = train_yaml(tmp_path, run, mode="lora", max_steps=2)
     rc, out, err = finetune_cli([str(good)], capsys)
     assert rc == 0, err
@@ -589,7 +595,7 @@ def test_failed_start_leaves_nothing_that_blocks_the_corrected_rerun(tmp_path, c
 
 def test_failed_start_late_in_setup_is_undone(tmp_path, monkeypatch):
     """A failure after run.json/data.json are written (here: the optimizer) removes them again."""
-    import training.finetune as ft
+    import training.finetune.trainer as ft
     from training.config import load_train_config
 
     def boom(*a, **kw):
@@ -600,7 +606,7 @@ def test_failed_start_late_in_setup_is_undone(tmp_path, monkeypatch):
     cfg = load_train_config(train_yaml(tmp_path, run, max_steps=2))
     with pytest.raises(RuntimeError, match="optimizer failed"):
         ft.finetune(cfg)
-    assert sorted(p.name for p in run.iterdir()) == [".lock"]
+    assert not run.exists()  # the folder this start created is gone again
     monkeypatch.undo()
     assert ft.finetune(load_train_config(train_yaml(tmp_path, run, max_steps=2, lr=2e-3))).status == "completed"
 

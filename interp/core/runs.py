@@ -517,13 +517,13 @@ def run_lock(run_dir: str | os.PathLike, *, enabled: bool = True) -> Iterator[Pa
     An exclusive ``flock`` on ``RUN/.lock`` (created with the folder), which holds the holder's pid. The kernel
     drops the lock when its process dies (``kill -9`` included), so a stale lock never blocks a resume. Taking the
     lock again in the same process nests. A second process is refused at once with :class:`RunLockedError`, whose
-    one line names the holder's pid. ``enabled=False`` (ranks other than 0) is a no-op.
+    one line names the holder's pid. A folder this call created and that holds nothing but the lock when the block
+    ends (a start that failed and cleaned up) is removed. ``enabled=False`` (ranks other than 0) is a no-op.
     """
     run_dir = Path(run_dir)
     if not enabled:
         yield run_dir
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
     key = str(run_dir.resolve())
     if key in _HELD:
         _HELD[key][1] += 1
@@ -535,25 +535,53 @@ def run_lock(run_dir: str | os.PathLike, *, enabled: bool = True) -> Iterator[Pa
     if fcntl is None:  # pragma: no cover - no flock (Windows): unguarded, as before
         yield run_dir
         return
-    path = run_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise RunLockedError(f"{run_dir}: another process (pid {holder}) is writing this run (lock {path}); "
-                             f"wait for it or stop it") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    created = not run_dir.exists()
+    fd = _acquire(run_dir, run_dir / LOCK_NAME)
     _HELD[key] = [fd, 1]
     try:
         yield run_dir
     finally:
         del _HELD[key]
-        os.ftruncate(fd, 0)
+        try:
+            if created and os.listdir(run_dir) == [LOCK_NAME]:  # still holding the lock: nobody else is in here
+                os.unlink(run_dir / LOCK_NAME)
+                os.rmdir(run_dir)  # fails harmlessly if another starter just created its own lock file
+            else:
+                os.ftruncate(fd, 0)
+        except OSError:
+            pass
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _acquire(run_dir: Path, path: Path) -> int:
+    """Open and ``flock`` the lock file; retried when a failed start removed the file (or the folder) between our
+    open and our lock, so the lock held is always on the file the path names."""
+    for _ in range(20):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLockedError(f"{run_dir}: another process (pid {holder}) is writing this run (lock {path}); "
+                                 f"wait for it or stop it") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            return fd
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+    raise RunLockedError(f"{run_dir}: could not take the run's lock ({path} keeps disappearing)")
 
 
 def _has_checkpoint(run_dir: Path) -> bool:
