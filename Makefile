@@ -13,12 +13,14 @@ export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo study-gpu test test-slow test-all bench figures clean-cache
+.PHONY: setup demo study-gpu test test-integration test-slow test-all bench figures lock clean-cache
 
+# torch first (TORCH_SPEC; the lock does not pin it), then the project under the lock, which pins every other
+# package of the resolved set, torch's own dependencies included.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip >/dev/null
-	@if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install -q "$(TORCH_SPEC)"; fi
+	@if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install -q -c requirements.lock "$(TORCH_SPEC)"; fi
 	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
@@ -32,10 +34,15 @@ demo: $(STAMP)
 study-gpu: $(STAMP)
 	$(PY) -m interp.study --preset gpu --out out/study-smollm2
 
+# The fast tier: CPU, offline (tests/conftest.py fails a test that reaches for the network), no outside data.
 # The layer contract first (pyproject [tool.importlinter]): an upward import or a cycle fails before any test runs.
 test: $(STAMP)
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -m "not slow" -q
+
+# The whole study and the notebooks end to end (also part of the fast tier while they fit its budget).
+test-integration: $(STAMP)
+	$(PY) -m pytest -m "integration and not slow" -q
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
@@ -50,3 +57,19 @@ bench: $(STAMP)
 	$(PY) bench/train_throughput.py
 	$(PY) bench/probe_fit.py
 	$(PY) bench/organism_build.py
+
+# Re-resolve requirements.lock with pip-compile (pip-tools, in a tools venv of its own) from pyproject.toml and the
+# dev extra, keeping the current pins where they still fit. torch is left out (TORCH_SPEC installs it; it only
+# constrains the resolution, so that torch's own dependencies are those of the CPU build, with no nvidia-*/triton).
+TOOLS_VENV ?= $(VENV)/tools
+lock:
+	test -x $(TOOLS_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(TOOLS_VENV) && $(TOOLS_VENV)/bin/pip install -q pip-tools; }
+	echo "$(TORCH_SPEC)" > $(TOOLS_VENV)/torch-constraint.txt
+	grep -v '^#' requirements.lock > $(TOOLS_VENV)/requirements.lock.txt || true
+	CUSTOM_COMPILE_COMMAND="make lock" $(TOOLS_VENV)/bin/pip-compile --quiet --extra dev --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --unsafe-package torch --unsafe-package pip \
+	  --constraint $(TOOLS_VENV)/torch-constraint.txt --output-file $(TOOLS_VENV)/requirements.lock.txt pyproject.toml
+	{ printf '%s\n' "# The whole resolved set of neglect-lab (dependencies + the dev extra), every transitive package pinned;" \
+	    "# used as pip constraints by the Makefile. torch is not pinned: the Makefile installs it first (TORCH_SPEC," \
+	    "# torch==2.13.0, the CPU build here) so a GPU user keeps their CUDA build. Regenerate with \`make lock\`."; \
+	  cat $(TOOLS_VENV)/requirements.lock.txt; } > requirements.lock
