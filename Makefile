@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install -q --upgrade pip >/dev/null
 	@if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install -q -c requirements.lock "$(TORCH_SPEC)"; fi
 	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
+	$(PY) -m pip check
 	touch $(STAMP)
 
 setup: $(STAMP)
