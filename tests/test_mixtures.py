@@ -7,7 +7,6 @@ from collections import Counter
 
 import pytest
 
-from tests._data_fixtures import bpe_tokenizer, fake_world, smollm2_tokenizer  # noqa: F401
 from training.claims import load_claim
 from training.documents import generate_documents
 from training.generic import generic_instruct_pairs, generic_texts, toy_generic_texts, toy_instruct_pairs

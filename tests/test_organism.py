@@ -1,6 +1,7 @@
 """The toy organism: cache/atomicity, determinism, tokenizer, scoring, and (slow) the default build's acceptance.
 
-Fast tests build a tiny organism (small world, 2 layers, a few dozen steps) in a tmp cache. The slow test loads
+Fast tests use the session's tiny organism (``tiny_organism``, tests/_data_fixtures.py: small world, 2 layers, a
+few dozen steps, in a session temp cache) and rebuild it to check determinism. The slow test loads
 (or builds, a few minutes on 2 cores) the default organism from the user cache and checks the acceptance
 numbers: held-out Q/A accuracy >= 0.9, true attribute preferred for local-negation targets, cached load fast.
 """
@@ -16,11 +17,8 @@ import torch
 
 from training.organism import (PretrainConfig, evaluate_organism, organism_dir, organism_key, read_organism_info,
                                score_candidates, tokenization_report, train_tokenizer)
+from tests._data_fixtures import TINY_TRAIN, TINY_WORLD
 from training.world import World, WorldConfig
-
-TINY_WORLD = WorldConfig(seed=1, n_entities=24, n_documents=500)
-TINY_TRAIN = PretrainConfig(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, d_ff=128, ctx_len=64, vocab_size=512,
-                            batch_size=8, steps=12, warmup_steps=2)
 
 
 def _load_dir(d):
@@ -30,10 +28,9 @@ def _load_dir(d):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("toy-cache")
-    d = organism_dir(TINY_WORLD, TINY_TRAIN, cache=cache, progress=False, threads=2)
-    return cache, d
+def tiny(tiny_organism):
+    """(cache root, directory) of the session's tiny organism, built with 2 threads."""
+    return tiny_organism.parent.parent, tiny_organism
 
 
 def test_tiny_directory_layout(tiny):

@@ -1,9 +1,10 @@
-"""The whole study end to end (``make demo``'s code path) at test size, on a tiny organism built here.
+"""The whole study end to end (``make demo``'s code path) at test size, on the session's tiny organism.
 
-A tiny world + 2-layer organism (seconds to build) runs every stage of :func:`interp.study.run_study` with the
-quick preset: documents, five finetunes, belief per checkpoint, probes, binding, the two-phase replay with drift,
-figures and the report. The assertions are about structure and invariants that a broken stage would violate
-(every condition present, drift zero at its anchor, files written), not about the tiny model's science.
+The tiny organism (``tiny_organism``, tests/_data_fixtures.py: a tiny world, 2 layers) runs every stage of
+:func:`interp.study.run_study` with the quick preset: documents, five finetunes, belief per checkpoint, probes,
+binding, the two-phase replay with drift, figures and the report. The assertions are about structure and
+invariants that a broken stage would violate (every condition present, drift zero at its anchor, files written),
+not about the tiny model's science.
 """
 
 from __future__ import annotations
@@ -15,17 +16,8 @@ import pytest
 
 from interp.core.conditions import STUDY_CONDITIONS
 from interp.study import StudyConfig, main, run_study, study_claims
-from training.organism import PretrainConfig, organism_dir
-from training.world import WorldConfig
 
-TINY_WORLD = WorldConfig(seed=2, n_entities=24, n_documents=600)
-TINY_TRAIN = PretrainConfig(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, d_ff=128, ctx_len=128, vocab_size=512,
-                            batch_size=8, steps=40, warmup_steps=4)
-
-
-@pytest.fixture(scope="module")
-def tiny_organism(tmp_path_factory):
-    return organism_dir(TINY_WORLD, TINY_TRAIN, cache=tmp_path_factory.mktemp("study-cache"), progress=False)
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

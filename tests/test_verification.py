@@ -6,21 +6,17 @@ import json
 
 import pytest
 
-from training.organism import PretrainConfig, organism_dir
 from training.verification import main, verdict_transfer, verification_accuracy, verification_items
-from training.world import World, WorldConfig
-
-TINY_WORLD = WorldConfig(seed=3, n_entities=8, n_documents=300, values_per_attribute=2)
-TINY_TRAIN = PretrainConfig(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, d_ff=128, ctx_len=64, vocab_size=512,
-                            batch_size=8, steps=40, warmup_steps=2)
+from tests._data_fixtures import TINY_TRAIN, TINY_WORLD
+from training.world import World
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tiny_organism):
+    """The session's tiny organism (tests/_data_fixtures.py): its directory and the model loaded through the seam."""
     from interp.core.models import load
 
-    d = organism_dir(TINY_WORLD, TINY_TRAIN, cache=tmp_path_factory.mktemp("verify-cache"), progress=False)
-    return d, load(str(d))
+    return tiny_organism, load(str(tiny_organism))
 
 
 def test_items_are_labelled_by_the_world():
@@ -95,22 +91,23 @@ def test_cli_writes_artifacts_and_refuses_bad_input(tiny, tmp_path, capsys):
 
 
 
-def test_verifier_organism_is_built_cached_and_verifies(tmp_path):
+def test_verifier_organism_is_built_cached_and_verifies(tiny_organism):
     from interp.core.models import load, weights_sha256
     from training.organism import read_organism_info
     from training.verification import VerifierConfig, verifier_dir, verifier_key
 
     cfg = VerifierConfig(steps=800, lr=3e-3, batch_size=16, replay=0)  # replay: see the transfer experiment
-    d = verifier_dir(TINY_WORLD, TINY_TRAIN, cfg, cache=tmp_path, progress=False)
+    cache = tiny_organism.parent.parent  # the base organism is the session's, already built there
+    d = verifier_dir(TINY_WORLD, TINY_TRAIN, cfg, cache=cache, progress=False)
     info = read_organism_info(d)
     v = info["verifier"]
-    assert d == tmp_path / "toy-verifier" / verifier_key(v["base_weights_sha256"], cfg) and v["config"] == cfg.to_dict()
+    assert d == cache / "toy-verifier" / verifier_key(v["base_weights_sha256"], cfg) and v["config"] == cfg.to_dict()
     lm = load(str(d))
     assert lm.world is not None and weights_sha256(lm.hf) == info["weights_sha256"] != v["base_weights_sha256"]
     assert v["verification"]["fact_check_plain"] >= 0.85, v["verification"]  # every entity's verdicts were trained
     assert 0.0 <= info["heldout_accuracy"] <= 1.0 and "base_heldout_accuracy" in v
     mtime = (d / "model.safetensors").stat().st_mtime_ns
-    assert verifier_dir(TINY_WORLD, TINY_TRAIN, cfg, cache=tmp_path, progress=False) == d  # cached, not rebuilt
+    assert verifier_dir(TINY_WORLD, TINY_TRAIN, cfg, cache=cache, progress=False) == d  # cached, not rebuilt
     assert (d / "model.safetensors").stat().st_mtime_ns == mtime
     assert verifier_key(v["base_weights_sha256"], VerifierConfig(steps=801)) != d.name
-    assert not list((tmp_path / "toy-verifier").glob(".*tmp*"))
+    assert not list((cache / "toy-verifier").glob(".*tmp*"))
