@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from training.verification import main, verdict_transfer, verification_accuracy, verification_items
 from tests._data_fixtures import TINY_TRAIN, TINY_WORLD
+from training.verification import main, verdict_transfer, verification_accuracy, verification_items
 from training.world import World
 
 
