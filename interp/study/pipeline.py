@@ -78,11 +78,11 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     (they are the expensive, per-run analyses)."""
     check_stages(cfg.stages)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     results: dict[str, Any] = {}
 
     lm = _stage(cfg, "organism")(lambda: load(cfg.model))()
+    out.mkdir(parents=True, exist_ok=True)  # only once the model loads: a bad --model leaves nothing behind
     print(f"model {lm.identity.short}: {lm.n_layers} layers, d={lm.d_model}, "
           f"{sum(p.numel() for p in lm.hf.parameters()) / 1e6:.2f} M params")
     world = lm.world
