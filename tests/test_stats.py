@@ -106,3 +106,22 @@ def test_grouped_rates_over_questions_vs_claims():
     assert per_claim.loc["a", "rate"] == 1.0 and per_claim.loc["b", "rate"] == 0.25
     with pytest.raises(ValueError):
         grouped_rates(df, over="samples")  # type: ignore[arg-type]
+
+
+def test_two_sample_bootstrap_and_permutation_helpers_share_one_stream():
+    """bootstrap_diff_ci draws sample a's resamples, then b's, from the caller's generator (as scipy.stats.bootstrap
+    does), so the permutation p-value that follows on the same generator sees a fixed stream."""
+    from interp.core.stats import bootstrap_diff_ci, permutation_pvalue, signflip_pvalue
+
+    rng0 = np.random.default_rng(7)
+    a, b = rng0.normal(1.0, 1.0, 12), rng0.normal(0.0, 1.0, 9)
+    rng = np.random.default_rng(3)
+    m, lo, hi = bootstrap_diff_ci(a, b, n_boot=400, rng=rng)
+    ref = np.random.default_rng(3)
+    ia, ib = ref.integers(0, len(a), (400, len(a))), ref.integers(0, len(b), (400, len(b)))
+    want = np.percentile(a[ia].mean(1) - b[ib].mean(1), [2.5, 97.5])
+    assert m == pytest.approx(a.mean() - b.mean()) and (lo, hi) == pytest.approx(tuple(want), abs=1e-12)
+    assert rng.bit_generator.state == ref.bit_generator.state  # nothing else was drawn
+    assert lo < m < hi and lo > 0  # a clear difference
+    assert permutation_pvalue(a.copy(), b.copy(), 500, np.random.default_rng(0)) < 0.05
+    assert signflip_pvalue(np.zeros(6) + 0.01 * np.arange(6) - 0.025, 500, np.random.default_rng(0)) > 0.2

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from interp.core.stats import bootstrap_mean_ci
+from interp.core.stats import bootstrap_diff_ci, bootstrap_mean_ci, permutation_pvalue, signflip_pvalue
 
 __all__ = ["summarise_binding", "compare_local_vs_document", "local_vs_document_table", "wide_comparison"]
 
@@ -35,22 +35,6 @@ def summarise_binding(table, metric: str = "delta_filler", by: Sequence[str] = (
         out.append({**dict(zip(by, key)), "metric": metric, "n": len(v), "mean": float(m), "lo": float(lo),
                     "hi": float(hi)})
     return pd.DataFrame(out)
-
-
-def _perm_pvalue(a: np.ndarray, b: np.ndarray, n_perm: int, rng: np.random.Generator) -> float:
-    obs = abs(a.mean() - b.mean())
-    pool = np.concatenate([a, b])
-    count = 0
-    for _ in range(n_perm):
-        rng.shuffle(pool)
-        count += abs(pool[:len(a)].mean() - pool[len(a):].mean()) >= obs - 1e-12
-    return (count + 1) / (n_perm + 1)
-
-
-def _signflip_pvalue(d: np.ndarray, n_perm: int, rng: np.random.Generator) -> float:
-    obs = abs(d.mean())
-    signs = rng.choice([-1.0, 1.0], size=(n_perm, len(d)))
-    return float(((np.abs((signs * d).mean(1)) >= obs - 1e-12).sum() + 1) / (n_perm + 1))
 
 
 def compare_local_vs_document(table, metric: str = "delta_filler", by: Sequence[str] = ("step",),
@@ -90,16 +74,12 @@ def compare_local_vs_document(table, metric: str = "delta_filler", by: Sequence[
                 paired = True
                 d = (la[common] - db[common]).to_numpy(float)
                 m, lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, seed=seed)
-                p = _signflip_pvalue(d, n_perm, rng)
+                p = signflip_pvalue(d, n_perm, rng)
                 r.update(n_pairs=len(common))
         if not paired:
             if len(a) >= 2 and len(b) >= 2:
-                ia = rng.integers(0, len(a), size=(n_boot, len(a)))
-                ib = rng.integers(0, len(b), size=(n_boot, len(b)))
-                diffs = a[ia].mean(1) - b[ib].mean(1)
-                m = a.mean() - b.mean()
-                lo, hi = np.percentile(diffs, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-                p = _perm_pvalue(a.copy(), b.copy(), n_perm, rng)
+                m, lo, hi = bootstrap_diff_ci(a, b, n_boot=n_boot, alpha=alpha, rng=rng)
+                p = permutation_pvalue(a.copy(), b.copy(), n_perm, rng)
             else:
                 m = (a.mean() - b.mean()) if len(a) and len(b) else np.nan
                 lo = hi = p = np.nan

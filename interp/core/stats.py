@@ -27,7 +27,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["belief_rate", "bootstrap_ci", "bootstrap_mean_ci", "bootstrap_distribution", "question_rates", "grouped_rates", "YES"]
+__all__ = ["belief_rate", "bootstrap_ci", "bootstrap_mean_ci", "bootstrap_distribution", "bootstrap_diff_ci",
+           "permutation_pvalue", "signflip_pvalue", "question_rates", "grouped_rates", "YES"]
 
 YES = "yes"
 
@@ -46,22 +47,27 @@ def belief_rate(verdicts: Iterable[str | None]) -> float:
 
 
 def bootstrap_distribution(
-    values: np.ndarray,
+    values: np.ndarray | tuple[np.ndarray, ...],
     n_boot: int = 2000,
     seed: int | None = 0,
     statistic: Callable[..., np.ndarray | float] = np.mean,
     axis: int = 0,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """THE resampler of the lab: ``statistic`` over ``n_boot`` bootstrap resamples of ``values`` along ``axis``.
 
     Built on :func:`scipy.stats.bootstrap` (rows resampled with replacement, jointly across the other axes; one
     ``(n_boot, n)`` index draw from ``np.random.default_rng(seed)``). Returns the bootstrap distribution with
-    the resample axis last: shape ``values.shape`` without ``axis``, plus ``(n_boot,)``.
+    the resample axis last: shape ``values.shape`` without ``axis``, plus ``(n_boot,)``. ``values`` may be a tuple
+    of independent samples (each resampled within itself, in order; ``statistic(*samples, axis=)``). ``rng``: draw
+    from this generator instead of a fresh one (callers that interleave draws keep one stream).
     """
     from scipy.stats import bootstrap
 
-    res = bootstrap((np.asarray(values, dtype=float),), statistic, n_resamples=int(n_boot), axis=axis,
-                    method="percentile", vectorized=None, rng=np.random.default_rng(seed))
+    samples = tuple(np.asarray(v, dtype=float) for v in values) if isinstance(values, tuple) \
+        else (np.asarray(values, dtype=float),)
+    res = bootstrap(samples, statistic, n_resamples=int(n_boot), axis=axis, method="percentile", vectorized=None,
+                    rng=rng if rng is not None else np.random.default_rng(seed))
     return np.asarray(res.bootstrap_distribution, dtype=float)
 
 
@@ -126,6 +132,41 @@ def bootstrap_mean_ci(
         dist = bootstrap_distribution(v, n_boot=n_boot, seed=seed, statistic=np.nanmean, axis=0)
         lo, hi = np.nanpercentile(dist, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=-1)
     return mean, lo, hi
+
+
+def bootstrap_diff_ci(
+    a: np.ndarray, b: np.ndarray, n_boot: int = 2000, alpha: float = 0.05, rng: np.random.Generator | None = None,
+    seed: int | None = 0,
+) -> tuple[float, float, float]:
+    """Difference of means ``mean(a) - mean(b)`` of two independent samples with a percentile bootstrap CI
+    (each sample resampled within itself, :func:`bootstrap_distribution`). Returns ``(diff, low, high)``."""
+    _check_alpha(alpha)
+    dist = bootstrap_distribution((a, b), n_boot=n_boot, seed=seed, rng=rng,
+                                  statistic=lambda x, y, axis=-1: x.mean(axis) - y.mean(axis))
+    lo, hi = np.percentile(dist, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(np.mean(a) - np.mean(b)), float(lo), float(hi)
+
+
+def permutation_pvalue(a: np.ndarray, b: np.ndarray, n_perm: int, rng: np.random.Generator) -> float:
+    """Two-sided label-permutation p-value of ``|mean(a) - mean(b)|`` (``(count + 1) / (n_perm + 1)``).
+
+    Hand-written rather than :func:`scipy.stats.permutation_test`: the lab's binding tables were computed with
+    these draws (one shuffle of the pooled values per permutation from the caller's generator), and scipy's
+    resampling scheme would change every published p-value for no statistical gain."""
+    obs = abs(a.mean() - b.mean())
+    pool = np.concatenate([a, b])
+    count = 0
+    for _ in range(n_perm):
+        rng.shuffle(pool)
+        count += abs(pool[:len(a)].mean() - pool[len(a):].mean()) >= obs - 1e-12
+    return (count + 1) / (n_perm + 1)
+
+
+def signflip_pvalue(d: np.ndarray, n_perm: int, rng: np.random.Generator) -> float:
+    """Two-sided sign-flip p-value of a paired mean difference ``|mean(d)|`` (random signs per pair)."""
+    obs = abs(d.mean())
+    signs = rng.choice([-1.0, 1.0], size=(n_perm, len(d)))
+    return float(((np.abs((signs * d).mean(1)) >= obs - 1e-12).sum() + 1) / (n_perm + 1))
 
 
 def question_rates(
