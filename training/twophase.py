@@ -65,7 +65,7 @@ from interp.core.io import atomic_write_json
 from training.config import ConfigError, DataSource, TrainConfig, from_dict, load_yaml, to_dict
 from training.finetune import DistEnv, Trainer, TrainingDiverged, TrainResult, resolve_device, setup_distributed
 from training.mixtures import Example, encode_chat, encode_document, encode_text, mixture_counts
-from training.packing import DataError, examples_sha256, load_jsonl_examples, source_manifest
+from training.packing import DataError, data_integrity, examples_sha256, load_jsonl_examples, source_manifest
 
 __all__ = [
     "DocumentsSpec", "ConstraintSpec", "TwoPhaseConfig", "load_twophase_config", "constraint_questions",
@@ -362,7 +362,9 @@ def _init(run_dir: Path, cfg: TwoPhaseConfig, tcfg: TrainConfig, role: str, lm: 
     if dist.is_main:
         sources = [s for ph, exs in phases.items() for s in source_manifest(exs, files, {"phase": ph})]
         shas = {ph: examples_sha256(exs) for ph, exs in phases.items()}
-        data = {"sources": sources, "claim": cfg.claim, "condition": role, "phases": shas}
+        data = {"sources": sources, "claim": cfg.claim, "condition": role, "phases": shas,
+                "integrity": {ph: data_integrity(exs, seq_len=tcfg.seq_len, seed=tcfg.seed, packing=tcfg.packing,
+                                                 truncate=tcfg.truncate) for ph, exs in phases.items()}}
         lora = {"r": tcfg.lora.r, "alpha": tcfg.lora.alpha, "target_modules": tcfg.lora.target_modules} \
             if tcfg.mode == "lora" else None
         config = {"experiment": _public(cfg), "role": role, "data_sha256": shas}
