@@ -25,7 +25,7 @@ from training.documents.rendering import generate_documents
 from training.finetune.distributed import DistEnv, resolve_device, setup_distributed
 from training.finetune.trainer import Trainer, TrainResult
 from training.mixtures import Example, encode_document, encode_text, encode_chat, mixture_counts
-from training.packing import examples_sha256, load_jsonl_examples, read_records, source_manifest
+from training.packing import data_integrity, examples_sha256, load_jsonl_examples, read_records, source_manifest
 from training.twophase.config import TwoPhaseConfig
 from training.twophase.selfdistill import chat_examples, constraint_questions, self_distill_chats
 
@@ -144,7 +144,9 @@ def _init(run_dir: Path, cfg: TwoPhaseConfig, tcfg: TrainConfig, role: str, lm: 
     if dist.is_main:
         sources = [s for ph, exs in phases.items() for s in source_manifest(exs, files, {"phase": ph})]
         shas = {ph: examples_sha256(exs) for ph, exs in phases.items()}
-        data = {"sources": sources, "claim": cfg.claim, "condition": role, "phases": shas}
+        data = {"sources": sources, "claim": cfg.claim, "condition": role, "phases": shas,
+                "integrity": {ph: data_integrity(exs, seq_len=tcfg.seq_len, seed=tcfg.seed, packing=tcfg.packing,
+                                                 truncate=tcfg.truncate) for ph, exs in phases.items()}}
         lora = {"r": tcfg.lora.r, "alpha": tcfg.lora.alpha, "target_modules": tcfg.lora.target_modules} \
             if tcfg.mode == "lora" else None
         config = {"experiment": _public(cfg), "role": role, "data_sha256": shas}
