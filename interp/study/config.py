@@ -31,7 +31,7 @@ class StudyConfig:
     epochs: float = 2.0
     lr: float = 1e-3
     batch_size: int = 8
-    seq_len: int = 256
+    seq_len: int = 128           # the toy organism's context: every toy document fits whole (training.documents)
     mode: str = "full"
     device: str = "cpu"
     precision: str = "auto"
@@ -53,7 +53,7 @@ class StudyConfig:
     @classmethod
     def quick(cls, out: str) -> "StudyConfig":
         return cls(out=out, claims="toy:1", n_docs=24, epochs=1.0, every=2, binding_docs=3, binding_checkpoints=2,
-                   twophase_docs=24, twophase_local=24, seq_len=128)
+                   twophase_docs=24, twophase_local=24)
 
     @classmethod
     def gpu(cls, out: str = "out/study-smollm2") -> "StudyConfig":
