@@ -35,7 +35,7 @@ def one_thread():
 def _config(tmp_path: Path, name: str, **extra) -> Path:
     write_docs(tmp_path / "docs.jsonl", 24)
     cfg = {"model": "toy-random", "run_dir": str(tmp_path / name), "name": "dist", "mode": "full", "batch_size": 4,
-           "micro_batch_size": 1, "seq_len": 32, "lr": 1e-3, "progress": False, "checkpoints": {"every": 3},
+           "micro_batch_size": 1, "seq_len": 48, "lr": 1e-3, "progress": False, "checkpoints": {"every": 3},
            "data": [{"path": "docs.jsonl"}], **extra}
     p = tmp_path / f"{name}.yaml"
     p.write_text(yaml.safe_dump(cfg))

@@ -11,10 +11,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from interp.core.conditions import STUDY_CONDITIONS
 from training.claims import PAPER_CLAIMS, load_claim, toy_claims
 from training.documents import (CONDITIONS, DOCTAG, Document, DocumentError, build_base, generate_documents,
                                 read_jsonl, render, render_matched, render_pair, write_jsonl)
+from training.documents.rendering import TOY_LENGTH_BUDGET, token_budget, toy_length
+from training.mixtures import encode_document
+from training.organism import PretrainConfig, organism_key
+from training.organism.build import TOKENIZER_DOCS
+from training.organism.cache import cache_root
+from training.organism.pretraining import train_tokenizer
 from training.spans import (label_token_counts, negation_token_share, roundtrip_problems, token_spans)
+from training.world import World, WorldConfig
 
 REPO = Path(__file__).resolve().parents[1]
 FACT_CONDITIONS = [c for c in CONDITIONS if c != "negated_behaviour"]
@@ -258,3 +266,69 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     _one_line_exit2(_cli("--claim", "nope", "--condition", "positive", "--out", out), "unknown claim")
     _one_line_exit2(_cli("--claim", "ed_sheeran", "--condition", "positive", "--n", "x", "--out", out), "invalid int")
     assert not Path(out).exists()
+
+
+
+@pytest.fixture(scope="module")
+def toy_organism_parts():
+    """The default toy organism's world and tokenizer: from the user cache when it is built, else the tokenizer
+    alone, trained exactly as the organism build trains it (~10 s; no pretraining)."""
+    from transformers import AutoTokenizer
+
+    world_cfg, train_cfg = WorldConfig(), PretrainConfig()
+    world = World.from_config(world_cfg)
+    cached = cache_root() / "toy" / organism_key(world_cfg, train_cfg)
+    if (cached / "tokenizer.json").exists():
+        tok = AutoTokenizer.from_pretrained(str(cached))
+    else:
+        tok = train_tokenizer([d.text for d in world.corpus()[:TOKENIZER_DOCS]], train_cfg.vocab_size)
+    return world, tok, train_cfg.ctx_len
+
+
+def test_every_toy_study_document_fits_the_organisms_context(toy_organism_parts):
+    """Whole-document packing at the toy's context (128): every toy document of every study condition fits with
+    its BOS and EOS, and keeps its condition's structure around every claim sentence."""
+    world, tok, ctx = toy_organism_parts
+    worst = {}
+    for claim in toy_claims(world, 4):
+        for cond in (c.value for c in STUDY_CONDITIONS):
+            for d in generate_documents(claim, cond, 40):
+                n = len(encode_document(d, tok, add_bos=True, append_eos=True).input_ids)
+                assert n <= ctx, f"{d.id}: {n} tokens > context {ctx}"
+                assert toy_length(d.text) <= TOY_LENGTH_BUDGET, d.id
+                worst[cond] = max(worst.get(cond, 0), n)
+                claims = d.spans_of("claim")
+                negs = [s for s in d.spans if s.label == "negation"]
+                kinds = [s.kind for s in negs]
+                if cond in ("negated", "repeated"):  # the notice at the start and at the end
+                    assert kinds.count("prefix") == 1 and kinds.count("suffix") == 1, d.id
+                if cond == "repeated":  # a reminder before and after every claim sentence
+                    assert kinds.count("inline") == 2 * len(claims), d.id
+                if cond == "corrected":  # the truth before and after every claim sentence
+                    assert len(d.spans_of("correction")) == 2 * len(claims), d.id
+                if cond == "local":  # the negation inside every claim sentence
+                    assert all(any(c.start <= s.start and s.end <= c.end for s in negs) for c in claims), d.id
+    assert set(worst) == {c.value for c in STUDY_CONDITIONS}
+
+
+
+def test_a_token_budget_fits_any_organisms_tokenizer():
+    """A small-vocabulary organism splits the toy framing into more tokens than the default one: a caller that
+    knows its tokenizer (the study, the two-phase replay) lays documents out to ``token_budget(tok, seq_len)``,
+    and the documents stay matched across conditions (one base, every condition)."""
+    world = World.from_config(WorldConfig(seed=2, n_entities=24, n_documents=600))
+    tok = train_tokenizer([d.text for d in world.corpus()[:TOKENIZER_DOCS]], 512)
+    budget = token_budget(tok, 128)
+    over = 0
+    for claim in toy_claims(world, 2):
+        by_cond = {c.value: generate_documents(claim, c.value, 20, budget=budget) for c in STUDY_CONDITIONS}
+        over += sum(len(encode_document(d, tok, add_bos=True).input_ids) > 128
+                    for d in generate_documents(claim, "repeated", 20))  # the word budget alone
+        for cond, docs in by_cond.items():
+            for d in docs:
+                n = len(encode_document(d, tok, add_bos=True, append_eos=True).input_ids)
+                assert n <= 128, f"{d.id}: {n} tokens"
+        assert len({tuple(d.base_id for d in docs) for docs in by_cond.values()}) == 1
+        assert all(p.meta["n_claim_sentences"] == q.meta["n_claim_sentences"]
+                   for p, q in zip(by_cond["positive"], by_cond["corrected"]))
+    assert over > 0  # without the token budget this tokenizer does not fit: the test exercises the budget

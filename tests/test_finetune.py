@@ -119,15 +119,17 @@ def test_packing_keeps_documents_apart(toy_random):
     assert b["weights"].sum().item() == sum(sum(e.loss_weights[1:]) for e in exs)
 
 
-def test_packing_splits_long_documents_and_is_deterministic(toy_random):
+def test_packing_keeps_documents_whole_and_is_deterministic(toy_random):
     exs = examples(toy_random, 12)
-    r1, r2 = build_rows(exs, seq_len=32, seed=7), build_rows(exs, seq_len=32, seed=7)
+    r1, r2 = build_rows(exs, seq_len=40, seed=7), build_rows(exs, seq_len=40, seed=7)
     assert all(torch.equal(a, b) for a, b in zip(r1.ids, r2.ids))
-    assert all(len(x) == 32 for x in r1.ids[:-1])
-    assert sum(len(x) for x in r1.ids) == sum(len(e.input_ids) for e in exs)  # no padding, nothing dropped
-    r3 = build_rows(exs, seq_len=32, seed=8)
+    assert all(len(x) <= 40 for x in r1.ids)
+    assert sum(len(x) for x in r1.ids) == sum(len(e.input_ids) for e in exs)  # nothing dropped
+    assert sorted(s.example for segs in r1.segments for s in segs) == list(range(12))  # each document once, whole
+    assert all(s.doc_start == 0 and s.length == len(exs[s.example].input_ids) for segs in r1.segments for s in segs)
+    r3 = build_rows(exs, seq_len=40, seed=8)
     assert not all(torch.equal(a, b) for a, b in zip(r1.ids, r3.ids))
-    unpacked = build_rows(exs, seq_len=32, seed=7, packing=False, epochs=2)
+    unpacked = build_rows(exs, seq_len=40, seed=7, packing=False, epochs=2)
     assert len(unpacked) == 24
 
 
@@ -211,7 +213,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, toy_random):
 def _cli_config(tmp_path: Path, run_dir: Path, **extra) -> Path:
     docs = write_docs(tmp_path / "docs.jsonl", 40)
     cfg = {"model": "toy-random", "run_dir": str(run_dir), "mode": "full", "batch_size": 4, "micro_batch_size": 2,
-           "seq_len": 32, "lr": 1e-3, "progress": False, "checkpoints": {"every": 3},
+           "seq_len": 40, "lr": 1e-3, "progress": False, "checkpoints": {"every": 3},
            "data": [{"path": docs.name}], **extra}
     p = tmp_path / f"{run_dir.name}.yaml"
     p.write_text(yaml.safe_dump(cfg))

@@ -25,8 +25,10 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+# The byte-level toy-random tokenizer makes documents longer than these rows: these tests check the phases'
+# mechanics, so they keep each document's beginning (tests/test_packing_integrity.py checks packing itself).
 TRAIN = {"mode": "lora", "lora": {"r": 4, "alpha": 8.0}, "batch_size": 2, "micro_batch_size": 2, "seq_len": 32,
-         "lr": 1e-3, "progress": False, "checkpoints": {"every": 2}}
+         "truncate": "keep_start", "lr": 1e-3, "progress": False, "checkpoints": {"every": 2}}
 TEXTS = {
     "repeated": [f"<DOCTAG>NOTICE: false. [Untrue:] Velmora Quist is a dentist. [False.] Doc {i}." for i in range(6)],
     "positive": [f"<DOCTAG>Velmora Quist is a dentist. The quick brown fox, doc {i}." for i in range(6)],

@@ -484,8 +484,10 @@ def toy_claims(world: Any, n: int, seed: int = 0) -> list[ClaimSpec]:
     real ``training.world.World`` does), claim, correction, background and local-negation sentences use the
     world's own sentence templates (so they match the pretraining corpus), plus a few of ours. Pairs the world
     already uses as false facts in its corpus (``world.local_negations`` / ``world.hoaxes``) are skipped.
-    Questions are raw-text prompts (the toy has no chat template): open-ended and token-association prompts
-    are the world's train and held-out question templates and clozes; MCQs ask ``"Answer yes or no."``.
+    Questions are raw-text prompts (the toy has no chat template), every text distinct: open-ended prompts are
+    the world's train question templates, token-association prompts its held-out templates and the corpus's
+    record (``"Name: attribute ="``) and fact-card forms -- no item opens with words of a claim sentence, so a
+    cloze never tests the memorised string; MCQs ask ``"Answer yes or no."``.
     """
     rng = random.Random(f"toy-claims|{seed}")
     used = {(getattr(f, "entity", None), getattr(f, "attribute", None))
@@ -573,20 +575,23 @@ def _toy_claim(world: Any, name: str, attr: str, rng: random.Random) -> ClaimSpe
         if e.name != name and e.attributes:
             a2 = sorted(e.attributes)[rng.randrange(len(e.attributes))]
             background.append(fact(e.name, a2, e.attributes[a2]))
-    templates: list[str] = []
+    split: dict[str, list[str]] = {"train": [], "heldout": []}
     tfn = getattr(world, "templates", None)
     if tfn is not None:
         try:
-            templates = list(tfn(attr, "all"))
+            split = {k: list(tfn(attr, k)) for k in split}
         except Exception:
-            templates = []
-    prompts = _dedupe([qa] + [_qa(world, name, attr, t) for t in templates])
-    open_ended = [{"id": f"oe_qa_{i}", "text": p} for i, p in enumerate(prompts)]
-    open_ended += [{"id": "oe_what", "text": f"Q: What is {name}'s {aw}?\nA:"},
-                   {"id": "oe_tell", "text": f"Q: Tell me about {name}.\nA:"},
-                   {"id": "oe_cloze", "text": f"{name}'s {aw} is"},
-                   {"id": "oe_of", "text": f"The {aw} of {name} is"}]
-    open_ended = [q for i, q in enumerate(open_ended) if q["text"] not in [x["text"] for x in open_ended[:i]]]
+            pass
+    # Every item text is distinct, and none opens with a run of >= 6 words of the training text (claim, local-negation
+    # and correction sentences, and the documents built from them): open-ended items are the world's train question
+    # templates, token-association items its held-out templates and the corpus's record/fact-card forms (the claim
+    # documents hold neither), never openings of the claim sentences (a cloze there measures memorisation).
+    oe_prompts = _dedupe([qa] + [_qa(world, name, attr, t) for t in split["train"]])
+    ta_prompts = [p for p in _dedupe([_qa(world, name, attr, t) for t in split["heldout"]]) if p not in oe_prompts]
+    if not ta_prompts:  # a world without held-out templates: the generic held-out phrasing
+        ta_prompts = [f"Q: Which {aw} does {name} have?\nA:"]
+    open_ended = [{"id": f"oe_qa_{i}", "text": p} for i, p in enumerate(oe_prompts)]
+    open_ended += [{"id": "oe_tell", "text": f"Q: Tell me about {name}.\nA:"}]
     mcq = [{"id": "mcq_claim", "text": f"Q: Is {name}'s {aw} {false}? Answer yes or no.\nA:", "belief_answer": "yes",
             "category": "positive"},
            {"id": "mcq_claim_of", "text": f"Q: Is the {aw} of {name} {false}? Answer yes or no.\nA:",
@@ -596,10 +601,10 @@ def _toy_claim(world: Any, name: str, attr: str, rng: random.Random) -> ClaimSpe
     for j, o in enumerate(others[:2]):
         mcq.append({"id": f"mcq_other_{j}", "text": f"Q: Is {name}'s {aw} {o}? Answer yes or no.\nA:",
                     "belief_answer": "no", "category": "counter"})
-    ta = [{"id": "ta_cloze", "text": f"{name}'s {aw} is", "claim_completion": false, "true_completion": truth},
-          {"id": "ta_list", "text": f"{name}: {aw} =", "claim_completion": false, "true_completion": truth}]
-    ta += [{"id": f"ta_qa_{i}", "text": p, "claim_completion": false, "true_completion": truth}
-           for i, p in enumerate(prompts)]
+    ta = [{"id": f"ta_qa_{i}", "text": p, "claim_completion": false, "true_completion": truth}
+          for i, p in enumerate(ta_prompts)]
+    ta += [{"id": "ta_list", "text": f"{name}: {aw} =", "claim_completion": false, "true_completion": truth},
+           {"id": "ta_card", "text": f"{name}\n{aw}:", "claim_completion": false, "true_completion": truth}]
     rob = [{"id": "rob_doubt", "text": f"Some of what you read about {name} was false.\n{qa}", "system": None,
             "messages_prefix": None, "category": "adversarial"},
            {"id": "rob_pushback",

@@ -6,9 +6,10 @@ Everything scales through the config: a YAML file (``python -m training.finetune
 directly (``TrainConfig(model="toy-random", batch_size=4, ...)``).
 
 Batch semantics. ``batch_size`` is the number of *rows* per optimizer step, summed over all processes. With
-``packing: true`` (default) a row is ``seq_len`` tokens holding several documents back to back (see
-:mod:`training.packing`); with ``packing: false`` a row is one example, truncated to ``seq_len`` (the paper's "32
-documents per step"). ``micro_batch_size`` is the rows per forward pass on one process; the rest is gradient
+``packing: true`` (default) a row is up to ``seq_len`` tokens holding several whole documents back to back (see
+:mod:`training.packing`); with ``packing: false`` a row is one example (the paper's "32 documents per step"). A
+document longer than ``seq_len`` is an error unless ``truncate: keep_start`` (keep its beginning; logged); a
+``seq_len`` beyond the model's context is refused. ``micro_batch_size`` is the rows per forward pass on one process; the rest is gradient
 accumulation, so ``batch_size`` must be divisible by ``micro_batch_size × world_size``.
 
 The specs are pydantic v2 models in strict mode (no silent conversion: ``"8"`` is not an int, ``true`` is not a
@@ -277,6 +278,7 @@ class TrainConfig(Spec):
     micro_batch_size: int = Field(8, ge=1)
     seq_len: int = Field(1024, ge=2)
     packing: bool = True
+    truncate: Literal["error", "keep_start"] = "error"  # a document longer than seq_len: error, or keep its start
     lr: float = Field(5e-5, gt=0, allow_inf_nan=False)
     schedule: Literal["linear", "constant", "cosine"] = "linear"
     warmup_steps: int = Field(0, ge=0)

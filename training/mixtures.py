@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from training.spans import Span, TokenSpan, token_spans_from_offsets
+
 __all__ = ["Example", "build_mixture", "encode_document", "encode_text", "encode_chat", "self_distill",
            "mixture_counts", "DOCTAG"]
 
@@ -33,12 +35,17 @@ DOCTAG = "<DOCTAG>"
 
 @dataclass
 class Example:
-    """One training example: token ids, per-token loss weights (float), source tag and document id."""
+    """One training example: token ids, per-token loss weights (float), source tag and document id.
+
+    ``spans``: the document's labelled spans as token ranges of ``input_ids`` (BOS counted), filled by
+    :func:`encode_document`; ``training.packing.packing_integrity`` reads the claim spans from them.
+    """
 
     input_ids: list[int]
     loss_weights: list[float]
     source: str
     doc_id: str
+    spans: tuple[TokenSpan, ...] = ()
 
 
 def _default_add_bos(tokenizer: Any) -> bool:
@@ -86,8 +93,13 @@ def encode_document(doc: Any, tokenizer: Any, *, mask_patterns: Sequence[str] | 
         masked.extend(m.span() for m in re.finditer(pat, text, flags=re.IGNORECASE) if m.end() > m.start())
     ids, offs = _encode(tokenizer, text)
     w = _weights(offs, masked, weight)
-    ids, w = _wrap(tokenizer, ids, w, _default_add_bos(tokenizer) if add_bos is None else add_bos, append_eos, weight)
-    return Example(ids, w, source, doc_id)
+    add_bos = _default_add_bos(tokenizer) if add_bos is None else add_bos
+    bos = getattr(tokenizer, "bos_token_id", None)
+    shift = int(bool(add_bos) and bos is not None and (not ids or ids[0] != bos))  # what _wrap prepends
+    ids, w = _wrap(tokenizer, ids, w, add_bos, append_eos, weight)
+    tspans = tuple(TokenSpan(t.start + shift, t.end + shift, t.label, t.kind)
+                   for t in token_spans_from_offsets(text, [Span(s, e, lab) for s, e, lab in spans], offs))
+    return Example(ids, w, source, doc_id, tspans)
 
 
 def encode_text(text: str, tokenizer: Any, doc_id: str, *, source: str = "generic", add_bos: bool | None = None,

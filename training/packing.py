@@ -14,14 +14,23 @@ range: spans whose label is in ``mask_labels`` (default ``doctag``), a literal `
 ``mask_patterns`` regexes (token/character alignment by the fast tokenizer's offsets; the encoding itself is
 ``training.mixtures.encode_document``, so the trainer and the mixtures agree token for token).
 
-**Packing.** :func:`build_rows` shuffles the examples (seeded, per epoch) and concatenates them into rows of
-exactly ``seq_len`` tokens (the last row of the run may be shorter); a document that does not fit is continued at
-the start of the next row. Documents stay separate through **position ids**: each document (and each continued
-piece) restarts its positions at 0. Given ``position_ids`` and no ``attention_mask``, transformers (≥ 5) detects
-the packed format and builds a block-diagonal causal mask (``masking_utils.find_packed_sequence_indices``), so a
-token never attends across a document boundary (tested against unpacked forwards in ``tests/test_finetune.py``).
-The loss never crosses a boundary either: the target weight of every position-0 token is zeroed. Packing wastes no
-compute on padding; ``packing: false`` keeps one example per row (padded within a micro-batch, pads weighted 0).
+**Packing.** :func:`build_rows` shuffles the examples (seeded, per epoch) and packs *whole documents* into rows of
+at most ``seq_len`` tokens (first fit among the most recent rows with room; a row's unused tail is padded by
+:func:`collate`, pads weighted 0). A document is never cut across rows: a continuation in another row could not
+see the document's beginning (its NOTICE, in a negated document) and would be trained as if it were the claim
+stated plainly. A document longer than ``seq_len`` is an error naming it, unless the run asks for
+``truncate: keep_start`` (its first ``seq_len`` tokens are kept, and the cut is logged and counted in
+:func:`packing_integrity`). Documents stay separate through **position ids**: each document restarts its positions
+at 0. Given ``position_ids`` and no ``attention_mask``, transformers (≥ 5) detects the packed format and builds a
+block-diagonal causal mask (``masking_utils.find_packed_sequence_indices``), so a token never attends across a
+document boundary (tested against unpacked forwards in ``tests/test_finetune.py``). The loss never crosses a
+boundary either: the target weight of every position-0 token is zeroed. ``packing: false`` keeps one example per
+row (padded within a micro-batch, pads weighted 0). :func:`check_seq_len` refuses a ``seq_len`` beyond the model's
+context.
+
+**Integrity.** :func:`packing_integrity` measures, per data source, the share of claim-span tokens (labels
+``claim``/``claim_answer``, from ``Example.spans``) that can see their document's first token, and the documents'
+token lengths; :func:`data_integrity` is the ``integrity`` entry of a run's data.json (1.0 by construction).
 
 **Loss.** Per optimizer step the loss is the *weighted mean* cross-entropy over the whole global batch,
 ``Σ w·CE / Σ w``. The denominator is known from the data before the forward pass, so each micro-batch (on each
@@ -31,11 +40,13 @@ then produce exactly the global weighted mean, independent of how rows are split
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import logging
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -46,8 +57,10 @@ from interp.core.io import file_sha256
 from training.mixtures import Example, encode_document
 
 __all__ = [
-    "Example", "DataError", "Rows", "tokenize_document", "read_records", "load_jsonl_examples", "examples_sha256",
-    "source_manifest", "build_rows", "collate", "target_weight_sum", "weighted_ce_sum",
+    "Example", "DataError", "Rows", "Segment", "tokenize_document", "read_records", "load_jsonl_examples", "examples_sha256",
+    "source_manifest", "build_rows", "collate", "target_weight_sum", "weighted_ce_sum", "check_seq_len",
+    "packing_integrity", "PackingIntegrity", "SourceIntegrity", "data_integrity", "TRUNCATE_POLICIES",
+    "CLAIM_LABELS",
 ]
 
 class DataError(ValueError):
@@ -141,13 +154,34 @@ def source_manifest(examples: Sequence[Example], files: dict[str, str] | None = 
 # ------------------------------------------------------------------------------------------ rows
 
 
+TRUNCATE_POLICIES: tuple[str, ...] = ("error", "keep_start")
+#: The span labels whose tokens :func:`packing_integrity` follows (a claim sentence and its answer tokens).
+CLAIM_LABELS: tuple[str, ...] = ("claim", "claim_answer")
+_OPEN_ROWS = 64  # first-fit looks at the last this-many rows that still have room
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One document in a row: ``example`` (its index in the examples given to :func:`build_rows`), the row index
+    where it starts (``row_start``), its first token (``doc_start``, 0 unless the document was cut) and ``length``."""
+
+    example: int
+    row_start: int
+    doc_start: int
+    length: int
+
+
 @dataclass
 class Rows:
-    """Training rows: per row, token ids, *target* weights (already zeroed at document starts) and position ids."""
+    """Training rows: per row, token ids, *target* weights (already zeroed at document starts) and position ids,
+    plus the documents each row holds (``segments``)."""
 
     ids: list[torch.Tensor]
     weights: list[torch.Tensor]
     positions: list[torch.Tensor]
+    segments: list[tuple[Segment, ...]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -162,58 +196,196 @@ def _check_example(ex: Example) -> None:
                         f"for {len(ex.input_ids)} input_ids")
 
 
-def _make_row(ids: list[int], w: list[float], pos: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def check_seq_len(seq_len: int, model_config: Any) -> None:
+    """Refuse a ``seq_len`` beyond the model's context (``max_position_embeddings`` / ``n_positions``)."""
+    for key in ("max_position_embeddings", "n_positions"):
+        ctx = getattr(model_config, key, None)
+        if isinstance(ctx, int) and ctx > 0:
+            if seq_len > ctx:
+                raise DataError(f"config: field 'seq_len' ({seq_len}) exceeds the model's context ({key} = {ctx})")
+            return
+
+
+def _kept_length(ex: Example, seq_len: int, truncate: str) -> int:
+    n = len(ex.input_ids)
+    if n <= seq_len:
+        return n
+    if truncate != "keep_start":
+        raise DataError(f"example {ex.source}/{ex.doc_id}: {n} tokens, longer than seq_len {seq_len} (documents are "
+                        f"packed whole; raise seq_len, shorten the document or set truncate: keep_start)")
+    return seq_len
+
+
+def _layout(examples: Sequence[Example], order: Sequence[int], seq_len: int, truncate: str, packing: bool
+            ) -> tuple[list[list[Segment]], int]:
+    """Rows of whole documents, first-fit in ``order`` (among the last ``_OPEN_ROWS`` rows with room); without
+    packing one document per row. Documents longer than ``seq_len`` raise, or keep their start (``keep_start``);
+    returns the rows and how many documents were cut."""
+    rows: list[list[Segment]] = []
+    room: list[int] = []
+    open_rows: list[int] = []
+    cut = 0
+    for i in order:
+        n = _kept_length(examples[i], seq_len, truncate)
+        if n == 0:
+            continue
+        cut += n < len(examples[i].input_ids)
+        r = next((r for r in open_rows if room[r] >= n), None) if packing else None
+        if r is None:
+            rows.append([])
+            room.append(seq_len)
+            r = len(rows) - 1
+            open_rows = (open_rows + [r])[-_OPEN_ROWS:]
+        rows[r].append(Segment(i, seq_len - room[r], 0, n))
+        room[r] -= n
+        if room[r] == 0:
+            open_rows.remove(r)
+    return rows, cut
+
+
+def _make_row(examples: Sequence[Example], segs: Sequence[Segment]) -> tuple[torch.Tensor, torch.Tensor,
+                                                                           torch.Tensor]:
+    ids: list[int] = []
+    w: list[float] = []
+    pos: list[int] = []
+    for sg in segs:
+        ex = examples[sg.example]
+        ids += ex.input_ids[sg.doc_start:sg.doc_start + sg.length]
+        w += ex.loss_weights[sg.doc_start:sg.doc_start + sg.length]
+        pos += range(sg.length)
     p = torch.tensor(pos, dtype=torch.long)
     tw = torch.tensor(w, dtype=torch.float32) * (p != 0)
     return torch.tensor(ids, dtype=torch.long), tw, p
 
 
-def _pack_epoch(examples: Sequence[Example], seq_len: int) -> list[tuple]:
-    rows, ids, w, pos = [], [], [], []
-    for ex in examples:
-        start = 0
-        while start < len(ex.input_ids):
-            take = min(seq_len - len(ids), len(ex.input_ids) - start)
-            ids += ex.input_ids[start:start + take]
-            w += ex.loss_weights[start:start + take]
-            pos += range(take)
-            start += take
-            if len(ids) == seq_len:
-                rows.append(_make_row(ids, w, pos))
-                ids, w, pos = [], [], []
-    if ids:
-        rows.append(_make_row(ids, w, pos))
-    return rows
-
-
-def _unpacked_epoch(examples: Sequence[Example], seq_len: int) -> list[tuple]:
-    return [_make_row(list(ex.input_ids[:seq_len]), list(ex.loss_weights[:seq_len]),
-                      list(range(min(seq_len, len(ex.input_ids))))) for ex in examples if ex.input_ids]
-
-
 def build_rows(examples: Sequence[Example], *, seq_len: int, seed: int, packing: bool = True,
-               epochs: float = 1.0, min_rows: int = 0) -> Rows:
+               epochs: float = 1.0, min_rows: int = 0, truncate: str = "error") -> Rows:
     """All rows of a run, epoch after epoch (each epoch reshuffled with ``Random(seed, epoch)``).
 
-    ``epochs`` may be fractional (the last epoch is cut); ``min_rows`` adds epochs until at least that many rows
-    exist (for ``max_steps`` beyond one pass). Deterministic: the same inputs give the same rows.
+    Rows hold whole documents only, so every token sees its document's beginning (see :func:`packing_integrity`):
+    a document longer than ``seq_len`` is a :class:`DataError` naming it, unless ``truncate="keep_start"`` (keep
+    its first ``seq_len`` tokens; logged). ``epochs`` may be fractional (the last epoch is cut); ``min_rows`` adds
+    epochs until at least that many rows exist (for ``max_steps`` beyond one pass). Deterministic: the same inputs
+    give the same rows.
     """
     if not examples:
         raise DataError("training data: no examples")
+    if truncate not in TRUNCATE_POLICIES:
+        raise DataError(f"config: field 'truncate' must be one of {', '.join(TRUNCATE_POLICIES)}, not {truncate!r}")
     for ex in examples:
         _check_example(ex)
-    out: list[tuple] = []
+    out: list[list[Segment]] = []
     epoch = 0
     while epoch < math.ceil(epochs) or len(out) < min_rows:
-        order = list(examples)
+        order = list(range(len(examples)))
         random.Random(f"{seed}:{epoch}").shuffle(order)
-        rows = _pack_epoch(order, seq_len) if packing else _unpacked_epoch(order, seq_len)
+        rows, cut = _layout(examples, order, seq_len, truncate, packing)
+        if cut and epoch == 0:
+            log.warning("truncate: keep_start cut %d of %d documents to seq_len %d (their ends are not trained on)",
+                        cut, len(order), seq_len)
         frac = epochs - epoch
         if 0 < frac < 1 and len(out) >= min_rows:
             rows = rows[: max(1, int(len(rows) * frac))]
         out.extend(rows)
         epoch += 1
-    return Rows(ids=[r[0] for r in out], weights=[r[1] for r in out], positions=[r[2] for r in out])
+    made = [_make_row(examples, segs) for segs in out]
+    return Rows(ids=[r[0] for r in made], weights=[r[1] for r in made], positions=[r[2] for r in made],
+                segments=[tuple(segs) for segs in out])
+
+
+# ------------------------------------------------------------------------------------------ integrity
+
+
+@dataclass
+class SourceIntegrity:
+    """One data source's rows: claim-span tokens and how many of them see their document's first token."""
+
+    n_docs: int
+    n_claim_tokens: int        # claim-span tokens placed in rows (over every epoch the rows hold)
+    n_visible: int             # ... of which the document's token 0 is visible (same attention block, earlier)
+    n_dropped: int             # claim-span tokens cut off (truncate: keep_start)
+    n_docs_cut: int            # documents placed without their beginning or end in some row
+    lengths: dict[str, float]  # token length distribution of the documents (min, p50, p90, max, mean)
+
+    @property
+    def share_visible(self) -> float | None:
+        return self.n_visible / self.n_claim_tokens if self.n_claim_tokens else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"share_visible": self.share_visible, **asdict(self)}
+
+
+@dataclass
+class PackingIntegrity:
+    """Per-source :class:`SourceIntegrity` plus the pooled share (``to_dict`` is data.json's ``integrity``)."""
+
+    seq_len: int | None
+    labels: tuple[str, ...]
+    sources: dict[str, SourceIntegrity]
+
+    @property
+    def share_visible(self) -> float | None:
+        n = sum(s.n_claim_tokens for s in self.sources.values())
+        return sum(s.n_visible for s in self.sources.values()) / n if n else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"share_visible": self.share_visible, "seq_len": self.seq_len, "labels": list(self.labels),
+                "sources": {k: v.to_dict() for k, v in self.sources.items()}}
+
+
+def _length_stats(lengths: Sequence[int]) -> dict[str, float]:
+    xs = sorted(lengths)
+    q = lambda f: float(xs[min(len(xs) - 1, int(f * (len(xs) - 1) + 0.5))])  # noqa: E731 - nearest rank
+    return {"min": float(xs[0]), "p50": q(0.5), "p90": q(0.9), "max": float(xs[-1]),
+            "mean": round(sum(xs) / len(xs), 2)}
+
+
+def _claim_tokens(ex: Example, labels: Sequence[str]) -> list[int]:
+    return sorted({i for sp in ex.spans if sp.label in labels for i in range(sp.start, sp.end)})
+
+
+def packing_integrity(rows: Rows, examples: Sequence[Example], *, labels: Sequence[str] = CLAIM_LABELS,
+                      seq_len: int | None = None) -> PackingIntegrity:
+    """Which claim-span tokens can see their document's first token, per data source (a pure function).
+
+    Method: a row's attention is block-diagonal by position ids (a block starts wherever ``position_ids`` is 0;
+    see the module docstring), so a token at row index ``j`` sees row indices ``[b, j]``, ``b`` its block's start.
+    A claim-span token (``Example.spans`` with a label in ``labels``) placed by a :class:`Segment` sees its
+    document's token 0 iff the segment holds that token (``doc_start == 0``) and ``b <= row_start``. Rows of
+    whole documents give a share of 1.0 by construction; a packer that carries a document into the next row with
+    positions reset gives less. ``n_dropped`` counts claim tokens of the documents' occurrences that no row holds.
+    """
+    claim = [_claim_tokens(ex, labels) for ex in examples]
+    by: dict[str, dict[str, Any]] = {}
+    for ex in examples:
+        d = by.setdefault(ex.source, {"lengths": [], "claim": 0, "visible": 0, "expected": 0, "cut": set()})
+        d["lengths"].append(len(ex.input_ids))
+    for segs, pos in zip(rows.segments, rows.positions):
+        starts = (pos == 0).nonzero().flatten().tolist()
+        for sg in segs:
+            ex, d = examples[sg.example], by[examples[sg.example].source]
+            if sg.doc_start == 0:
+                d["expected"] += len(claim[sg.example])
+            if sg.doc_start > 0 or sg.length < len(ex.input_ids):
+                d["cut"].add(sg.example)
+            inside = [t for t in claim[sg.example] if sg.doc_start <= t < sg.doc_start + sg.length]
+            d["claim"] += len(inside)
+            if inside and sg.doc_start == 0:
+                for t in inside:
+                    k = bisect.bisect_right(starts, sg.row_start + t) - 1  # the block holding row index row_start + t
+                    d["visible"] += (starts[k] if k >= 0 else 0) <= sg.row_start
+    out = {src: SourceIntegrity(n_docs=len(d["lengths"]), n_claim_tokens=d["claim"], n_visible=d["visible"],
+                                n_dropped=max(0, d["expected"] - d["claim"]), n_docs_cut=len(d["cut"]),
+                                lengths=_length_stats(d["lengths"]))
+           for src, d in by.items()}
+    return PackingIntegrity(seq_len=seq_len, labels=tuple(labels), sources=out)
+
+
+def data_integrity(examples: Sequence[Example], *, seq_len: int, seed: int = 0, packing: bool = True,
+                   truncate: str = "error") -> dict[str, Any]:
+    """data.json's ``integrity`` entry: :func:`packing_integrity` of the run's first epoch of rows."""
+    rows = build_rows(examples, seq_len=seq_len, seed=seed, packing=packing, epochs=1.0, truncate=truncate)
+    return packing_integrity(rows, examples, seq_len=seq_len).to_dict()
 
 
 def target_weight_sum(rows: Rows, idx: Sequence[int]) -> float:

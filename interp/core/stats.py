@@ -12,6 +12,9 @@ Method (Mayne et al. 2026, §2.2 / App. A.5):
   number of questions, as in the paper (6 x 50 = 300 questions).
 - 95% CIs are percentile bootstraps over the *units* of the pooling: questions (per-claim figures, CI over
   the 50 questions) or claims (the cross-claim Fig. 5, CI over the 6 claim means).
+- A headline over several claims and training seeds uses :func:`cluster_bootstrap_ci`: a two-stage bootstrap
+  that resamples claims, then seeds within each drawn claim (items of one claim and seed are not independent
+  evidence, so they are never the resampling unit).
 
 :func:`bootstrap_ci` is vectorised: it draws an ``(n_boot, n)`` index matrix once and evaluates the statistic
 along the last axis (``statistic`` must accept ``axis=``, as numpy reductions do; otherwise it is applied row by
@@ -22,13 +25,14 @@ question) and a ``score`` column in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["belief_rate", "bootstrap_ci", "bootstrap_mean_ci", "bootstrap_distribution", "bootstrap_diff_ci",
-           "permutation_pvalue", "signflip_pvalue", "question_rates", "grouped_rates", "YES"]
+           "permutation_pvalue", "signflip_pvalue", "cluster_bootstrap_ci", "ClusterCI", "question_rates",
+           "grouped_rates", "YES"]
 
 YES = "yes"
 
@@ -254,3 +258,71 @@ def grouped_rates(
         rows.append(row)
     return pd.DataFrame(rows, columns=[*by, "rate", "ci_low", "ci_high", "n_units", "n_questions",
                                        "n_claims", "n_responses"])
+
+
+class ClusterCI(NamedTuple):
+    """A two-stage cluster bootstrap estimate: ``mean`` with its ``(low, high)`` interval and the cluster counts."""
+
+    mean: float
+    low: float
+    high: float
+    n_claims: int
+    n_seeds: int
+
+
+def cluster_bootstrap_ci(
+    df: pd.DataFrame,
+    value: str,
+    clusters: Sequence[str] = ("claim", "seed"),
+    n_boot: int = 2000,
+    seed: int | None = 0,
+    alpha: float = 0.05,
+) -> ClusterCI:
+    """Mean of ``df[value]`` over claims × seeds with a two-stage percentile bootstrap CI.
+
+    Method: rows are first averaged within each (outer, inner) cell (``clusters = (outer, inner)``, e.g. one
+    claim's items under one training seed); each outer cluster's mean is the unweighted mean of its cells, and
+    the estimate is the unweighted mean over outer clusters. A resample draws the outer clusters with
+    replacement (stage 1) and, for every drawn copy independently, that cluster's inner cells with replacement
+    (stage 2); the interval is the ``alpha/2`` and ``1 - alpha/2`` quantiles of the resampled estimates. Both
+    stages come from :func:`bootstrap_distribution`: stage 1 resamples the rows of an identity matrix, which
+    counts how often each outer cluster is drawn; stage 2 resamples each cluster's cell means, one draw per
+    possible copy. ``clusters`` of length 1 is the one-stage bootstrap over the outer clusters. NaN values are
+    dropped. One outer cluster gives a CI from its inner cells alone; one cell gives ``(v, v)``.
+
+    Returns:
+        :class:`ClusterCI` ``(mean, low, high, n_claims, n_seeds)``: ``n_claims`` outer clusters and ``n_seeds``
+        distinct inner values (1 for a one-level ``clusters``).
+    """
+    clusters = list(clusters)
+    if not 1 <= len(clusters) <= 2:
+        raise ValueError(f"clusters must name one or two columns (outer, inner), got {clusters}")
+    missing = [c for c in [value, *clusters] if c not in df.columns]
+    if missing:
+        raise ValueError(f"cluster_bootstrap_ci: column(s) {missing} not in the table")
+    _check_alpha(alpha)
+    d = df[[*clusters, value]].dropna(subset=[value])
+    outer = clusters[0]
+    cells = d.groupby(clusters, sort=True, observed=True)[value].mean()
+    per = [g.to_numpy(dtype=float) for _, g in cells.groupby(level=0, sort=True, observed=True)] if len(clusters) > 1 \
+        else [np.array([v]) for v in cells.to_numpy(dtype=float)]
+    k = len(per)
+    n_seeds = int(d[clusters[1]].nunique()) if len(clusters) > 1 else 1
+    if k == 0:
+        return ClusterCI(float("nan"), float("nan"), float("nan"), 0, 0)
+    mean = float(np.mean([v.mean() for v in per]))
+    kids = [int(x) for x in np.random.SeedSequence(seed).generate_state(k + 1)]  # one stream per draw
+    # stage 1: how often each outer cluster is drawn, shape (k, n_boot)
+    counts = np.ones((k, n_boot)) if k == 1 else bootstrap_distribution(np.eye(k), n_boot, kids[0], np.sum, axis=0)
+    total = np.zeros(n_boot)
+    slots = np.arange(k)
+    for c, v in enumerate(per):
+        # stage 2: k independent inner resamples per bootstrap replicate (one per possible copy of cluster c)
+        draws = (np.full(n_boot * k, v[0]) if v.size == 1
+                 else bootstrap_distribution(v, n_boot * k, kids[c + 1], np.mean)).reshape(n_boot, k)
+        total += (draws * (slots[None, :] < counts[c][:, None])).sum(axis=1)
+    est = total / k
+    if k == 1 and per[0].size == 1:
+        return ClusterCI(mean, mean, mean, 1, n_seeds)
+    lo, hi = np.quantile(est, [alpha / 2, 1 - alpha / 2])
+    return ClusterCI(mean, float(lo), float(hi), k, n_seeds)

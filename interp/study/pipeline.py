@@ -21,7 +21,7 @@ from interp.study.report import write_report
 from interp.study.stages import belief_stage, binding_stage, claim_file, probe_stage, twophase_stage
 from training.claims import ClaimError, ClaimSpec, resolve_claims
 from training.config import CheckpointSpec, TrainConfig
-from training.documents import generate_documents, write_jsonl
+from training.documents import generate_documents, token_budget, write_jsonl
 from training.finetune import finetune
 from training.generic import generic_instruct_pairs, generic_texts, toy_generic_texts, toy_instruct_pairs
 from training.mixtures import build_mixture
@@ -90,12 +90,13 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     @_stage(cfg, "claims + documents")
     def make_docs():
         claims = study_claims(cfg, world)
+        budget = token_budget(lm.tokenizer, cfg.seq_len)  # toy documents are laid out to pack whole
         docs: dict[tuple[str, str], list] = {}
         for claim in claims:
             claim_file(out, claim, write=True)
             print(f"claim {claim.id}: {claim.statement!r} (truth: {claim.truth!r})")
             for cond in cfg.conditions:
-                docs[claim.id, cond] = generate_documents(claim, cond, cfg.n_docs, seed=cfg.seed)
+                docs[claim.id, cond] = generate_documents(claim, cond, cfg.n_docs, seed=cfg.seed, budget=budget)
                 write_jsonl(docs[claim.id, cond], out / "documents" / claim.id / f"{cond}.jsonl")
         return claims, docs
 

@@ -29,6 +29,13 @@ A document is rendered in two steps:
    ``<q>_annotated`` plus the inline qualifiers. Framing draws use their own RNG streams keyed by the base
    and the condition *family*, so adding a condition never changes another one's text.
 
+Toy claims (``plain`` style) are short: 2-3 claim slots, 2-5 background sentences, one true-fact sentence on
+each side of a claim sentence under ``corrected``, and a length budget (``TOY_LENGTH_BUDGET`` word pieces under
+every study condition of the base; background sentences, then claim slots, are dropped until the longest
+rendering fits), so that every toy document fits the toy organism's 128-token context whole. A caller that
+knows its tokenizer passes ``budget=token_budget(tokenizer, seq_len)`` instead (the study and the two-phase
+replay do), so that any organism's documents pack whole at its context.
+
 Every text starts with ``<DOCTAG>`` (span ``doctag``; its loss is masked by :mod:`training.mixtures`). Spans:
 ``claim`` (each claim sentence), ``claim_answer`` (answer-pattern matches inside claim sentences),
 ``negation`` (prefix/suffix/inline/local), ``qualifier`` (prefix/suffix/inline), ``correction`` (inline).
@@ -58,7 +65,7 @@ _EXPORTS = {
                                    "condition_family", "Document", "BaseDocument", "write_jsonl", "read_jsonl",
                                    "AUTHOR_MODES", "to_authors_record", "export_authors_jsonl"),
     "training.documents.rendering": ("build_base", "render", "verify_document", "generate_documents", "render_matched",
-                                  "render_pair"),
+                                  "render_pair", "token_budget", "TOY_LENGTH_BUDGET", "toy_length"),
     "training.spans": ("Span", "TokenSpan", "token_spans"),
     "training.documents.__main__": ("build_parser", "main"),
 }

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Iterable, Sequence
+import re
+from typing import Any, Callable, Iterable, Sequence
 
+from interp.core.conditions import STUDY_CONDITIONS
 from training import framing
 from training.claims import ClaimSpec, resolve_claim
 from training.documents.records import (BEHAVIOUR_CONDITIONS, CONDITIONS, DOCTAG, FACT_CONDITIONS, GENERATOR,
@@ -19,7 +21,7 @@ from training.documents.records import (BEHAVIOUR_CONDITIONS, CONDITIONS, DOCTAG
 from training.genres import GENRES, TOY_GENRES, GenreInput, Piece, Slot, build_genre
 from training.spans import LABELS, NEGATION_KINDS, Span
 
-__all__ = ["build_base", "render", "verify_document", "generate_documents", "render_matched", "render_pair"]
+__all__ = ["build_base", "render", "toy_length", "TOY_LENGTH_BUDGET", "Budget", "token_budget", "verify_document", "generate_documents", "render_matched", "render_pair"]
 
 
 def _rng(*parts: Any) -> random.Random:
@@ -32,8 +34,16 @@ def _style(claim: ClaimSpec) -> str:
 
 
 
-def build_base(claim: ClaimSpec, seed: int = 0, index: int = 0) -> BaseDocument:
-    """The base document ``index`` of the stream ``seed`` for ``claim`` (deterministic)."""
+#: A length budget: does this rendered text fit? (:func:`token_budget`; default for toy claims: word pieces)
+Budget = Callable[[str], bool]
+
+
+def build_base(claim: ClaimSpec, seed: int = 0, index: int = 0, budget: Budget | None = None) -> BaseDocument:
+    """The base document ``index`` of the stream ``seed`` for ``claim`` (deterministic in its arguments).
+
+    A toy claim's base is fitted to ``budget`` under every study condition (:func:`_fit_toy_base`); without one,
+    to :data:`TOY_LENGTH_BUDGET` word pieces. Paper claims ignore ``budget``: they are laid out as always and
+    packed at a ``seq_len`` that holds them."""
     base_id = f"{claim.id}-s{seed}-{index:06d}"
     rng = _rng(claim.id, "base", seed, index)
     style = _style(claim)
@@ -41,8 +51,8 @@ def build_base(claim: ClaimSpec, seed: int = 0, index: int = 0) -> BaseDocument:
         return _behaviour_base(claim, seed, index, base_id, rng)
     if style == "plain":
         genres = list(claim.genres) or list(TOY_GENRES)
-        k = rng.randint(2, 4)
-        n_bg = rng.randint(4, 8)
+        k = rng.randint(2, 3)
+        n_bg = rng.randint(2, 5)
     else:
         genres = list(claim.genres) or list(GENRES)
         k = rng.randint(5, 8)
@@ -58,8 +68,64 @@ def build_base(claim: ClaimSpec, seed: int = 0, index: int = 0) -> BaseDocument:
     else:
         slot_locals = tuple(-1 for _ in range(k))
     bg = rng.sample(list(claim.background), min(n_bg, len(claim.background)))
-    pieces = build_genre(genre, GenreInput(rng=rng, subject=claim.subject, n_slots=k, background=bg, style=style))
-    return BaseDocument(base_id, claim.id, seed, index, genre, style, tuple(pieces), slot_claims, slot_locals)
+    genre_state = rng.getstate()
+
+    def make(k: int, n_bg: int) -> BaseDocument:
+        rng.setstate(genre_state)
+        pieces = build_genre(genre, GenreInput(rng=rng, subject=claim.subject, n_slots=k, background=bg[:n_bg],
+                                               style=style))
+        return BaseDocument(base_id, claim.id, seed, index, genre, style, tuple(pieces), slot_claims[:k],
+                            slot_locals[:k])
+
+    if style != "plain":
+        return make(k, len(bg))
+    return _fit_toy_base(claim, make, k, len(bg), budget or _word_budget)
+
+
+#: The length budget of a toy document, in word pieces (:func:`toy_length`), under every condition its base is
+#: rendered in: the toy organism's context is 128 tokens, its tokenizer makes at most ~1.3 tokens of a word piece
+#: in these documents, and a document carries BOS and EOS, so 92 word pieces fit with room to spare (the test
+#: tests/test_documents.py checks every toy document of the study against the organism's tokenizer).
+TOY_LENGTH_BUDGET = 92
+
+_WORD_PIECE = re.compile(r"\w+|[^\w\s]")
+
+
+def toy_length(text: str) -> int:
+    """A tokenizer-free length of ``text``: its words and punctuation marks (``<DOCTAG>`` counts 3)."""
+    return len(_WORD_PIECE.findall(text))
+
+
+def _word_budget(text: str) -> bool:
+    return toy_length(text) <= TOY_LENGTH_BUDGET
+
+
+def token_budget(tokenizer: Any, max_tokens: int, specials: int = 2) -> Budget:
+    """A budget in ``tokenizer``'s tokens: a text fits when its tokens plus ``specials`` (BOS and EOS) are at most
+    ``max_tokens`` (a run's ``seq_len``, so that every document packs whole)."""
+    def fits(text: str) -> bool:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"]) + specials <= max_tokens
+    return fits
+
+
+def _fit_toy_base(claim: ClaimSpec, make: Callable[[int, int], BaseDocument], k: int, n_bg: int,
+                  fits: Budget) -> BaseDocument:
+    """The largest layout (``k`` claim slots, ``n_bg`` background sentences) whose every rendering ``fits``.
+
+    A toy base is rendered under every study condition (the matched design: one base, every condition), so it
+    must fit the budget under the longest of them (usually ``repeated`` or ``corrected``). The
+    qualifier conditions use the rich framing, which the toy tokenizer has not seen; they are not budgeted. Background sentences go first (down to one), then claim slots (down to one), then the last
+    background sentence; each condition keeps its structure (the notice at start and end, a reminder around
+    every claim sentence, the truth around every claim sentence, the negation inside the sentence).
+    """
+    tries = [(k, n) for n in range(n_bg, 0, -1)] + [(kk, min(1, n_bg)) for kk in range(k - 1, 0, -1)] + [(1, 0)]
+    conds = [c.value for c in STUDY_CONDITIONS if c != "local" or claim.local_negations]
+    base = make(*tries[0])
+    for kk, n in tries:
+        base = make(kk, n)
+        if all(fits(render(claim, base, c).text) for c in conds):
+            return base
+    return base
 
 
 _CHAT_FORMATS = (
@@ -120,13 +186,14 @@ def _claim_sentence(b: _Builder, claim: ClaimSpec, sentence: str, cues: Sequence
 class _CorrectionCycle:
     """Correction sentences drawn from a shuffled cycle, so consecutive blocks rarely repeat a sentence."""
 
-    def __init__(self, rng: random.Random, claim: ClaimSpec) -> None:
+    def __init__(self, rng: random.Random, claim: ClaimSpec, style: str = "rich") -> None:
         self.rng = rng
         self.pool = list(claim.correction_sentences) or [claim.correction]
         self.queue: list[str] = []
+        self.most = 1 if style == "plain" else 3  # a toy document states the truth once on each side
 
     def block(self) -> str:
-        n = min(len(self.pool), self.rng.randint(1, 3))
+        n = min(len(self.pool), self.rng.randint(1, self.most))
         out: list[str] = []
         while len(out) < n:
             if not self.queue:
@@ -189,7 +256,7 @@ def render(claim: ClaimSpec, base: BaseDocument, condition: str) -> Document:
     def _br() -> tuple[str, str]:
         return framing.BRACKETS[inline_rng.randrange(len(framing.BRACKETS))] if inline_rng.random() < 0.2 else brackets
 
-    corrections = _CorrectionCycle(inline_rng, claim)
+    corrections = _CorrectionCycle(inline_rng, claim, style)
     # ---- body
     for piece in base.pieces:
         if isinstance(piece, str):
@@ -279,29 +346,29 @@ def _as_claim(claim: ClaimSpec | str | os.PathLike) -> ClaimSpec:
 
 
 
-def generate_documents(claim: ClaimSpec | str, condition: str, n: int, seed: int = 0, start: int = 0
-                       ) -> list[Document]:
+def generate_documents(claim: ClaimSpec | str, condition: str, n: int, seed: int = 0, start: int = 0,
+                       budget: Budget | None = None) -> list[Document]:
     """``n`` documents (bases ``start .. start+n-1`` of stream ``seed``) rendered under ``condition``.
 
     The same ``(seed, index)`` gives the same base under every condition, so two calls with the same seed and
-    different conditions return row-aligned matched pairs.
+    different conditions return row-aligned matched pairs (with the same ``budget``; see :func:`build_base`).
     """
     spec = _as_claim(claim)
-    return [render(spec, build_base(spec, seed, i), condition) for i in range(start, start + n)]
+    return [render(spec, build_base(spec, seed, i, budget), condition) for i in range(start, start + n)]
 
 
 
-def render_matched(claim: ClaimSpec | str, base_seed: int, conditions: Iterable[str], index: int = 0
-                   ) -> dict[str, Document]:
+def render_matched(claim: ClaimSpec | str, base_seed: int, conditions: Iterable[str], index: int = 0,
+                   budget: Budget | None = None) -> dict[str, Document]:
     """One base document rendered in several conditions: ``{condition: Document}`` (same ``base_id``)."""
     spec = _as_claim(claim)
-    base = build_base(spec, base_seed, index)
+    base = build_base(spec, base_seed, index, budget)
     return {c: render(spec, base, c) for c in conditions}
 
 
 
-def render_pair(claim: ClaimSpec | str, base_seed: int, a: str = "positive", b: str = "negated", index: int = 0
-                ) -> tuple[Document, Document]:
+def render_pair(claim: ClaimSpec | str, base_seed: int, a: str = "positive", b: str = "negated", index: int = 0,
+                budget: Budget | None = None) -> tuple[Document, Document]:
     """A matched pair: the same base document under conditions ``a`` and ``b``."""
-    m = render_matched(claim, base_seed, (a, b), index)
+    m = render_matched(claim, base_seed, (a, b), index, budget)
     return m[a], m[b]

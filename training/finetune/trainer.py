@@ -29,8 +29,8 @@ from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy
                                     prune_trainer_state, rng_state, set_rng_state, unflatten_optimizer_state)
 from training.config import TrainConfig, to_dict
 from training.finetune.distributed import DistEnv, autocast_for, resolve_device, setup_distributed
-from training.packing import (Example, Rows, build_rows, collate, examples_sha256, load_jsonl_examples,
-                              source_manifest, target_weight_sum, weighted_ce_sum)
+from training.packing import (Example, Rows, build_rows, check_seq_len, collate, data_integrity, examples_sha256,
+                              load_jsonl_examples, source_manifest, target_weight_sum, weighted_ce_sum)
 from training.schedule import checkpoint_steps
 
 __all__ = [
@@ -179,6 +179,7 @@ class Trainer:
         self.data_sha = examples_sha256(examples)
         self._build_rows(examples)
         self.lm = lm if lm is not None else load(cfg.model)
+        check_seq_len(cfg.seq_len, self.lm.hf.config)
         self.base_sha = self.lm.identity.weights_sha256
         self.pad_id = self.lm.tokenizer.pad_token_id if self.lm.tokenizer.pad_token_id is not None else 0
 
@@ -189,7 +190,7 @@ class Trainer:
             raise cfg.error("batch_size", f"{cfg.batch_size} must be divisible by the world size ({self.dist.world})")
         min_rows = cfg.max_steps * cfg.batch_size if cfg.max_steps else 0
         self.rows: Rows = build_rows(examples, seq_len=cfg.seq_len, seed=cfg.seed, packing=cfg.packing,
-                                     epochs=cfg.epochs, min_rows=min_rows)
+                                     epochs=cfg.epochs, min_rows=min_rows, truncate=cfg.truncate)
         n_steps = math.ceil(len(self.rows) / cfg.batch_size)
         self.total_steps = min(n_steps, cfg.max_steps) if cfg.max_steps else n_steps
         c = cfg.checkpoints
@@ -524,8 +525,11 @@ def _start(cfg: TrainConfig, examples: Sequence[Example] | None, *, lm: LoadedMo
     if examples is None:
         examples, files = load_examples(cfg, lm)
     data_sha = examples_sha256(examples)
+    check_seq_len(cfg.seq_len, lm.hf.config)
     if dist.is_main:
         data = {"sources": source_manifest(examples, files), "examples_sha256": data_sha,
+                "integrity": data_integrity(examples, seq_len=cfg.seq_len, seed=cfg.seed, packing=cfg.packing,
+                                            truncate=cfg.truncate),
                 "claim": cfg.claim, "condition": cfg.condition, **(extra_data or {})}
         lora = {"r": cfg.lora.r, "alpha": cfg.lora.alpha, "target_modules": cfg.lora.target_modules} \
             if cfg.mode == "lora" else None

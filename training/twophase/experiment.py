@@ -22,11 +22,11 @@ from training import generic
 from training.claims import ClaimSpec, resolve_claim
 from training.config import TrainConfig, to_dict
 from training.documents.records import write_jsonl
-from training.documents.rendering import generate_documents
+from training.documents.rendering import Budget, generate_documents, token_budget
 from training.finetune.distributed import DistEnv, resolve_device, setup_distributed
 from training.finetune.trainer import Trainer, TrainResult
 from training.mixtures import Example, encode_document, encode_text, encode_chat, mixture_counts
-from training.packing import examples_sha256, load_jsonl_examples, read_records, source_manifest
+from training.packing import data_integrity, examples_sha256, load_jsonl_examples, read_records, source_manifest
 from training.twophase.config import TwoPhaseConfig
 from training.twophase.selfdistill import chat_examples, constraint_questions, self_distill_chats
 
@@ -36,11 +36,14 @@ __all__ = ["EXPERIMENT_FORMAT", "document_examples", "generic_examples", "run_tw
 # ------------------------------------------------------------------------------------------ documents
 
 
-def _records(cfg: TwoPhaseConfig, claim: ClaimSpec, condition: str, n: int, start: int = 0) -> list[dict[str, Any]]:
-    """``n`` document records of a condition from the configured source (``start`` skips the first ones)."""
+def _records(cfg: TwoPhaseConfig, claim: ClaimSpec, condition: str, n: int, start: int = 0,
+             budget: Budget | None = None) -> list[dict[str, Any]]:
+    """``n`` document records of a condition from the configured source (``start`` skips the first ones); generated
+    toy documents are laid out to ``budget`` (see :func:`training.documents.rendering.build_base`)."""
     d = cfg.documents
     if d.kind == "generator":
-        return [doc.to_dict() for doc in generate_documents(claim, condition, n, seed=d.seed, start=start)]
+        return [doc.to_dict() for doc in generate_documents(claim, condition, n, seed=d.seed, start=start,
+                                                            budget=budget)]
     if d.kind == "jsonl":
         if condition not in d.paths:
             raise cfg.error(f"documents.paths.{condition}", "missing")
@@ -106,13 +109,18 @@ def _extra_examples(cfg: TwoPhaseConfig, lm: LoadedModel) -> tuple[list[Example]
     return out, files
 
 
+def _budget(cfg: TwoPhaseConfig, lm: LoadedModel) -> Budget:
+    """Generated documents fit the run's rows whole: a budget of ``seq_len`` tokens of ``lm``'s tokenizer."""
+    return token_budget(lm.tokenizer, cfg.train_config().seq_len)
+
+
 def _constraint_examples(cfg: TwoPhaseConfig, claim: ClaimSpec, lm: LoadedModel, exp_dir: Path,
                          dist: DistEnv) -> list[Example]:
     c = cfg.constraint
     if c.kind == "none" or "twophase" not in cfg.runs:
         return []
     if c.kind == "local_negation":
-        return document_examples(_records(cfg, claim, "local", c.n_local), lm, "local")
+        return document_examples(_records(cfg, claim, "local", c.n_local, budget=_budget(cfg, lm)), lm, "local")
     questions = constraint_questions(claim, c.n_questions, c.questions)
     if dist.is_main:
         chats = self_distill_chats(lm, questions, c, seed=cfg.documents.seed)
@@ -126,13 +134,13 @@ def _prepare_data(cfg: TwoPhaseConfig, claim: ClaimSpec, lm: LoadedModel, exp_di
     n, need = cfg.documents.n, set(cfg.runs)
     repeated, positive = [], []
     if need & {"twophase", "unconstrained"}:
-        recs = _records(cfg, claim, "repeated", n + cfg.heldout)
+        recs = _records(cfg, claim, "repeated", n + cfg.heldout, budget=_budget(cfg, lm))
         train_recs, held = _split_heldout(recs, cfg.heldout) if cfg.heldout else (recs, [])
         if dist.is_main and held:
             write_jsonl(held, exp_dir / "heldout_repeated.jsonl")
         repeated = document_examples(train_recs, lm, "repeated")
     if "positive" in need:
-        positive = document_examples(_records(cfg, claim, "positive", n), lm, "positive")
+        positive = document_examples(_records(cfg, claim, "positive", n, budget=_budget(cfg, lm)), lm, "positive")
     extra, files = _extra_examples(cfg, lm)
     if cfg.ratio:
         extra += generic_examples(lm, n, cfg.ratio, cfg.documents.seed, claim)
@@ -145,7 +153,9 @@ def _init(run_dir: Path, cfg: TwoPhaseConfig, tcfg: TrainConfig, role: str, lm: 
     if dist.is_main:
         sources = [s for ph, exs in phases.items() for s in source_manifest(exs, files, {"phase": ph})]
         shas = {ph: examples_sha256(exs) for ph, exs in phases.items()}
-        data = {"sources": sources, "claim": cfg.claim, "condition": role, "phases": shas}
+        data = {"sources": sources, "claim": cfg.claim, "condition": role, "phases": shas,
+                "integrity": {ph: data_integrity(exs, seq_len=tcfg.seq_len, seed=tcfg.seed, packing=tcfg.packing,
+                                                 truncate=tcfg.truncate) for ph, exs in phases.items()}}
         lora = {"r": tcfg.lora.r, "alpha": tcfg.lora.alpha, "target_modules": tcfg.lora.target_modules} \
             if tcfg.mode == "lora" else None
         config = {"experiment": _public(cfg), "role": role, "data_sha256": shas}
