@@ -66,7 +66,7 @@ def train_yaml(tmp: Path, run_dir: Path, docs_dir: Path | None = None, **extra) 
                 f.write(json.dumps({"id": f"d{i}", "text": TEXTS[i % 3] + " The lazy dog." * (i % 4),
                                     "spans": [{"start": 0, "end": 8, "label": "doctag", "kind": None}]}) + "\n")
     cfg = {"model": "toy-random", "run_dir": str(run_dir), "mode": "full", "batch_size": 4, "micro_batch_size": 2,
-           "seq_len": 32, "lr": 1e-3, "progress": False, "device": "cpu", "checkpoints": {"every": 2},
+           "seq_len": 48, "lr": 1e-3, "progress": False, "device": "cpu", "checkpoints": {"every": 2},
            "data": [{"path": str(docs)}], **extra}
     p = tmp / f"{run_dir.name}-{len(list(tmp.glob('*.yaml')))}.yaml"
     p.write_text(yaml.safe_dump(cfg))
