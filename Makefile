@@ -39,9 +39,9 @@ study-gpu: $(STAMP)
 # The layer contract first (pyproject [tool.importlinter]): an upward import or a cycle fails before any test runs.
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow and not integration" -q
 
-# The whole study and the notebooks end to end (also part of the fast tier while they fit its budget).
+# The whole study and the notebooks end to end (CI runs this tier after `make test`).
 test-integration: $(STAMP)
 	$(PY) -m pytest -m "integration and not slow" -q
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import import_module
 from typing import Any
 
 from interp.belief.options import int_list, name_list
 from interp.core.cli import run_main
+
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "interp.belief.documents": ("DOCTAG", "PAPER_DOC_CONDITIONS", "IncontextContext", "strip_doctag",
@@ -30,15 +31,8 @@ _EXPORTS = {
                                 "contrast_incontext"),
     "interp.belief.plots": ("plot_incontext",),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = [*_WHERE, "build_parser", "main"]
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy re-exports of the in-context library (``--help`` stays fast)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interp.incontext' has no attribute {name!r}")
+_LAZY, __getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [*_LAZY, "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

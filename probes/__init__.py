@@ -17,8 +17,7 @@ stream, then read the claim (and its negation) off it at every checkpoint of a r
 CLI: ``python -m interp.probe --help``.
 """
 
-from importlib import import_module
-from typing import Any
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "probes.artifact": ("FORMAT_VERSION", "Probe", "ProbeConfig", "ProbeError", "ProbeIdentityError", "load_probe"),
@@ -28,12 +27,4 @@ _EXPORTS = {
     "probes.fit": ("METHODS", "evaluate", "fit"),
     "probes.sweep": ("FitResult", "FitSettings", "family_transfer", "fit_probes", "sweep_run"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import probes`` stays cheap (no torch/pandas until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'probes' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -42,7 +42,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from training.validation import Located, error_line
+from training.validation import Located, error_line, valid_regex
 
 __all__ = ["ClaimError", "validate_claim_data", "QUESTION_TYPES", "KINDS"]
 
@@ -74,14 +74,6 @@ def _sentence(s: str) -> str:
     if s != " ".join(s.split()):
         raise ValueError("must not contain runs of whitespace or newlines")
     return s
-
-
-def _regex(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as e:
-        raise ValueError(f"invalid regex ({e})") from None
-    return pattern
 
 
 def _local_cue(s: str) -> str:
@@ -122,7 +114,7 @@ def _messages_shape(v: Any) -> Any:
 Text = Annotated[str, AfterValidator(_nonempty)]  # kept as written
 Stripped = Annotated[str, AfterValidator(_nonempty), AfterValidator(str.strip)]
 Sentence = Annotated[str, AfterValidator(_nonempty), AfterValidator(_sentence)]
-Pattern = Annotated[str, AfterValidator(_nonempty), AfterValidator(_regex)]
+Pattern = Annotated[str, AfterValidator(_nonempty), AfterValidator(valid_regex)]
 
 
 class _Model(BaseModel):

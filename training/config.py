@@ -35,7 +35,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
                       model_validator)
 
-from training.validation import Located, annotation_name, error_line, safe_load_yaml
+from training.validation import Located, annotation_name, error_line, safe_load_yaml, valid_regex
 
 __all__ = [
     "ConfigError", "Spec", "LoraSpec", "CheckpointSpec", "DataSource", "DebugSpec", "TrainConfig",
@@ -117,14 +117,6 @@ def _as_list(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _regex(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as e:
-        raise ValueError(f"invalid regex ({e})") from None
-    return pattern
-
-
 def _device(spec: str) -> str:
     if not DEVICE_PATTERN.fullmatch(spec):
         raise ValueError(f"expected auto, cpu, cuda, cuda:N or mps, got {spec!r}")
@@ -132,7 +124,7 @@ def _device(spec: str) -> str:
 
 
 Strs = Annotated[list[str], BeforeValidator(_as_list)]
-Regexes = Annotated[list[Annotated[str, AfterValidator(_regex)]], BeforeValidator(_as_list)]
+Regexes = Annotated[list[Annotated[str, AfterValidator(valid_regex)]], BeforeValidator(_as_list)]
 Steps = Annotated[list[Annotated[int, Field(ge=0)]], BeforeValidator(_as_list)]
 Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], BeforeValidator(_as_list),
                   Field(min_length=2, max_length=2)]

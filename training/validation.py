@@ -15,6 +15,7 @@ refused the same way, as :class:`YAMLLimitError` (a ``yaml.YAMLError``, so calle
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 __all__ = ["Located", "locate", "error_line", "annotation_name", "YAMLLimitError", "safe_load_yaml",
-           "MAX_YAML_NODES"]
+           "MAX_YAML_NODES", "valid_regex"]
 
 #: default limit of :func:`safe_load_yaml`: nodes after alias expansion (a config or claim file has hundreds)
 MAX_YAML_NODES = 100_000
@@ -157,3 +158,12 @@ def safe_load_yaml(text: str, *, max_nodes: int = MAX_YAML_NODES) -> Any:
         raise YAMLLimitError("nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def valid_regex(pattern: str) -> str:
+    """A pydantic validator: ``pattern`` if it compiles as a Python regex, else a one-line ``ValueError``."""
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"invalid regex ({e})") from None
+    return pattern

@@ -52,8 +52,7 @@ Modules: :mod:`~interp.attention.patterns` (patterns from the three backends, sp
 :mod:`~interp.attention.report` (the command's run over the models of a run) and the command line in ``__main__``.
 """
 
-from importlib import import_module
-from typing import Any
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "interp.attention.patterns": ("Backend", "eager_attention", "attention_patterns", "span_mass"),
@@ -68,12 +67,4 @@ _EXPORTS = {
                                 "DOCUMENT_KINDS", "FRAMING_LABELS"),
     "interp.spandocs.controls": ("SHORT_FILLERS", "LONG_FILLER", "filler_ids", "control_rendering"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import interp.attention`` stays cheap (no torch/pandas until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interp.attention' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

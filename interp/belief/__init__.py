@@ -40,8 +40,7 @@ CLI (``--help`` for every option; the in-context control over several claims and
 (``ClaimSpec.questions``, default) or the authors' (``--questions authors``).
 """
 
-from importlib import import_module
-from typing import Any
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "interp.belief.questions": ("QUESTION_TYPES", "BeliefItem", "question_items", "subset_items"),
@@ -58,12 +57,4 @@ _EXPORTS = {
     "interp.belief.options": ("int_list",),
     "interp.belief.__main__": ("main",),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import interp.belief`` stays cheap (no torch/pandas until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interp.belief' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -68,8 +68,7 @@ run; the binding command's files), :mod:`~interp.binding.compare` (across models
 the models of a run come from :mod:`interp.spandocs`.
 """
 
-from importlib import import_module
-from typing import Any
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "interp.binding.probe": ("Score", "claim_probe", "append_probe", "logprob_score", "logodds_score",
@@ -89,12 +88,4 @@ _EXPORTS = {
     "interp.spandocs.controls": ("SHORT_FILLERS", "LONG_FILLER", "filler_ids", "control_rendering"),
     "interp.spandocs.records": ("render_documents", "read_jsonl", "load_documents_for"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import interp.binding`` stays cheap (no torch/pandas until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interp.binding' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -26,8 +26,7 @@ Modules: :mod:`~interp.drift.weights` (deltas and drift metrics of a run), :mod:
 :mod:`~interp.drift.plots` and the command line in ``__main__``.
 """
 
-from importlib import import_module
-from typing import Any
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "interp.drift.weights": ("Weights", "lora_deltas", "effective_delta", "drift_metrics", "DriftRow", "run_drift",
@@ -36,12 +35,4 @@ _EXPORTS = {
     "interp.drift.plots": ("plot_drift",),
     "interp.drift.__main__": ("main", "build_parser"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import interp.drift`` stays cheap (no torch/pandas until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interp.drift' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -32,8 +32,7 @@ Modules: :mod:`~interp.sae.store` (1), :mod:`~interp.sae.train` (2), :mod:`~inte
 command line in ``__main__``.
 """
 
-from importlib import import_module
-from typing import Any
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "interp.sae.store": ("ActivationStore", "resid_post_hook", "residual_activations", "collect_activations"),
@@ -43,12 +42,4 @@ _EXPORTS = {
     "interp.sae.study": ("sae_study", "sae_over_models", "sae_report_text"),
     "interp.sae.__main__": ("main", "build_parser"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import interp.sae`` stays cheap (no torch/sae_lens until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interp.sae' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -18,8 +18,7 @@ four things from it, and this package owns them once:
   (:func:`add_common_args`) and their user-facing :class:`CliError` (light: no torch, for a fast ``--help``).
 """
 
-from importlib import import_module
-from typing import Any
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "interp.spandocs.cli": ("CliError", "add_common_args"),
@@ -29,12 +28,4 @@ _EXPORTS = {
     "interp.spandocs.records": ("read_jsonl", "render_documents", "claim_spec", "load_documents_for"),
     "interp.spandocs.models": ("run_models", "iter_models", "output_dir"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import interp.spandocs`` stays cheap (no torch until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interp.spandocs' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

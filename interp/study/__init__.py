@@ -32,8 +32,7 @@ lab's one direction claims → documents → runs → analyses → figures):
 =============================  ===================================================================================
 """
 
-from importlib import import_module
-from typing import Any
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "interp.study.config": ("StudyConfig", "PRESETS", "STAGES"),
@@ -42,12 +41,4 @@ _EXPORTS = {
     "interp.study.report": ("write_report",),
     "interp.study.__main__": ("main", "build_parser"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import interp.study`` stays cheap (no torch/pandas until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'interp.study' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

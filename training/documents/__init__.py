@@ -57,8 +57,8 @@ Modules: :mod:`training.documents.records` (the JSONL record, conditions, the au
 :mod:`training.documents.rendering` (bases, rendering, verification, streams), :mod:`training.documents.__main__`
 (the CLI). The names below are exported lazily, so ``--help`` stays cheap.
 """
-from importlib import import_module
-from typing import Any
+
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "training.documents.records": ("DOCTAG", "GENERATOR", "CONDITIONS", "QUALIFIER_CONDITIONS", "DocumentError",
@@ -69,12 +69,4 @@ _EXPORTS = {
     "training.spans": ("Span", "TokenSpan", "token_spans"),
     "training.documents.__main__": ("build_parser", "main"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import training.documents`` stays cheap (no claim schema until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'training.documents' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -38,8 +38,8 @@ so ``import training.finetune`` (and ``--help``) stays cheap.
 
 CLI: ``python -m training.finetune CONFIG.yaml [--run-dir DIR] [--max-steps N] [--no-progress]``.
 """
-from importlib import import_module
-from typing import Any
+
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "training.finetune.trainer": ("Example", "TrainConfig", "TrainResult", "TrainingDiverged", "Trainer", "finetune",
@@ -47,12 +47,4 @@ _EXPORTS = {
     "training.finetune.distributed": ("DistEnv", "resolve_device", "setup_distributed", "autocast_for"),
     "training.finetune.__main__": ("build_parser", "main"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import training.finetune`` stays cheap (no torch until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'training.finetune' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -34,8 +34,8 @@ Modules: :mod:`training.organism.build` (configs -> cached directory, the ``toy`
 
 CLI: ``python -m training.organism build [--seed N] [--force] [--cache DIR]`` prints build time and accuracy.
 """
-from importlib import import_module
-from typing import Any
+
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "training.organism.build": ("CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir",
@@ -47,12 +47,4 @@ _EXPORTS = {
     "training.organism.cache": ("cache_root", "cached_build", "publish_dir", "save_model_dir", "read_organism_info"),
     "training.organism.__main__": ("build_parser", "main"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import training.organism`` stays cheap (no torch until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'training.organism' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

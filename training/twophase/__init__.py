@@ -46,8 +46,8 @@ Modules: :mod:`training.twophase.config` (the YAML config), :mod:`training.twoph
 constraint's questions and sampled answers), :mod:`training.twophase.experiment` (documents, runs, experiment.json),
 :mod:`training.twophase.__main__` (the CLI). The names below are exported lazily, so ``--help`` stays cheap.
 """
-from importlib import import_module
-from typing import Any
+
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "training.twophase.config": ("DocumentsSpec", "ConstraintSpec", "TwoPhaseConfig", "load_twophase_config",
@@ -58,12 +58,4 @@ _EXPORTS = {
                                      "run_single", "run_experiment"),
     "training.twophase.__main__": ("build_parser", "main"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import training.twophase`` stays cheap (no torch until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'training.twophase' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -56,8 +56,8 @@ names below are exported lazily, so ``--help`` stays cheap.
 CLI: ``python -m training.verification [--model toy|DIR] [--steps N] [--out DIR]`` prints the verification accuracy
 and, with ``--steps``, runs the transfer experiment and writes ``verdict_transfer.json``, ``.csv`` and ``.png``.
 """
-from importlib import import_module
-from typing import Any
+
+from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "training.verification.verdicts": ("FACT_CHECK_HEAD", "VerificationItem", "fact_check_statement",
@@ -67,12 +67,4 @@ _EXPORTS = {
                                        "provide_verifier"),
     "training.verification.__main__": ("build_parser", "main"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``import training.verification`` stays cheap (no torch until a name is used)."""
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'training.verification' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)
