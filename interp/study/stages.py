@@ -104,7 +104,7 @@ def twophase_stage(cfg: StudyConfig, out: Path, claim: ClaimSpec, lm: Any) -> di
         constraint=ConstraintSpec(kind="local_negation", n_local=cfg.twophase_local),
         ratio=None, heldout=min(20, cfg.twophase_docs // 4),
     )
-    run_experiment(tp)
+    run_experiment(tp, claim=claim)  # the spec object itself; tp.claim is the record of where it was written
     exp = read_experiment(exp_dir)
     run_dirs = {role: exp.run_dir(role) for role in exp.runs}
     belief = pd.concat([evaluate_run(rd, claim, base=lm, condition=role, progress=True)
