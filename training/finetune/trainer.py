@@ -100,8 +100,14 @@ def load_examples(cfg: TrainConfig, lm: LoadedModel) -> tuple[list[Example], dic
     """Examples from ``cfg.data`` (JSONL document records) and ``{source: file}`` for the manifest."""
     if not cfg.data:
         raise cfg.error("data", "is empty (give at least one JSONL source)")
+    return load_sources(cfg.data, lm)
+
+
+def load_sources(sources: Any, lm: LoadedModel) -> tuple[list[Example], dict[str, str]]:
+    """Examples of every JSONL data source spec (``path, source, limit, loss_weight, mask_*, append_eos``), in
+    order, and ``{source: file}`` for the data manifest."""
     examples, files = [], {}
-    for src in cfg.data:
+    for src in sources:
         exs = load_jsonl_examples(src.path, lm.tokenizer, add_bos=lm.add_bos, source=src.source, limit=src.limit,
                                   loss_weight=src.loss_weight, mask_labels=src.mask_labels,
                                   mask_patterns=src.mask_patterns, append_eos=src.append_eos)

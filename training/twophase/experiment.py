@@ -24,9 +24,9 @@ from training.config import TrainConfig, to_dict
 from training.documents.records import write_jsonl
 from training.documents.rendering import Budget, generate_documents, token_budget
 from training.finetune.distributed import DistEnv, resolve_device, setup_distributed
-from training.finetune.trainer import Trainer, TrainResult
+from training.finetune.trainer import Trainer, TrainResult, load_sources
 from training.mixtures import Example, encode_document, encode_text, encode_chat, mixture_counts
-from training.packing import data_integrity, examples_sha256, load_jsonl_examples, read_records, source_manifest
+from training.packing import data_integrity, examples_sha256, read_records, source_manifest
 from training.twophase.config import TwoPhaseConfig
 from training.twophase.selfdistill import chat_examples, constraint_questions, self_distill_chats
 
@@ -98,15 +98,7 @@ class _Data:
 
 
 def _extra_examples(cfg: TwoPhaseConfig, lm: LoadedModel) -> tuple[list[Example], dict[str, str]]:
-    out, files = [], {}
-    for src in cfg.extra:
-        exs = load_jsonl_examples(src.path, lm.tokenizer, add_bos=lm.add_bos, source=src.source, limit=src.limit,
-                                  loss_weight=src.loss_weight, mask_labels=src.mask_labels,
-                                  mask_patterns=src.mask_patterns, append_eos=src.append_eos)
-        if exs:
-            files[exs[0].source] = src.path
-        out.extend(exs)
-    return out, files
+    return load_sources(cfg.extra, lm)
 
 
 def _budget(cfg: TwoPhaseConfig, lm: LoadedModel) -> Budget:
