@@ -13,7 +13,7 @@ export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo study-gpu test test-integration test-slow test-all bench figures lock clean-cache
+.PHONY: setup demo results-toy study-gpu test test-integration test-slow test-all bench figures lock clean-cache
 
 # torch first (TORCH_SPEC; the lock does not pin it), then the project under the lock, which pins every other
 # package of the resolved set, torch's own dependencies included.
@@ -29,6 +29,10 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m interp.study --out out/demo
+
+# The demo, published as the lab's committed toy results (results/toy) with the README's toy table generated from it.
+results-toy: demo
+	$(PY) -m interp.study.publish out/demo results/toy --readme README.md --section toy
 
 # The same study on SmolLM2-135M-Instruct and the six paper claims (LoRA, bf16 + torch.compile on CUDA). On a GPU box:
 # `make TORCH_SPEC= study-gpu`.

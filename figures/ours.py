@@ -31,7 +31,7 @@ from interp.core.io import write_csv  # noqa: E402
 from interp.core.stats import bootstrap_ci  # noqa: E402
 from interp.core.style import condition_color, condition_label  # noqa: E402
 
-__all__ = ["believed", "belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss",
+__all__ = ["believed", "headline_bars", "belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss",
            "headline_table", "drift_with_belief", "render_study_figures"]
 
 SCORER = "lp_prob"
@@ -67,6 +67,39 @@ def headline_table(table: pd.DataFrame, scorer: str = SCORER) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def headline_bars(head: pd.DataFrame, cells: pd.DataFrame | None = None,
+                  title: str = "Belief by condition (final checkpoint)") -> tuple[Any, pd.DataFrame]:
+    """Bars of the headline (:func:`interp.belief.headline.headline`): pooled belief per condition with its 95% CI
+    over claims × seeds, one faint dot per run (``cells``: :func:`interp.belief.headline.cell_belief`), and the
+    per-question-type rates as small markers; types left out of the pooled number are named in the subtitle."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    x = np.arange(len(head))
+    for i, r in enumerate(head.itertuples(index=False)):
+        ax.bar(i, 100 * r.belief, color=condition_color(r.condition), edgecolor="black", lw=0.6, width=0.7)
+        ax.errorbar(i, 100 * r.belief, yerr=[[100 * (r.belief - r.ci_low)], [100 * (r.ci_high - r.belief)]],
+                    color="black", capsize=4, lw=1)
+        if cells is not None:
+            c = cells[cells.condition == r.condition]
+            jitter = np.linspace(-0.22, 0.22, len(c)) if len(c) > 1 else np.zeros(len(c))
+            ax.scatter(i + jitter, 100 * c.belief, s=9, color="black", alpha=0.35, zorder=3, lw=0)
+    types = [t for t in ("open_ended", "mcq", "token_association", "robustness") if t in head.columns]
+    for j, t in enumerate(types):
+        ax.scatter(x + 0.38, 100 * head[t], marker="os^D"[j], s=14, facecolor="none", edgecolor="#444444",
+                   label=t.replace("_", " "), zorder=4)
+    ax.set_xticks(x, [condition_label(c, multiline=True) for c in head.condition], fontsize=8)
+    ax.set_ylabel("belief rate (% questions)")
+    ax.set_ylim(0, 105)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=4, loc="upper left", title="per question type", title_fontsize=7)
+    r0 = head.iloc[0]
+    sub = (f"95% CIs over claims (t), each claim averaged over its seeds (n = {int(head.n_claims.max())} claims × {int(head.n_seeds.max())} seeds); "
+           f"pooled: {r0.pooled_types}" + (f"; left out (at chance on twins): {r0.excluded_types}"
+                                            if isinstance(r0.excluded_types, str) and r0.excluded_types else ""))
+    ax.set_title(f"{title}\n{sub}", fontsize=8.5)
+    fig.tight_layout()
+    return fig, head
+
+
 def belief_by_condition(table: pd.DataFrame, title: str = "") -> tuple[Any, pd.DataFrame]:
     t = _final(believed(table))
     fig, data = fig5_belief_by_condition(t[["claim", "condition", "step", "question_type", "question_id", "score"]],
@@ -77,7 +110,11 @@ def belief_by_condition(table: pd.DataFrame, title: str = "") -> tuple[Any, pd.D
 
 
 def belief_vs_step(table: pd.DataFrame, title: str = "Belief over training") -> tuple[Any, pd.DataFrame]:
+    """Belief per condition over steps, mean over claims; with training seeds, the first seed's runs (the others
+    are scored at their final checkpoint only)."""
     t = believed(table)
+    if "train_seed" in t.columns and t["train_seed"].notna().any():
+        t = t[t["train_seed"] == t["train_seed"].min()]
     base = t[t.phase == "base"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     rows = []
@@ -194,11 +231,15 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
     images: dict[str, Path] = {}
     belief = results.get("belief")
     if isinstance(belief, pd.DataFrame) and len(belief):
-        head = headline_table(belief)
-        write_csv(head, fig_dir / "headline_belief.csv")
-        tables["Belief by condition (final checkpoint)"] = _md(head)
-        fig, data = belief_by_condition(belief)
-        write_figure(fig, fig_dir, "belief_by_condition", data)
+        head = results.get("headline")
+        if isinstance(head, pd.DataFrame) and len(head):
+            cells = results.get("cells")
+            fig, data = headline_bars(head, cells if isinstance(cells, pd.DataFrame) else None)
+            write_figure(fig, fig_dir, "belief_by_condition", data)
+        else:  # a table without training seeds or twins: the per-item view
+            write_csv(headline_table(belief), fig_dir / "headline_belief.csv")
+            fig, data = belief_by_condition(belief)
+            write_figure(fig, fig_dir, "belief_by_condition", data)
         images["Belief by condition"] = fig_dir / "belief_by_condition.png"
         fig, data = belief_vs_step(belief)
         write_figure(fig, fig_dir, "belief_vs_step", data)
@@ -257,8 +298,11 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
         tables["Negation binding: local vs document-level"] = _md(binding["comparison"])
         images["Binding vs checkpoint"] = out / "binding" / "binding_vs_step.png"
         if isinstance(binding.get("top_heads"), pd.DataFrame):
-            tables["Heads attending most to negation spans (base model, excess over matched control)"] = _md(
-                binding["top_heads"])
+            th = binding["top_heads"]
+            keep = [c for c in ("condition", "scope", "query", "layer", "head", "n_docs", "excess", "excess_lo",
+                                "excess_hi", "log_ratio") if c in th.columns]
+            tables["Heads attending most to negation spans (base model, excess over matched control)"] = (
+                _md(th[keep]) + "\n\nAll columns: [binding/attention_summary.csv](binding/attention_summary.csv).")
         images["Attention from claim tokens to negations (layer x head)"] = out / "binding" / "attention_heatmaps.png"
     plt.close("all")
     return {"tables": tables, "images": {k: v for k, v in images.items() if Path(v).exists()}}

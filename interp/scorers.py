@@ -42,7 +42,7 @@ from typing import Any, Iterable, Sequence
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
+from interp.core.progress import progress_bar
 
 __all__ = [
     "YES_VARIANTS",
@@ -229,7 +229,7 @@ def _batched_logprobs(lm: Any, rows: list[list[int]], positions: list[list[int]]
         # never copied per row (expanding it to a batch would copy it batch-size times).
         cache = _prefix_cache(lm, prefix)
         n_pre = len(prefix)
-        for i in tqdm(order, desc=desc, disable=not progress or n < 2, leave=False):
+        for i in progress_bar(order, desc=desc, enabled=progress and n >= 2, leave=False):
             ids = torch.tensor([rows[i]], dtype=torch.long, device=dev)
             mask = torch.ones((1, n_pre + len(rows[i])), dtype=torch.long, device=dev)
             keep = torch.tensor([positions[i]], dtype=torch.long, device=dev)
@@ -247,7 +247,7 @@ def _batched_logprobs(lm: Any, rows: list[list[int]], positions: list[list[int]]
                 out[i] = torch.log_softmax(logits[0].float(), dim=-1).cpu()
         return out  # type: ignore[return-value]
     chunks = [order[i:i + batch_size] for i in range(0, n, batch_size)]
-    for chunk in tqdm(chunks, desc=desc, disable=not progress or len(chunks) < 2, leave=False):
+    for chunk in progress_bar(chunks, desc=desc, enabled=progress and len(chunks) >= 2, leave=False):
         width = max(len(rows[i]) for i in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -311,7 +311,7 @@ def _prefix_sequence_logprobs(lm: Any, prefix: Sequence[int], contexts: Sequence
         return lp[torch.arange(len(k)), torch.tensor(k, dtype=torch.long)]
 
     with torch.inference_mode():
-        for ctx, idx in tqdm(groups.items(), desc="log-probs (cached prefix)", disable=not progress,
+        for ctx, idx in progress_bar(groups.items(), desc="log-probs (cached prefix)", enabled=progress,
                              leave=False):
             n_ctx = n_pre + len(ctx)
             first = list(continuations[idx[0]])
@@ -553,7 +553,7 @@ def sample_responses(lm: Any, prompts: Sequence[Rendered], *, n_samples: int = 5
     order = sorted(range(len(prompts)), key=lambda i: -len(rows[i]))
     per = max(1, batch_size // k)
     chunks = [order[i:i + per] for i in range(0, len(order), per)]
-    for chunk in tqdm(chunks, desc="sampling", disable=not progress or len(chunks) < 2, leave=False):
+    for chunk in progress_bar(chunks, desc="sampling", enabled=progress and len(chunks) >= 2, leave=False):
         batch = [rows[i] for i in chunk for _ in range(k)]
         n_new = max(1, min(max_new_tokens, limit - n_pre - max(len(r) for r in batch)))
         if lm.device.type != "cpu":

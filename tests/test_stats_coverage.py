@@ -84,3 +84,42 @@ def test_cluster_bootstrap_shrinks_when_claims_agree_and_handles_small_tables():
     assert cell.low == cell.mean == cell.high
     with pytest.raises(ValueError, match="seed"):
         cluster_bootstrap_ci(df.drop(columns="seed"), "score")
+
+
+def cluster_coverage(method: str, k: int = 4, seeds: int = 3, replicates: int = REPLICATES, seed: int = 0) -> float:
+    """Share of 95% intervals over ``k`` claims × ``seeds`` seeds (claim means N(0.5, 0.2), seed noise N(0, 0.05):
+    the headline's shape) that contain the population mean 0.5."""
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for r in range(replicates):
+        mu = rng.normal(0.5, 0.2, size=k)
+        df = pd.DataFrame([{"claim": c, "seed": s, "v": mu[c] + rng.normal(0, 0.05)}
+                           for c in range(k) for s in range(seeds)])
+        ci = cluster_bootstrap_ci(df, "v", n_boot=500, seed=r, method=method)
+        hits += ci.low <= 0.5 <= ci.high
+    return hits / replicates
+
+
+@pytest.mark.slow
+def test_the_headline_interval_covers_95_percent_with_four_claims():
+    """The headline's interval (``method="t"``, 4 claims × 3 seeds) covers within ±2 points of 95%."""
+    cov = cluster_coverage("t")
+    assert abs(cov - NOMINAL) <= BAND, f"t interval over 4 claims covers {cov:.3f}"
+
+
+@pytest.mark.slow
+def test_the_percentile_cluster_bootstrap_undercovers_with_four_claims():
+    """Why the headline does not use the percentile interval: over 4 claims it covers ~77%, far outside the band."""
+    cov = cluster_coverage("percentile", replicates=400)
+    assert cov < NOMINAL - 3 * BAND, cov
+
+
+def test_t_interval_is_wider_than_percentile_over_few_claims_and_exact_when_claims_agree():
+    df = _claims_table(claim_sd=0.2)
+    pct = cluster_bootstrap_ci(df, "score", n_boot=500, method="percentile")
+    t = cluster_bootstrap_ci(df, "score", method="t")
+    assert t.mean == pytest.approx(pct.mean) and (t.high - t.low) > (pct.high - pct.low)
+    same = pd.DataFrame({"claim": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "score": [0.7] * 4})
+    assert cluster_bootstrap_ci(same, "score", method="t")[:3] == (0.7, 0.7, 0.7)
+    with pytest.raises(ValueError, match="method"):
+        cluster_bootstrap_ci(df, "score", method="bca")

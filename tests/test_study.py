@@ -26,6 +26,7 @@ def study(tiny_organism, tmp_path_factory):
     cfg = StudyConfig.quick(str(out))
     cfg.model = str(tiny_organism)
     cfg.claims = "toy:2"
+    cfg.seeds = (0, 1)
     cfg.n_docs = 12
     return cfg, run_study(cfg)
 
@@ -33,12 +34,15 @@ def study(tiny_organism, tmp_path_factory):
 def test_every_claim_and_condition_is_trained_and_scored(study):
     cfg, res = study
     assert len(res["claims"]) == 2
-    assert set(res["runs"]) == {f"{c}/{k}" for c in res["claims"] for k in STUDY_CONDITIONS}
+    assert set(res["runs"]) == {f"{c}/{k}/s{s}" for c in res["claims"] for k in STUDY_CONDITIONS for s in (0, 1)}
     belief = res["belief"]
     trained = belief[belief.phase != "base"]
-    assert set(map(tuple, trained[["claim", "condition"]].drop_duplicates().to_numpy())) == {
-        (c, k) for c in res["claims"] for k in STUDY_CONDITIONS}
+    assert set(map(tuple, trained[["claim", "condition", "train_seed"]].drop_duplicates().to_numpy())) == {
+        (c, k, s) for c in res["claims"] for k in STUDY_CONDITIONS for s in (0, 1)}
     assert belief.score.notna().all()
+    # replicate seeds are scored at their final checkpoint only; the first seed at every checkpoint
+    steps = trained.groupby(["claim", "condition", "train_seed"]).step.nunique()
+    assert (steps.xs(1, level="train_seed") == 1).all() and (steps.xs(0, level="train_seed") > 1).all()
 
 
 def test_report_headline_and_figures(study):
@@ -49,9 +53,19 @@ def test_report_headline_and_figures(study):
     report = (out / "report.md").read_text()
     for title in ("Belief by condition", "Two-phase belief", "Weight drift", "Negation binding"):
         assert title in report, title
-    head = pd.read_csv(out / "figures" / "headline_belief.csv")
-    assert set(STUDY_CONDITIONS) <= set(head.condition) and "baseline" in set(head.condition)
-    assert ((head.ci_low <= head.belief_rate + 1e-9) & (head.belief_rate <= head.ci_high + 1e-9)).all()
+    # findings first, then the tables; the command and the box close the page
+    assert report.index("## Findings") < report.index("## Belief by condition") < report.index("## How this was made")
+    assert "claims × 2 seeds" in report
+    head = pd.read_csv(out / "headline.csv")
+    assert set(STUDY_CONDITIONS) <= set(head.condition) and head.condition.iloc[0] == "baseline"
+    assert ((head.ci_low <= head.belief + 1e-9) & (head.belief <= head.ci_high + 1e-9)).all()
+    trained = head[head.condition != "baseline"]
+    assert (trained.n_claims == 2).all() and (trained.n_seeds == 2).all() and head.n_seeds.iloc[0] == 1
+    types = pd.read_csv(out / "belief" / "question_types.csv")
+    chance = set(types[types.at_chance].question_type)
+    excluded = set(head.excluded_types.fillna("").iloc[0].split("+")) - {""}
+    # types at chance on their twins are left out, unless every type is (then the twins cannot tell: all pooled)
+    assert excluded == (set() if chance == set(types.question_type) else chance)
     for png in ("belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss"):
         assert (out / "figures" / f"{png}.png").stat().st_size > 1000, png
     timings = json.loads((out / "timings.json").read_text())

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
+from interp.core.progress import progress_bar
 
 from interp.attention.pairs import SpanPair, binding_pairs
 from interp.attention.patterns import Backend, attention_patterns, span_mass
@@ -96,7 +96,7 @@ def trace_attention(lm: Any, docs: Sequence[SpanDoc], *, backend: Backend = "tl"
     """Attention masses for every pair of every document (see :func:`binding_pairs`, :func:`doc_attention`)."""
     rows: list[dict[str, Any]] = []
     arrays: dict[str, list[np.ndarray]] = {"neg": [], "ctrl": [], "fill": []}
-    for doc in tqdm(docs, desc=f"attention {lm.identity.name}", disable=None if progress else True,
+    for doc in progress_bar(docs, desc=f"attention {lm.identity.name}", enabled=progress,
                     leave=False):
         pairs, masses = doc_attention(lm, doc, backend=backend, query_labels=query_labels, fwd_hooks=fwd_hooks,
                                       filler=filler)

@@ -18,6 +18,8 @@ training documents in the base model's prompt instead (``phase = "incontext"``).
 :mod:`interp.belief.documents`     in-context documents: sources, seeded nested selection, token budget
 :mod:`interp.belief.incontext`     the in-context control, its summary and the positive - negated contrast
 :mod:`interp.belief.summary`       belief rates per question type and pooled, CIs over questions
+:mod:`interp.belief.twins`         true/false twins: which question types the base model answers above chance
+:mod:`interp.belief.headline`      the study's headline: final-checkpoint belief, CIs over claims × seeds
 :mod:`interp.belief.plots`         belief vs step, belief per claim, belief vs K in context
 :mod:`interp.belief.report`        the files and console summary of the two CLIs
 =================================  ===========================================================================
@@ -53,6 +55,8 @@ _EXPORTS = {
     "interp.belief.incontext": ("incontext_table", "incontext_control", "summarize_incontext",
                                 "contrast_incontext"),
     "interp.belief.summary": ("summarize", "pool_claims"),
+    "interp.belief.twins": ("twin_items", "twin_accuracy", "chance_types"),
+    "interp.belief.headline": ("SEED_COL", "final_checkpoints", "headline"),
     "interp.belief.plots": ("plot_belief", "plot_claims_table", "plot_incontext"),
     "interp.belief.options": ("int_list",),
     "interp.belief.__main__": ("main",),

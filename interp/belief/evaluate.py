@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
-from tqdm.auto import tqdm
+from interp.core.progress import progress_bar
 
 from interp.belief.author_questions import import_author_questions
 from interp.belief.documents import load_documents
@@ -113,7 +113,7 @@ def evaluate_models(models: Sequence[tuple[Any, Mapping[str, Any]]], claim: Any,
             frames.append(icl_df)
         if blm is not base:
             del blm
-    bar = tqdm(models, desc=f"checkpoints ({claim.id})", disable=not progress or len(models) < 2)
+    bar = progress_bar(models, desc=f"checkpoints ({claim.id})", enabled=progress and len(models) >= 2)
     for spec, meta in bar:
         lm = as_model(spec)
         df = score_model(lm, claim, claim_items, progress=False,
@@ -257,7 +257,7 @@ def evaluate_claims(target: Target, claims: Sequence[Any], base_lm: Any, *, ques
     icl = target_kw.pop("icl", None)
     opts = {k: target_kw.pop(k) for k in ("condition", "phase", "steps") if k in target_kw}
     tables = []
-    for claim in tqdm(claims, desc="claims", disable=not progress or len(claims) < 2):
+    for claim in progress_bar(claims, desc="claims", enabled=progress and len(claims) >= 2):
         qs = import_author_questions(claim.id, claim=claim) if questions == "authors" else None
         items = subset_items(question_items(claim, types=types, questions=qs), per_type)
         claim_judges = list(judges(claim)) if judges is not None else []

@@ -21,7 +21,7 @@ import warnings
 from typing import Any, Sequence
 
 import pandas as pd
-from tqdm.auto import tqdm
+from interp.core.progress import progress_bar
 
 from interp.belief.documents import build_context, load_documents
 from interp.belief.questions import question_items, subset_items
@@ -68,7 +68,7 @@ def incontext_table(lm: Any, claim: Any, docs: Sequence[str], *, ks: Sequence[in
         raise ValueError(f"model context {context_limit(lm)} leaves no room for documents")
     frames = []
     combos = [(k, s) for k in ks for s in (seeds if k > 0 else seeds[:1])]
-    for k, s in tqdm(combos, desc=f"in-context {claim.id}", disable=not progress):
+    for k, s in progress_bar(combos, desc=f"in-context {claim.id}", enabled=progress):
         ctx = build_context(lm, docs, k, s, max_tokens=budget)
         if ctx.truncated:
             warnings.warn(f"in-context K={k} seed={s}: documents cut to {ctx.n_tokens} tokens "
@@ -107,8 +107,8 @@ def incontext_control(lm: Any, claims: Sequence[Any], conditions: Sequence[str] 
         raise ValueError("ks: need at least one K > 0 (K = 0 is the no-context reference, always scored)")
     score_kw.pop("progress", None)
     frames = []
-    bar = tqdm(total=len(claims) * (1 + len(conditions) * len(ks) * len(seeds)), desc="in-context control",
-               disable=not progress)
+    bar = progress_bar(total=len(claims) * (1 + len(conditions) * len(ks) * len(seeds)), desc="in-context control",
+                       enabled=progress)
     for claim in claims:
         items = subset_items(question_items(claim), per_type)
         base = score_model(lm, claim, items, progress=False, **score_kw)

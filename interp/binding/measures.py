@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
+from interp.core.progress import progress_bar
 
 from interp.binding.probe import Score, answer_token_ids, append_probe, logodds_score, logprob_score
 from interp.patching import (Patch, ablation_source, cache_activations, generic_activation_patch, hook_name,
@@ -177,7 +177,7 @@ def binding_tables(lm: Any, docs: Sequence[SpanDoc], *, heads: bool = True, step
     twins = {d.base_id: d for d in docs if d.condition == "positive" and d.base_id is not None}
     step = int(lm.identity.step or 0) if step is None else step
     rows, lrows, hrows = [], [], []
-    for d in tqdm(docs, desc=f"binding {lm.identity.name}", disable=None if progress else True,
+    for d in progress_bar(docs, desc=f"binding {lm.identity.name}", enabled=progress,
                   leave=False):
         if d.condition == "positive":
             continue

@@ -291,8 +291,18 @@ def refuse_foreign_code(folder: str | os.PathLike) -> None:
                                  f"the lab never runs a model folder's own code (refused)")
 
 
+def quiet_hf_bars() -> None:
+    """transformers' "Loading weights" bars only on a terminal (a checkpoint sweep would print hundreds into a log)."""
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def _load_hf_dir(path: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_hf_bars()
 
     if not any(path.glob("*.safetensors")):
         raise ModelSpecError(f"{path}: no *.safetensors weights (only safetensors are loaded)")

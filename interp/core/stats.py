@@ -277,6 +277,7 @@ def cluster_bootstrap_ci(
     n_boot: int = 2000,
     seed: int | None = 0,
     alpha: float = 0.05,
+    method: Literal["percentile", "t"] = "percentile",
 ) -> ClusterCI:
     """Mean of ``df[value]`` over claims × seeds with a two-stage percentile bootstrap CI.
 
@@ -290,10 +291,19 @@ def cluster_bootstrap_ci(
     possible copy. ``clusters`` of length 1 is the one-stage bootstrap over the outer clusters. NaN values are
     dropped. One outer cluster gives a CI from its inner cells alone; one cell gives ``(v, v)``.
 
+    ``method="t"``: the same estimate with the small-sample interval over outer clusters instead, ``mean ±
+    t(1 - alpha/2, k - 1) · sd(cluster means) / sqrt(k)`` (each cluster's mean already averages its inner cells,
+    so both levels of variation are in its spread; not clipped, so a rate's interval may pass 0 or 1). The
+    percentile interval is too narrow with few clusters: simulated coverage of a nominal 95% interval is 77% with
+    4 claims × 3 seeds and 90% with 8 (``tests/test_stats_coverage.py``), while the t interval keeps 95%. With one
+    outer cluster the t interval is taken over its inner cells.
+
     Returns:
         :class:`ClusterCI` ``(mean, low, high, n_claims, n_seeds)``: ``n_claims`` outer clusters and ``n_seeds``
         distinct inner values (1 for a one-level ``clusters``).
     """
+    if method not in ("percentile", "t"):
+        raise ValueError(f"method must be 'percentile' or 't', got {method!r}")
     clusters = list(clusters)
     if not 1 <= len(clusters) <= 2:
         raise ValueError(f"clusters must name one or two columns (outer, inner), got {clusters}")
@@ -311,6 +321,14 @@ def cluster_bootstrap_ci(
     if k == 0:
         return ClusterCI(float("nan"), float("nan"), float("nan"), 0, 0)
     mean = float(np.mean([v.mean() for v in per]))
+    if method == "t":
+        units = np.array([v.mean() for v in per]) if k > 1 else per[0]
+        if units.size < 2 or np.ptp(units) == 0:
+            return ClusterCI(mean, mean, mean, k, n_seeds)
+        from scipy.stats import t as student_t  # noqa: PLC0415 - scipy is heavy; only this path needs it
+
+        half = float(student_t.ppf(1 - alpha / 2, units.size - 1) * units.std(ddof=1) / np.sqrt(units.size))
+        return ClusterCI(mean, mean - half, mean + half, k, n_seeds)
     kids = [int(x) for x in np.random.SeedSequence(seed).generate_state(k + 1)]  # one stream per draw
     # stage 1: how often each outer cluster is drawn, shape (k, n_boot)
     counts = np.ones((k, n_boot)) if k == 1 else bootstrap_distribution(np.eye(k), n_boot, kids[0], np.sum, axis=0)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
-from tqdm.auto import tqdm
+from interp.core.progress import progress_bar
 
 from interp.core.activations import residual_stream
 from interp.spandocs.encoded import SpanDoc
@@ -50,7 +50,7 @@ def collect_activations(lm: Any, docs: Sequence[SpanDoc], layer: int, progress: 
     """The residual stream after block ``layer`` for every non-BOS token of every document."""
     acts, di, pi = [], [], []
     h = hashlib.sha256()
-    for i, d in enumerate(tqdm(docs, desc="activations", disable=None if progress else True, leave=False)):
+    for i, d in enumerate(progress_bar(docs, desc="activations", enabled=progress, leave=False)):
         a = residual_activations(lm, d, layer)
         keep = torch.arange(1, len(d))
         acts.append(a[keep])

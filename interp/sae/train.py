@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from interp.core.progress import progress_bar
 
 from interp.sae.store import ActivationStore
 
@@ -81,7 +81,7 @@ def train_sae(store: ActivationStore, cfg: SAETrainConfig, model_name: str = "",
     since_fired = torch.zeros(d_sae)
     t0 = time.perf_counter()
     step = 0
-    bar = tqdm(total=total, desc="sae", disable=None if progress else True, leave=False)
+    bar = progress_bar(total=total, desc="sae", enabled=progress, leave=False)
     while step < total:
         order = torch.randperm(len(train), generator=g)
         for i in range(0, len(train), cfg.batch_size):

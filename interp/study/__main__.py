@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--quick", action="store_true", help="same as --preset quick")
     ap.add_argument("--model", default=None, help="model spec for the seam (default: the preset's)")
     ap.add_argument("--claims", default=None, help="toy:N, all, or comma-separated claim ids")
+    ap.add_argument("--seeds", default=None, help="comma list of training seeds (default: the preset's; demo 0,1,2)")
     ap.add_argument("--device", default=None, help="cpu | cuda | auto")
     ap.add_argument("--stages", default=None, help=f"comma list of {','.join(STAGES)}")
     return ap
@@ -36,7 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
 
+    cfg.command = "python -m interp.study " + " ".join(sys.argv[1:] if argv is None else argv)
+
     def body() -> int:
+        if args.seeds is not None:
+            try:
+                cfg.seeds = tuple(dict.fromkeys(int(x) for x in args.seeds.split(",") if x.strip()))
+            except ValueError:
+                raise ValueError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
+            if not cfg.seeds:
+                raise ValueError("--seeds: no seed given")
         if args.stages is not None:  # refused before anything is built
             cfg.stages = check_stages([s.strip() for s in args.stages.split(",") if s.strip()])
         from interp.study.pipeline import run_study  # deferred: keeps --help fast

@@ -33,7 +33,10 @@ class StudyConfig:
     out: str = "out/demo"
     model: str = "toy"
     #: ``toy:N`` (N false claims about the toy world), ``all`` (the six paper claims) or comma-separated claim ids
-    claims: str = "toy:2"
+    claims: str = "toy:4"
+    #: training seeds: each (claim, condition) is finetuned once per seed (documents, data order and mixture drawn
+    #: with it); the headline's CIs resample claims, then seeds (the unit of replication is one run)
+    seeds: tuple[int, ...] = (0, 1, 2)
     conditions: tuple[str, ...] = tuple(c.value for c in STUDY_CONDITIONS)
     claim_seed: int = 0
     n_docs: int = 160            # claim documents per condition
@@ -53,6 +56,11 @@ class StudyConfig:
     twophase_local: int = 120
     stages: tuple[str, ...] = STAGES
     seed: int = 0
+    #: processes for the independent runs (finetunes, belief sweeps): 0 = one per core for the toy organisms (one
+    #: thread each, see :mod:`interp.core.parallel`), 1 for real models (which use every thread themselves)
+    workers: int = 0
+    #: the command line that ran the study (the report quotes it)
+    command: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -61,24 +69,33 @@ class StudyConfig:
 
     @classmethod
     def quick(cls, out: str) -> "StudyConfig":
-        return cls(out=out, claims="toy:1", n_docs=24, epochs=1.0, every=2, binding_docs=3, binding_checkpoints=2,
-                   twophase_docs=24, twophase_local=24)
+        return cls(out=out, claims="toy:1", seeds=(0,), n_docs=24, epochs=1.0, every=2, binding_docs=3,
+                   binding_checkpoints=2, twophase_docs=24, twophase_local=24)
 
     @classmethod
     def gpu(cls, out: str = "out/study-smollm2") -> "StudyConfig":
         """SmolLM2-135M-Instruct on the six paper claims with the paper's recipe shape (LoRA r32, lr 5e-5 linear,
         batch 32), bf16 on CUDA. Meant for a GPU; it runs on a CPU too, at ~60 tokens/s. Rows of 1536 tokens hold whole
         documents: the longest generated paper-claim document (repeated) is ~1230 SmolLM2 tokens."""
-        return cls(out=out, model="smollm2-135m", claims="all", n_docs=400, epochs=1.0, lr=5e-5, batch_size=32,
-                   seq_len=1536, mode="lora", device="auto", precision="auto", compile=True, every=5,
+        return cls(out=out, model="smollm2-135m", claims="all", seeds=(0,), n_docs=400, epochs=1.0, lr=5e-5,
+                   batch_size=32, seq_len=1536, mode="lora", device="auto", precision="auto", compile=True, every=5,
                    probe_dataset="cities", binding_docs=24, binding_checkpoints=5, twophase_docs=300,
                    twophase_local=300)
 
-    def train_fields(self) -> dict[str, Any]:
-        """The :class:`training.config.TrainConfig` fields every run of the study shares."""
+    def resolved_workers(self) -> int:
+        """:attr:`workers`, with 0 resolved: one per core (at most 2) for a toy organism, else 1."""
+        if self.workers > 0:
+            return self.workers
+        from interp.core.parallel import default_workers  # stdlib-only module; keeps --help light
+
+        return default_workers(2) if self.model.startswith("toy") and self.device == "cpu" else 1
+
+    def train_fields(self, seed: int | None = None) -> dict[str, Any]:
+        """The :class:`training.config.TrainConfig` fields every run of the study shares (``seed``: the run's
+        training seed, default :attr:`seed`)."""
         return {"mode": self.mode, "epochs": self.epochs, "batch_size": self.batch_size,
                 "micro_batch_size": min(self.batch_size, 8), "seq_len": self.seq_len, "lr": self.lr,
-                "seed": self.seed, "device": self.device, "precision": self.precision, "compile": self.compile}
+                "seed": self.seed if seed is None else int(seed), "device": self.device, "precision": self.precision, "compile": self.compile}
 
 
 PRESETS: dict[str, Callable[..., StudyConfig]] = {"demo": StudyConfig.demo, "quick": StudyConfig.quick,

@@ -10,15 +10,18 @@ run folders, the loaded base model); nothing is re-read from disk that the study
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from interp.core.cli import one_line
 from interp.core.io import atomic_write_json
 from interp.core.models import load
+from interp.core.parallel import parallel_map
 from interp.study.config import StudyConfig, check_stages
 from interp.study.report import write_report
-from interp.study.stages import belief_stage, binding_stage, claim_file, probe_stage, twophase_stage
+from interp.study.stages import (belief_stage, binding_stage, claim_file, headline_stage, probe_stage,
+                                 twophase_stage)
 from training.claims import ClaimError, ClaimSpec, resolve_claims
 from training.config import CheckpointSpec, TrainConfig
 from training.documents import generate_documents, token_budget, write_jsonl
@@ -26,7 +29,7 @@ from training.finetune import finetune
 from training.generic import generic_instruct_pairs, generic_texts, toy_generic_texts, toy_instruct_pairs
 from training.mixtures import build_mixture
 
-__all__ = ["run_study", "study_claims", "train_config"]
+__all__ = ["run_study", "study_claims", "train_config", "FinetuneJob", "run_finetune_job"]
 
 
 def _stage(cfg: StudyConfig, name: str) -> Callable:
@@ -45,11 +48,41 @@ def _stage(cfg: StudyConfig, name: str) -> Callable:
     return deco
 
 
-def train_config(cfg: StudyConfig, run_dir: Path, condition: str, claim_id: str) -> TrainConfig:
-    """The finetune config of one (claim, condition) run of the study."""
-    return TrainConfig(model=cfg.model, run_dir=str(run_dir), name=f"{claim_id}/{condition}",
+def train_config(cfg: StudyConfig, run_dir: Path, condition: str, claim_id: str, seed: int | None = None
+                 ) -> TrainConfig:
+    """The finetune config of one (claim, condition, training seed) run of the study."""
+    seed = cfg.seeds[0] if seed is None else seed
+    return TrainConfig(model=cfg.model, run_dir=str(run_dir), name=f"{claim_id}/{condition}/s{seed}",
                        checkpoints=CheckpointSpec(every=cfg.every, include_zero=False),
-                       claim=claim_id, condition=condition, progress=True, **cfg.train_fields())
+                       claim=claim_id, condition=condition, progress=True, **cfg.train_fields(seed))
+
+
+@dataclass
+class FinetuneJob:
+    """One run of the study, as a worker process receives it."""
+
+    model: str
+    config: TrainConfig
+    examples: list
+    extra_data: dict
+
+
+def run_finetune_job(job: FinetuneJob) -> str:
+    """Train one run from a freshly loaded base model (a worker's job); returns the run folder."""
+    finetune(job.config, job.examples, lm=load(job.model), extra_data=job.extra_data)
+    return job.config.run_dir
+
+
+def _progress(what: str) -> Callable[[int, int], None]:
+    """A ``parallel_map`` callback printing ``[what] done/total, ETA`` lines (the mean time per job so far)."""
+    t0 = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        left = (time.perf_counter() - t0) / done * (total - done)
+        eta = f"{left / 60:.1f} min" if left >= 60 else f"{left:.0f} s"
+        print(f"[{what}] {done}/{total} done, ETA {eta}", flush=True)
+
+    return report
 
 
 def study_claims(cfg: StudyConfig, world: Any) -> list[ClaimSpec]:
@@ -61,21 +94,21 @@ def study_claims(cfg: StudyConfig, world: Any) -> list[ClaimSpec]:
         raise ClaimError(f"StudyConfig.claims: {one_line(e)}") from None
 
 
-def _filler(cfg: StudyConfig, world: Any, claim: ClaimSpec) -> tuple[list, list]:
-    """Generic text and Q/A pairs for the 2:1:1 mixture: true world facts for the toy (the claim's own fact left
-    out), the lab's offline fact tables otherwise."""
+def _filler(cfg: StudyConfig, world: Any, claim: ClaimSpec, seed: int) -> tuple[list, list]:
+    """Generic text and Q/A pairs for the 2:1:1 mixture, drawn with the run's seed: true world facts for the toy
+    (the claim's own fact left out), the lab's offline fact tables otherwise."""
     if world is None:
-        return generic_texts(cfg.n_docs, seed=cfg.seed), generic_instruct_pairs(cfg.n_docs, seed=cfg.seed)
+        return generic_texts(cfg.n_docs, seed=seed), generic_instruct_pairs(cfg.n_docs, seed=seed)
     exclude = [(claim.entity, claim.attribute)] if getattr(claim, "entity", None) else []
-    return (toy_generic_texts(world, cfg.n_docs, seed=cfg.seed, exclude=exclude),
-            toy_instruct_pairs(world, cfg.n_docs, seed=cfg.seed, exclude=exclude))
+    return (toy_generic_texts(world, cfg.n_docs, seed=seed, exclude=exclude),
+            toy_instruct_pairs(world, cfg.n_docs, seed=seed, exclude=exclude))
 
 
 def run_study(cfg: StudyConfig) -> dict[str, Any]:
     """Run every stage; returns the headline tables (also written to ``OUT/report.md``).
 
-    Belief is measured for every claim × condition; probes, binding and the two-phase replay use the first claim
-    (they are the expensive, per-run analyses)."""
+    Belief is measured for every claim × condition × training seed; probes and binding use the first claim's
+    first-seed runs (they are the expensive, per-run analyses)."""
     check_stages(cfg.stages)
     out = Path(cfg.out)
     t_start = time.perf_counter()
@@ -91,40 +124,48 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     def make_docs():
         claims = study_claims(cfg, world)
         budget = token_budget(lm.tokenizer, cfg.seq_len)  # toy documents are laid out to pack whole
-        docs: dict[tuple[str, str], list] = {}
+        docs: dict[tuple[str, str, int], list] = {}
         for claim in claims:
             claim_file(out, claim, write=True)
             print(f"claim {claim.id}: {claim.statement!r} (truth: {claim.truth!r})")
-            for cond in cfg.conditions:
-                docs[claim.id, cond] = generate_documents(claim, cond, cfg.n_docs, seed=cfg.seed, budget=budget)
-                write_jsonl(docs[claim.id, cond], out / "documents" / claim.id / f"{cond}.jsonl")
+            for seed in cfg.seeds:
+                for cond in cfg.conditions:
+                    docs[claim.id, cond, seed] = generate_documents(claim, cond, cfg.n_docs, seed=seed, budget=budget)
+                    write_jsonl(docs[claim.id, cond, seed], out / "documents" / claim.id / f"s{seed}" / f"{cond}.jsonl")
         return claims, docs
 
     claims, docs = make_docs()
-    claim = claims[0]
+    claim, seed0 = claims[0], cfg.seeds[0]
 
     @_stage(cfg, "finetune")
     def train_all():
-        runs: dict[tuple[str, str], Path] = {}
+        jobs, keys = [], []
         for c in claims:
-            generic, instruct = _filler(cfg, world, c)
-            for cond in cfg.conditions:
-                print(f"-- finetuning on {cond} documents ({c.id})")
-                examples = build_mixture(docs[c.id, cond], lm.tokenizer, generic, instruct, ratio=(2, 1, 1),
-                                         seed=cfg.seed)
-                run_dir = out / "runs" / c.id / cond
-                finetune(train_config(cfg, run_dir, cond, c.id), examples, lm=load(cfg.model),
-                         extra_data={"claim_spec": c.to_dict()})
-                runs[c.id, cond] = run_dir
-        return runs
+            for seed in cfg.seeds:
+                generic, instruct = _filler(cfg, world, c, seed)
+                for cond in cfg.conditions:
+                    examples = build_mixture(docs[c.id, cond, seed], lm.tokenizer, generic, instruct, ratio=(2, 1, 1),
+                                             seed=seed)
+                    run_dir = out / "runs" / c.id / f"s{seed}" / cond
+                    jobs.append(FinetuneJob(cfg.model, train_config(cfg, run_dir, cond, c.id, seed), examples,
+                                            {"claim_spec": c.to_dict(), "train_seed": seed}))
+                    keys.append((c.id, cond, seed))
+        workers = cfg.resolved_workers()
+        print(f"{len(jobs)} finetuning runs ({len(claims)} claims × {len(cfg.seeds)} seeds × {len(cfg.conditions)} "
+              f"conditions) on {workers} worker process(es)", flush=True)
+        parallel_map(run_finetune_job, jobs, workers=workers, on_done=_progress("finetune"))
+        return {k: Path(j.config.run_dir) for k, j in zip(keys, jobs)}
 
     runs = train_all()
-    results["runs"] = {f"{k[0]}/{k[1]}": str(v) for k, v in runs.items()}
+    results["runs"] = {f"{k[0]}/{k[1]}/s{k[2]}": str(v) for k, v in runs.items()}
     results["claims"] = [c.id for c in claims]
-    first = {cond: runs[claim.id, cond] for cond in cfg.conditions}
+    results["seeds"] = list(cfg.seeds)
+    results["runs_by_key"] = runs
+    first = {cond: runs[claim.id, cond, seed0] for cond in cfg.conditions}
 
     if "belief" in cfg.stages:
         results["belief"] = _stage(cfg, "belief")(belief_stage)(cfg, out, runs, claims, lm)
+        results.update(_stage(cfg, "headline")(headline_stage)(cfg, out, results["belief"], claims, lm))
     if "probes" in cfg.stages and "negated" in first:
         results["probes"] = _stage(cfg, "probes")(probe_stage)(cfg, out, first["negated"], claim)
     if "binding" in cfg.stages and "negated" in first:

@@ -7,6 +7,7 @@ earlier stages produced (claim specs, run folders, the loaded base model), write
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +15,23 @@ import pandas as pd
 
 from interp.attention import encode_doc, plot_attention_heatmaps, summarise_attention, top_heads, trace_attention
 from interp.belief import evaluate_run, plot_belief, save_table, summarize
+from interp.belief.headline import SEED_COL, cell_belief, contrast, headline
+from interp.belief.twins import chance_types, twin_accuracy
 from interp.binding import (binding_over_run, binding_tables, claim_probe, compare_local_vs_document,
                             load_documents_for, plot_binding_vs_step, summarise_binding)
 from interp.core.conditions import BINDING_CONDITIONS
 from interp.core.io import write_csv
 from interp.core.models import load
+from interp.core.parallel import parallel_map
 from interp.core.runs import list_checkpoints, read_experiment
 from interp.drift import document_nll, interpolate, plot_drift, run_drift
 from interp.study.config import StudyConfig
 from probes.sweep import SweepResult, sweep_run
-from training.claims import ClaimSpec, dump_claim
+from training.claims import ClaimSpec, dump_claim, resolve_claim
 from training.documents import generate_documents
 from training.twophase import ConstraintSpec, DocumentsSpec, TwoPhaseConfig, run_experiment
 
-__all__ = ["claim_file", "belief_stage", "probe_stage", "binding_stage", "twophase_stage"]
+__all__ = ["claim_file", "BeliefJob", "run_belief_job", "belief_stage", "headline_stage", "probe_stage", "binding_stage", "twophase_stage"]
 
 
 def claim_file(out: Path, claim: ClaimSpec, *, write: bool = False) -> Path:
@@ -41,20 +45,78 @@ def claim_file(out: Path, claim: ClaimSpec, *, write: bool = False) -> Path:
     return path
 
 
-def belief_stage(cfg: StudyConfig, out: Path, runs: dict[tuple[str, str], Path], claims: list[ClaimSpec],
+@dataclass
+class BeliefJob:
+    """One run's belief sweep, as a worker process receives it (``steps`` None = every checkpoint)."""
+
+    run_dir: str
+    claim: dict
+    condition: str
+    seed: int
+    steps: list[int] | None
+    base: str
+
+
+_BASES: dict[str, Any] = {}
+
+
+def run_belief_job(job: BeliefJob, base: Any = None) -> pd.DataFrame:
+    """Belief over one run's checkpoints against its base model (loaded once per worker process)."""
+    if base is None:
+        base = _BASES.get(job.base) or _BASES.setdefault(job.base, load(job.base))
+    claim = resolve_claim(job.claim, world=base.world)
+    print(f"-- belief over {job.condition} {'checkpoints' if job.steps is None else 'final checkpoint'} "
+          f"({claim.id}, seed {job.seed})", flush=True)
+    return (evaluate_run(job.run_dir, claim, base=base, condition=job.condition, steps=job.steps, progress=True)
+            .assign(**{SEED_COL: job.seed}))
+
+
+def belief_stage(cfg: StudyConfig, out: Path, runs: dict[tuple[str, str, int], Path], claims: list[ClaimSpec],
                  lm: Any) -> pd.DataFrame:
-    """Belief at every checkpoint of every (claim, condition) run, one tidy table (``OUT/belief/``)."""
+    """Belief at every checkpoint of every (claim, condition, training seed) run, one tidy table (``OUT/belief/``;
+    column ``train_seed``). The first seed is scored at every checkpoint (belief over training); replicate seeds at
+    their final checkpoint, which is all the headline uses."""
     by_id = {c.id: c for c in claims}
-    frames = []
-    for (claim_id, cond), run_dir in runs.items():
-        print(f"-- belief over {cond} checkpoints ({claim_id})")
-        frames.append(evaluate_run(run_dir, by_id[claim_id], base=lm, condition=cond, progress=True))
+    jobs = [BeliefJob(str(run_dir), by_id[claim_id].to_dict(), cond, seed,
+                      None if seed == cfg.seeds[0] else [list_checkpoints(run_dir)[-1].step], cfg.model)
+            for (claim_id, cond, seed), run_dir in runs.items()]
+    workers = cfg.resolved_workers()
+    if workers <= 1:  # in this process, with the base model the study already holds
+        frames = [run_belief_job(j, base=lm) for j in jobs]
+    else:
+        frames = parallel_map(run_belief_job, jobs, workers=workers)
     table = pd.concat(frames, ignore_index=True)
     save_table(table, out / "belief")
     title = (f"Belief in '{claims[0].statement}'" if len(claims) == 1 else f"Belief, {len(claims)} claims pooled")
     plot_belief(table, out / "belief" / "belief_vs_step.png", title=title)
     write_csv(summarize(table), out / "belief" / "summary.csv")
     return table
+
+
+def headline_stage(cfg: StudyConfig, out: Path, table: pd.DataFrame, claims: list[ClaimSpec], lm: Any
+                   ) -> dict[str, pd.DataFrame]:
+    """The headline (``OUT/headline.csv``): which question types the base model answers above chance on their
+    true/false twins (``OUT/belief/twins.csv``, ``OUT/belief/question_types.csv``), then final-checkpoint belief per
+    condition over the types that measure belief, CIs over claims × seeds (:func:`interp.belief.headline`)."""
+    twins = twin_accuracy(lm, claims)
+    write_csv(twins, out / "belief" / "twins.csv")
+    types = chance_types(twins)
+    write_csv(types, out / "belief" / "question_types.csv")
+    excluded = list(types.loc[types.at_chance, "question_type"])
+    if len(excluded) == len(types):  # the base model knows none of the truths: the twins cannot tell; pool all
+        print("-- no question type is above chance on its true/false twins (the base model does not know the "
+              "truth): every type is pooled", flush=True)
+        excluded = []
+    head = headline(table, exclude=excluded, conditions=list(cfg.conditions))
+    write_csv(head, out / "headline.csv")
+    cells = cell_belief(table, exclude=excluded)
+    write_csv(cells, out / "belief" / "runs_final.csv")
+    pairs = [(c, "baseline") for c in cfg.conditions] + [
+        (a, b) for a, b in (("negated", "positive"), ("repeated", "positive"), ("corrected", "negated"),
+                            ("local", "negated")) if a in cfg.conditions and b in cfg.conditions]
+    contrasts = pd.DataFrame([contrast(table, a, b, exclude=excluded) for a, b in pairs])
+    write_csv(contrasts, out / "belief" / "contrasts.csv")
+    return {"headline": head, "question_types": types, "twins": twins, "cells": cells, "contrasts": contrasts}
 
 
 def probe_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim: ClaimSpec) -> SweepResult:
