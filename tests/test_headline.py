@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +16,6 @@ import pytest
 from interp.belief import twins as tw
 from interp.belief.headline import SEED_COL, cell_belief, contrast, final_checkpoints, headline
 from interp.belief.questions import BeliefItem, question_items
-from interp.core.progress import progress_bar
 from training.claims import toy_claims
 from training.world import World, WorldConfig
 
@@ -149,13 +146,6 @@ def test_final_checkpoint_only_and_paired_contrast():
     c = contrast(t, "positive", "baseline", n_boot=300)
     assert c["diff"] == pytest.approx(0.5) and (c["n_claims"], c["n_seeds"]) == (2, 2)
     assert contrast(t, "negated", "positive", n_boot=300)["diff"] == pytest.approx(0.0)
-
-
-def test_progress_bars_stay_out_of_logs():
-    log = io.StringIO()
-    for _ in progress_bar(range(50), file=log, desc="x"):
-        pass
-    assert log.getvalue() == ""
 
 
 def _square(x: int) -> int:

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from tqdm.auto import tqdm
+from interp.core.progress import progress_bar
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from training.world import World
@@ -194,7 +194,7 @@ def pretrain(model, docs: list[list[int]], cfg: PretrainConfig, *, progress: boo
     losses: list[float] = []
     batches = pretrain_batches(docs, cfg)
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc="toy organism", unit="step", disable=None if progress else True, file=sys.stderr)
+    bar = progress_bar(range(cfg.steps), desc="toy organism", unit="step", enabled=progress, file=sys.stderr)
     for step in bar:
         for g in opt.param_groups:
             g["lr"] = _lr_at(step, cfg)
