@@ -123,3 +123,10 @@ def test_t_interval_is_wider_than_percentile_over_few_claims_and_exact_when_clai
     assert cluster_bootstrap_ci(same, "score", method="t")[:3] == (0.7, 0.7, 0.7)
     with pytest.raises(ValueError, match="method"):
         cluster_bootstrap_ci(df, "score", method="bca")
+
+
+def test_t_interval_stays_in_its_bounds():
+    df = pd.DataFrame({"claim": list("aabbccdd"), "seed": [0, 1] * 4, "score": [0, 0, 1, 1, 0.1, 0.1, 1, 1]})
+    free = cluster_bootstrap_ci(df, "score", method="t")
+    held = cluster_bootstrap_ci(df, "score", method="t", bounds=(0.0, 1.0))
+    assert free.low < 0 < 1 < free.high and (held.low, held.high) == (0.0, 1.0) and held.mean == free.mean

@@ -49,10 +49,11 @@ def final_checkpoints(table: pd.DataFrame, scorer: str = "lp_prob") -> pd.DataFr
     return out
 
 
-def _ci(d: pd.DataFrame, col: str, n_boot: int, seed: int):
+def _ci(d: pd.DataFrame, col: str, n_boot: int, seed: int, bounds: tuple[float, float] = (0.0, 1.0)):
     # the t interval over claims: a percentile bootstrap over 4 claims covers 77% of the time, not 95%
-    # (interp.core.stats.cluster_bootstrap_ci; tests/test_stats_coverage.py)
-    return cluster_bootstrap_ci(d, col, clusters=("claim", SEED_COL), n_boot=n_boot, seed=seed, method="t")
+    # (interp.core.stats.cluster_bootstrap_ci; tests/test_stats_coverage.py); a rate's interval stays in [0, 1]
+    return cluster_bootstrap_ci(d, col, clusters=("claim", SEED_COL), n_boot=n_boot, seed=seed, method="t",
+                                bounds=bounds)
 
 
 def headline(table: pd.DataFrame, *, exclude: Iterable[str] = (), conditions: Sequence[str] | None = None,
@@ -112,6 +113,6 @@ def contrast(table: pd.DataFrame, a: str, b: str, *, exclude: Iterable[str] = ()
     else:
         diff = ca - cb.set_index(["claim", SEED_COL])["belief"]
     d = diff.dropna().rename("diff").reset_index()
-    ci = _ci(d, "diff", n_boot, seed)
+    ci = _ci(d, "diff", n_boot, seed, bounds=(-1.0, 1.0))
     return {"a": a, "b": b, "diff": ci.mean, "ci_low": ci.low, "ci_high": ci.high, "n_claims": ci.n_claims,
             "n_seeds": ci.n_seeds}

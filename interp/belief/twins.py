@@ -94,7 +94,7 @@ def chance_types(acc: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> pd.
     rows = []
     for qtype, g in acc.groupby("question_type", sort=False):
         ci = cluster_bootstrap_ci(g, "twin_acc", clusters=("claim", "question_id"), n_boot=n_boot, seed=seed,
-                                  method="t")
+                                  method="t", bounds=(0.0, 1.0))
         rows.append({"question_type": qtype, "twin_acc": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
                      "n_claims": ci.n_claims, "n_items": int(len(g)), "n_ties": int(g["tie"].sum()),
                      "at_chance": bool(ci.low <= 0.5)})

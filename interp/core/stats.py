@@ -278,6 +278,7 @@ def cluster_bootstrap_ci(
     seed: int | None = 0,
     alpha: float = 0.05,
     method: Literal["percentile", "t"] = "percentile",
+    bounds: tuple[float, float] | None = None,
 ) -> ClusterCI:
     """Mean of ``df[value]`` over claims × seeds with a two-stage percentile bootstrap CI.
 
@@ -293,7 +294,8 @@ def cluster_bootstrap_ci(
 
     ``method="t"``: the same estimate with the small-sample interval over outer clusters instead, ``mean ±
     t(1 - alpha/2, k - 1) · sd(cluster means) / sqrt(k)`` (each cluster's mean already averages its inner cells,
-    so both levels of variation are in its spread; not clipped, so a rate's interval may pass 0 or 1). The
+    so both levels of variation are in its spread). ``bounds``: the range the estimated mean cannot leave (a rate:
+    ``(0, 1)``); the interval is intersected with it, which changes no coverage since the true value lies inside. The
     percentile interval is too narrow with few clusters: simulated coverage of a nominal 95% interval is 77% with
     4 claims × 3 seeds and 90% with 8 (``tests/test_stats_coverage.py``), while the t interval keeps 95%. With one
     outer cluster the t interval is taken over its inner cells.
@@ -328,7 +330,10 @@ def cluster_bootstrap_ci(
         from scipy.stats import t as student_t  # noqa: PLC0415 - scipy is heavy; only this path needs it
 
         half = float(student_t.ppf(1 - alpha / 2, units.size - 1) * units.std(ddof=1) / np.sqrt(units.size))
-        return ClusterCI(mean, mean - half, mean + half, k, n_seeds)
+        lo, hi = mean - half, mean + half
+        if bounds is not None:
+            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+        return ClusterCI(mean, lo, hi, k, n_seeds)
     kids = [int(x) for x in np.random.SeedSequence(seed).generate_state(k + 1)]  # one stream per draw
     # stage 1: how often each outer cluster is drawn, shape (k, n_boot)
     counts = np.ones((k, n_boot)) if k == 1 else bootstrap_distribution(np.eye(k), n_boot, kids[0], np.sum, axis=0)
