@@ -13,6 +13,14 @@ hash): a probe is a directory ::
 :meth:`ProbeConfig.from_dict` drops unknown keys with a warning (newer artifacts stay loadable), and refuses a
 different major ``format_version``. :func:`load_probe` verifies the weights file against its recorded sha256.
 
+Every probe carries how it was **selected** and how far it **transfers** (``selection`` and ``transfer`` in the
+config): the layer chosen on a validation split carved out of the training groups (with the test accuracy read once,
+at that layer), and the accuracy of the probe, as fitted, on held-out template families
+(:func:`probes.datasets.transfer_families`: a fixed held-out set, scored on those families' test-split groups).
+A probe whose transfer at its layer is below :data:`TEMPLATE_BOUND_BELOW` is *template-bound*
+(:meth:`ProbeConfig.template_bound`): it separates true from false in its own template, not in general, and its
+claim readouts are labelled so.
+
 A probe belongs to the model it was fitted on. :meth:`Probe.apply` / :meth:`Probe.evaluate` compare the target
 model's :class:`interp.core.models.ModelIdentity` with the config and **refuse** a different ``weights_sha256`` with a
 one-line :class:`ProbeIdentityError`, unless the caller passes ``allow_transfer=True`` (the checkpoint transfer
@@ -42,10 +50,18 @@ from probes import fit as _fit
 from probes.capture import capture_activations
 from probes.datasets import TruthDataset
 
-__all__ = ["FORMAT_VERSION", "ProbeConfig", "Probe", "ProbeError", "ProbeIdentityError", "load_probe",
+__all__ = ["FORMAT_VERSION", "TEMPLATE_BOUND_BELOW", "ProbeConfig", "Probe", "ProbeError", "ProbeIdentityError", "load_probe",
            "check_identity"]
 
 FORMAT_VERSION = "neglect-lab-probe/1"
+
+#: Out-of-family transfer (accuracy on held-out template families, probe as fitted) below which a probe is
+#: "template-bound". Why 0.7: the families are label-balanced, so chance is 0.5, and random directions already
+#: reach 0.55-0.66 on easy in-family data in this lab (toy verifier 0.63-0.66, SmolLM2 families up to ~0.6;
+#: ``fit_random``); a transfer below 0.7 is within reach of a direction that knows nothing about truth. With the
+#: ~100-300 held-out rows of the shipped transfer sets the binomial standard error is 0.03-0.05, so 0.7 sits 4-6
+#: standard errors above chance and one to two above the random ceiling.
+TEMPLATE_BOUND_BELOW = 0.7
 
 
 class ProbeError(ValueError):
@@ -80,6 +96,11 @@ class ProbeConfig:
     split: dict[str, Any] = field(default_factory=dict)
     weights_file_sha256: str = ""
     created: str = ""
+    #: the layer chosen on validation: ``{"layer", "on": "val", "val_acc", "val_auc", "test_acc", "test_auc"}``
+    selection: dict[str, Any] = field(default_factory=dict)
+    #: out-of-family transfer: ``{"protocol", "families", "n", "acc": [per layer, mean over families], "auc",
+    #: "acc_centered", "by_family": {family: [per layer]}, "threshold"}`` (empty: not measured)
+    transfer: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,6 +122,26 @@ class ProbeConfig:
         if missing:
             raise ProbeError(f"{source}: probe config lacks field(s) {missing}")
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def layer(self) -> int | None:
+        """The layer chosen on validation (``None`` for probes saved before selection was recorded)."""
+        v = self.selection.get("layer")
+        return None if v is None else int(v)
+
+    def transfer_at(self, layer: int | None = None) -> float | None:
+        """Mean out-of-family transfer accuracy at ``layer`` (default: the chosen layer); ``None`` if unmeasured."""
+        layer = self.layer if layer is None else layer
+        acc = self.transfer.get("acc") or []
+        if layer is None or layer not in self.layers or len(acc) != len(self.layers):
+            return None
+        v = acc[self.layers.index(int(layer))]
+        return None if v is None or v != v else float(v)
+
+    def template_bound(self, layer: int | None = None) -> bool | None:
+        """Whether the probe's transfer at ``layer`` is below :data:`TEMPLATE_BOUND_BELOW` (``None``: unmeasured)."""
+        t = self.transfer_at(layer)
+        return None if t is None else t < float(self.transfer.get("threshold", TEMPLATE_BOUND_BELOW))
 
     @property
     def short(self) -> str:

@@ -30,16 +30,21 @@ membership in the test side is decided by a seeded hash of the group key alone, 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import os
 import random
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from training.claims import resolve_claims, toy_claims
+from training.verification.readouts import claim_entity
 
 __all__ = [
     "TruthDataset",
@@ -53,7 +58,14 @@ __all__ = [
     "split_context",
     "in_context_of",
     "grouped_split",
+    "train_val_test_split",
     "group_kfold",
+    "claim_entities",
+    "without_entities",
+    "transfer_families",
+    "DatasetFileError",
+    "is_dataset_file",
+    "read_statements",
     "claim_dataset",
     "claims_dataset",
     "toy_family",
@@ -179,6 +191,32 @@ def grouped_split(ds: TruthDataset, test_frac: float = 0.25, seed: int = 0) -> t
         test.discard(max(keys, key=score.get))
     is_test = np.array([g in test for g in ds.groups])
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def train_val_test_split(ds: TruthDataset, test_frac: float = 0.25, val_frac: float = 0.2, seed: int = 0
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(train_idx, val_idx, test_idx)``: the test side of :func:`grouped_split`, then a validation side carved out
+    of the *training groups* the same way (a seeded hash of the group key, salted apart from the test hash), so
+    no group straddles train and validation or train and test.
+
+    Layers and hyper-parameters are chosen on validation; the test split is read once, at the chosen layer.
+    Validation is empty when the training side holds a single group (then nothing can be chosen honestly and
+    the caller says so); otherwise both train and validation keep at least one group.
+    """
+    if not 0.0 < val_frac < 1.0:
+        raise ValueError(f"val_frac must be in (0, 1), got {val_frac}")
+    tr, te = grouped_split(ds, test_frac, seed)
+    keys = sorted({ds.groups[i] for i in tr})
+    if len(keys) < 2:
+        return tr, np.array([], dtype=np.int64), te
+    score = {g: _group_hash(f"val|{g}", seed) for g in keys}
+    val = {g for g in keys if score[g] < val_frac}
+    if not val:
+        val = {min(keys, key=score.get)}
+    if len(val) == len(keys):
+        val.discard(max(keys, key=score.get))
+    is_val = np.array([ds.groups[i] in val for i in tr])
+    return tr[~is_val], tr[is_val], te
 
 
 def group_kfold(ds: TruthDataset, k: int = 5, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -544,6 +582,156 @@ def _claims_from_name(name: str, world: Any, seed: int) -> TruthDataset:
         return claims_dataset(toy_claims(world, min(k, n_pairs), seed), family=name)
     specs = resolve_claims(body, world=world)
     return claims_dataset(specs, family=name) if len(specs) > 1 else claim_dataset(specs[0])
+
+
+# --------------------------------------------------------------------------------------------- claim entities
+
+
+def claim_entities(spec: Any) -> list[str]:
+    """The entities whose rows a probe for ``spec`` must not train on: the claim's entity
+    (:func:`training.verification.readouts.claim_entity`: ``spec.entity``, else ``spec.subject``)."""
+    name = claim_entity(spec)
+    return [name] if name and name.strip() else []
+
+
+def _mentions(names: Sequence[str]) -> re.Pattern[str] | None:
+    names = [n.strip() for n in names if n and n.strip()]
+    if not names:
+        return None
+    return re.compile("|".join(r"(?<!\w)" + re.escape(n) + r"(?!\w)" for n in sorted(names, key=len, reverse=True)),
+                      re.IGNORECASE)
+
+
+def without_entities(ds: TruthDataset, names: Sequence[str]) -> TruthDataset:
+    """``ds`` without the rows that mention any of ``names`` (whole words, case-insensitive) or belong to a group
+    of that name: probe training rows never mention the claim's own entity, so a probe cannot have learnt a
+    verdict about it (toy families hold one group per entity, real families may name a claim's subject too).
+    ``ds`` itself when nothing matches; the family keeps its name (the content hash changes)."""
+    pat = _mentions(names)
+    if pat is None:
+        return ds
+    low = {n.strip().lower() for n in names if n}
+    keep = [i for i, (s, g) in enumerate(zip(ds.statements, ds.groups))
+            if not pat.search(s) and str(g).lower() not in low]
+    if len(keep) == len(ds):
+        return ds
+    if not keep:
+        raise ValueError(f"dataset {ds.family!r}: every row mentions {', '.join(names)}; nothing left to fit on")
+    out = ds.subset(keep)
+    return TruthDataset(out.family, out.statements, out.labels, out.groups, out.tags,
+                        f"{ds.description} (without rows naming {', '.join(names)})")
+
+
+# --------------------------------------------------------------------------------------------- transfer sets
+
+
+def transfer_families(family: str, world: Any = None) -> list[str]:
+    """The fixed held-out set a probe fitted on ``family`` is scored on for its out-of-family transfer: every
+    other shipped family of the model's kind (toy families when the model has a world, else the real-model
+    families), read in the same framing (``@CONTEXT``). A probe that reads truth and not one template scores well
+    on all of them; the negated twins (``neg_cities`` for ``cities``) are in the set on purpose, since a
+    "matches memory" direction flips on them. Claim and user-file families get the same set as their model."""
+    base, ctx = split_context(family)
+    pool = list(TOY_FAMILIES) if world is not None else list(REAL_FAMILIES)
+    return [f"{f}@{ctx}" if ctx else f for f in pool if f != base]
+
+
+# --------------------------------------------------------------------------------------------- statement files
+
+#: the columns of a statement file: required, then optional
+FILE_COLUMNS: tuple[str, ...] = ("statement", "label")
+FILE_OPTIONAL: tuple[str, ...] = ("group", "fact")
+
+
+class DatasetFileError(ValueError):
+    """A statement file that cannot be used; the message is one line naming the file (and row/field)."""
+
+
+def is_dataset_file(name: str | os.PathLike) -> bool:
+    """Whether a ``--dataset`` entry names a statement file (``.csv`` / ``.jsonl``) rather than a family."""
+    return str(name).lower().endswith((".csv", ".jsonl"))
+
+
+def _file_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetFileError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+    if not text.strip():
+        raise DatasetFileError(f"{path}: empty file (expected columns {','.join(FILE_COLUMNS)}[,group])")
+    if path.suffix.lower() == ".jsonl":
+        rows = []
+        for ln, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DatasetFileError(f"{path}: line {ln}: invalid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DatasetFileError(f"{path}: line {ln}: expected a JSON object with fields "
+                                       f"{','.join(FILE_COLUMNS)}")
+            rows.append(row)
+        return rows
+    try:
+        reader = csv.DictReader(text.splitlines())
+        header = reader.fieldnames or []
+        rows = list(reader)
+    except csv.Error as e:
+        raise DatasetFileError(f"{path}: unreadable CSV ({e})") from None
+    missing = [c for c in FILE_COLUMNS if c not in header]
+    if missing:
+        raise DatasetFileError(f"{path}: missing column {missing[0]!r} (header: {','.join(map(str, header))})")
+    return rows
+
+
+def _label(value: Any, path: Path, where: str) -> int:
+    if isinstance(value, bool) or value is None:
+        raise DatasetFileError(f"{path}: {where}: field 'label' must be 0 or 1, got {value!r}")
+    text = str(value).strip()
+    if text not in ("0", "1"):
+        raise DatasetFileError(f"{path}: {where}: field 'label' must be 0 or 1, got {value!r}")
+    return int(text)
+
+
+def read_statements(path: str | os.PathLike) -> list[TruthDataset]:
+    """Statements a user brings: a ``.csv`` (header row) or ``.jsonl`` file with fields ``statement`` and ``label``
+    (0 = false, 1 = true), and optionally ``group`` (the template family a row belongs to) and ``fact`` (the split
+    unit: rows sharing a fact, e.g. a statement and its negation, stay on one side of every split; default: each
+    row is its own fact). Returns one :class:`TruthDataset` per family (``group``; the file's stem without one),
+    in first-seen order, so a probe fitted on one family is scored on the others for its transfer.
+
+    Any problem (unreadable or empty file, a missing column, an empty statement, a label other than 0/1) raises
+    :class:`DatasetFileError`, one line naming the file and the row/field, before anything is computed.
+    """
+    path = Path(path)
+    rows = _file_rows(path)
+    line0 = 2 if path.suffix.lower() == ".csv" else 1
+    fams: dict[str, list[tuple[str, int, str]]] = {}
+    for i, row in enumerate(rows):
+        where = f"row {i + line0}" if path.suffix.lower() == ".csv" else f"line {i + 1}"
+        for c in FILE_COLUMNS:
+            if c not in row:
+                raise DatasetFileError(f"{path}: {where}: missing field {c!r}")
+        stmt = row["statement"]
+        if not isinstance(stmt, str) or not stmt.strip():
+            raise DatasetFileError(f"{path}: {where}: field 'statement' is empty")
+        label = _label(row["label"], path, where)
+        fam = str(row.get("group") or "").strip() or path.stem
+        fact = str(row.get("fact") or "").strip() or f"row{i}"
+        fams.setdefault(fam, []).append((stmt.strip(), label, fact))
+    if not fams:
+        raise DatasetFileError(f"{path}: no rows (expected columns {','.join(FILE_COLUMNS)}[,group])")
+    out = []
+    for fam, rs in fams.items():
+        if len({r[1] for r in rs}) < 2:
+            raise DatasetFileError(f"{path}: family {fam!r} has only label {rs[0][1]}; a probe needs true and false "
+                                   f"statements (field 'label')")
+        out.append(TruthDataset(fam, tuple(r[0] for r in rs), tuple(r[1] for r in rs), tuple(r[2] for r in rs), (),
+                                f"statements from {path.name}" + (f", group {fam}" if fam != path.stem else "")))
+    return out
 
 
 # ============================================================================================ registry

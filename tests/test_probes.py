@@ -245,7 +245,10 @@ def test_saved_probes_reload_with_identical_scores(fitted, toy_random, tmp_path)
         assert torch.equal(back.predict_proba(res.acts), probe.predict_proba(res.acts))
         assert torch.equal(back.apply(toy_random, ds), probe.predict_proba(res.acts))
     cfg = json.loads((tmp_path / "lr" / "config.json").read_text())
-    assert cfg["layers"] == [0, 1] and cfg["hook"] == "resid_post" and len(cfg["metrics"]["test_acc"]) == 2
+    assert cfg["layers"] == [0, 1] and cfg["hook"] == "resid_post" and len(cfg["metrics"]["val_acc"]) == 2
+    assert "test_acc" not in cfg["metrics"]  # the test split is read once, at the chosen layer
+    assert cfg["selection"]["on"] == "val" and cfg["selection"]["layer"] in (0, 1) and 0 <= cfg["selection"]["test_acc"] <= 1
+    assert len(cfg["transfer"]["acc"]) == 2 and "neg_elements" in cfg["transfer"]["families"]
 
 
 def test_probe_on_another_model_is_refused_unless_transfer_allowed(fitted, tmp_path):
