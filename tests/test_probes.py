@@ -398,10 +398,12 @@ def toy_fit():
 
 def test_toy_organism_probe_pipeline_and_random_baseline(toy_fit):
     lm, res = toy_fit
-    test = res.metrics[res.metrics.split == "test"]
-    assert sorted(test.layer.unique()) == list(range(lm.n_layers)) and set(test.method) == {"lr", "mm", "random"}
+    val = res.metrics[res.metrics.split == "val"]
+    assert sorted(val.layer.unique()) == list(range(lm.n_layers)) and set(val.method) == {"lr", "mm", "random"}
     assert len(res.dataset) >= 1000 and res.dataset.n_groups == 120
-    rnd = test[test.method == "random"]
+    test = res.metrics[res.metrics.split == "test"]
+    assert len(test) == 3  # one test read per method, at its validation-chosen layer
+    rnd = val[val.method == "random"]
     assert (rnd.acc - 0.5).abs().max() < 0.1, rnd.acc.tolist()
 
 
