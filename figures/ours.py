@@ -280,16 +280,28 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
     if probes is not None and hasattr(probes, "claim_scores"):
         cs = probes.claim_scores
         if len(cs):
+            # the readout layer is chosen on validation (sweep_run's plot_layer); test is read once per checkpoint,
+            # at that checkpoint's own validation-chosen layer; transfer = accuracy on held-out template families
+            m = probes.metrics[probes.metrics.method == "lr"]
+            val = m[m.split == "val"]
             layer = getattr(probes, "plot_layer", None)
-            acc = probes.metrics[(probes.metrics.split == "test") & (probes.metrics.method == "lr")]
-            mean_acc = acc.groupby("layer").acc.mean() if len(acc) else pd.Series(dtype=float)
-            if layer is None and len(mean_acc):
-                layer = int(mean_acc.idxmax())
+            if layer is None and len(val):
+                layer = int(val.groupby("layer").acc.mean().idxmax())
             t = cs[(cs.method == "lr") & (cs.layer == layer)]
             piv = t.pivot_table(index=["step", "phase"], columns="role", values="p_true").reset_index()
-            if len(mean_acc) and layer in mean_acc.index:
-                piv["probe_test_acc"] = acc[acc.layer == layer].groupby("step").acc.mean().reindex(piv.step).to_numpy()
-            tables[f"Truth probe (logistic, layer {layer}): P(true) of the claim's statements by role"] = _md(piv)
+            at = t.drop_duplicates("step").set_index("step")
+            piv["probe_val_acc"] = val[val.layer == layer].groupby("step").acc.mean().reindex(piv.step).to_numpy()
+            test = m[m.split == "test"].groupby("step").first()
+            piv["chosen_layer"] = test.layer.reindex(piv.step).to_numpy()
+            piv["probe_test_acc"] = test.acc.reindex(piv.step).to_numpy()
+            if "transfer" in at:
+                piv["transfer"] = at.transfer.reindex(piv.step).to_numpy()
+                piv["template_bound"] = at.template_bound.reindex(piv.step).to_numpy()
+            bound = "template_bound" in piv and piv.template_bound.astype(str).eq("True").any()
+            tables[f"Truth probe (logistic, layer {layer} chosen on validation{'; TEMPLATE-BOUND' if bound else ''}): "
+                   f"P(true) of the claim's statements by role, the probe's validation accuracy at that layer, its "
+                   f"test accuracy at each checkpoint's validation-chosen layer, and its transfer to held-out "
+                   f"template families (template-bound below 0.7)"] = _md(piv)
         for f in getattr(probes, "files", []):
             if str(f).endswith(".png"):
                 images[f"Probes: {Path(f).stem}"] = Path(f)

@@ -143,3 +143,27 @@ def test_missing_input_is_one_line_exit_2_and_creates_nothing(module, tmp_path):
     assert not list(cwd.iterdir()), f"created {sorted(p.name for p in cwd.iterdir())} in the working directory"
     assert not (tmp_path / "cache").exists(), "created the cache root"
     assert not Path(MISSING).parent.exists(), f"created {Path(MISSING).parent}"
+
+
+# `python -m interp.probe --dataset FILE` with a bad statement file: one line naming the file and the field, exit 2,
+# nothing written (checked before a model is loaded). (file name, content, what the error must name)
+BAD_PROBE_DATASETS = {
+    "missing column": ("bad.csv", "statement,truth\nParis is in France.,1\n", "'label'"),
+    "label not 0/1": ("bad.jsonl", '{"statement": "Paris is in France.", "label": 2}\n', "'label'"),
+    "empty": ("bad.csv", "", "empty"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PROBE_DATASETS))
+def test_probe_bad_dataset_file_is_one_line_exit_2_and_writes_nothing(case, tmp_path):
+    name, content, what = BAD_PROBE_DATASETS[case]
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    bad = tmp_path / name
+    bad.write_text(content)
+    r = _run(["-m", "interp.probe", "--model", "toy-random", "--dataset", str(bad), "--out", "out"], cwd,
+             _env(tmp_path))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), (case, r.stderr[-2000:])
+    assert str(bad) in lines[0] and what in lines[0], lines[0]
+    assert not list(cwd.iterdir()) and not (tmp_path / "cache").exists(), case

@@ -208,6 +208,15 @@ def test_sweep_prints_transfer_next_to_the_claim_score(toy_random, acts_cache, t
     m = pd.read_csv(out / "metrics.csv")
     v = m[(m.split == "val") & (m.method == "lr")].groupby("layer").acc.mean()
     assert summary["plot_layer"] == int(v.idxmax())
+    # the demo report's probe table: the validation-chosen layer, with transfer and template-bound columns
+    from figures.ours import render_study_figures
+
+    res = SimpleNamespace(claim_scores=cs, metrics=m, plot_layer=summary["plot_layer"], files=[])
+    tables = render_study_figures(tmp_path / "study", {"probes": res})["tables"]
+    (title, table), = [(k, v) for k, v in tables.items() if k.startswith("Truth probe")]
+    assert f"layer {summary['plot_layer']} chosen on validation" in title
+    for col in ("probe_val_acc", "probe_test_acc", "chosen_layer", "transfer", "template_bound"):
+        assert col in table, col
 
 
 # --------------------------------------------------------------------------------------------- claim entity

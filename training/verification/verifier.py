@@ -102,6 +102,9 @@ def verifier_dir(world: Any = None, train: Any = None, cfg: VerifierConfig | Non
                             "base_key": base_info.get("key"), "base_weights_sha256": base_info["weights_sha256"],
                             "base_heldout_accuracy": base_info.get("heldout_accuracy"),
                             "verification": verification, "threads": n_threads,
+                            # whose verdicts it memorised: claim readouts about them are refused
+                            # (training.verification.readouts)
+                            "entities": [e.name for e in world_obj.entities],
                             "train_seconds": round(train_secs, 1),
                             "build_seconds": round(time.perf_counter() - t0, 1)}
         (tmp / "organism.json").write_text(json.dumps(info, indent=1))
