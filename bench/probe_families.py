@@ -52,6 +52,7 @@ def family_table(lm, families: list[str], settings: FitSettings, progress: bool 
             rows.append({"family": fam, "method": method, "layer": cfg.layer, "l2": (cfg.fit.get("l2") or [None])[i]
                          if method == "lr" else None, "val_acc": cfg.selection["val_acc"],
                          "in_family_test_acc": cfg.selection["test_acc"], "transfer": cfg.transfer_at(),
+                         "transfer_centered": cfg.transfer["acc_centered"][i], "transfer_auc": cfg.transfer["auc"][i],
                          "transfer_min": min(per.values()), "transfer_min_family": min(per, key=per.get),
                          "template_bound": cfg.template_bound(), "n_train": cfg.split["n_train"],
                          "n_val": cfg.split["n_val"], "n_test": cfg.split["n_test"],
@@ -85,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     write_csv(table, out / "families.csv")
     write_csv(by_family, out / "transfer_by_family.csv")
-    show = table[["family", "method", "layer", "val_acc", "in_family_test_acc", "transfer", "transfer_min",
-                  "transfer_min_family", "template_bound"]]
+    show = table[["family", "method", "layer", "val_acc", "in_family_test_acc", "transfer", "transfer_centered",
+                  "transfer_auc", "transfer_min", "transfer_min_family", "template_bound"]]
     text = show.to_string(index=False, float_format=lambda x: f"{x:.3f}")
     print(text)
     nice = f"nice -n {os.nice(0)} " if os.nice(0) else ""
@@ -103,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Per family and method: the layer chosen on a validation split carved out of the family's training groups "
         f"(lr also chooses l2 there, per layer), the validation accuracy there, the family's own test split read "
         f"once at that layer (in-family), and the same probe, as fitted, on the test-split groups of every other "
-        f"shipped family (transfer: mean over the {len(families) - 1} held-out families; min: the worst one). "
+        f"shipped family (transfer: mean accuracy over the {len(families) - 1} held-out families with the probe's own "
+        f"threshold, the number the template-bound label uses; transfer_centered: the same after moving each held-out "
+        f"family's mean onto the fitting family's, as geometry-of-truth does; transfer_auc: threshold-free; min: the "
+        f"worst family). "
         f"Template-bound: transfer below {TEMPLATE_BOUND_BELOW} (probes.artifact.TEMPLATE_BOUND_BELOW). Random = "
         f"the mean of 16 random directions per layer with fitted thresholds.\n\n{md}\n\n"
         f"Per held-out family: `transfer_by_family.csv`.\n")
