@@ -6,7 +6,12 @@ One process measures, on the same model, statements and box:
    L-BFGS) vs the usual loop ``for layer: StandardScaler + sklearn LogisticRegression`` with the *same objective*
    (``C = 1/(l2·n_train)``, lbfgs, sklearn's default ``tol``, which is also our stopping rule), on the same cached
    activations and the same grouped split. Reported: time ratio (sklearn / ours), iterations, and held-out
-   accuracy differences per layer (max |Δ|, and at the best layer). Target: >= 10x at +-1 pt.
+   accuracy differences per layer (max |Δ|, and at the best layer). Rule (issue 15; the earlier 10x target is
+   withdrawn): the hand-written solver stays the default only while this ratio is >= 2x at equal accuracy,
+   otherwise sklearn becomes the default and the solver is deleted. Measured 2026-12-07 on the shared 2-core box,
+   one thread per contender, ``--skip-capture --repeats 5``: cities 2.6x (load 0.6-1.4) and 2.5x (load 7),
+   larger_than 3.5x (load 6.5), animals 4.1x (load 6); best-layer accuracy identical, mean |Δ| 0.02-0.15 pt:
+   the solver stays.
    ``--solvers`` adds single timed runs of our other solver settings (``rank=0``: plain batched L-BFGS;
    ``rank=d``: batched Newton with exact ``[L, d+1, d+1]`` Hessians), same data, ratio against the same
    sklearn median.
@@ -208,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fit LR, {f['layers']} layers x d={f['d']}, n_train={f['n_train']}, n_test={f['n_test']}: ours "
           f"{f['ours_s']:.3f} s ({f['iterations_max']} iterations, mean {f['iterations_mean']:.1f}) | sklearn loop "
           f"{f['sklearn_s']:.3f} s  (medians of {args.repeats})")
-    print(f"  speedup = {f['speedup']:.1f}x (target >= 10x)   held-out acc |diff| max {f['max_abs_acc_diff_pts']:.2f} "
+    print(f"  speedup = {f['speedup']:.1f}x (keep the batched solver only while >= 2x)   held-out acc |diff| max {f['max_abs_acc_diff_pts']:.2f} "
           f"pts, mean {f['mean_abs_acc_diff_pts']:.2f} pts (target <= 1 pt); best layer ours "
           f"L{f['best_layer_ours']} {f['best_acc_ours']:.3f} vs sklearn L{f['best_layer_sklearn']} "
           f"{f['best_acc_sklearn']:.3f}")
