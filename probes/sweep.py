@@ -46,7 +46,7 @@ from training.claims import resolve_claim
 from training.verification.readouts import check_claim_readout
 
 __all__ = ["FitSettings", "FitResult", "parse_layers", "fit_on_acts", "fit_probes", "family_transfer",
-           "transfer_metrics", "transfer_datasets", "claim_scores", "sweep_run", "SweepResult",
+           "transfer_metrics", "transfer_datasets", "claim_scores", "readout_layer", "sweep_run", "SweepResult",
            "readout_label", "plot_accuracy_vs_layer", "plot_claim_scores", "plot_transfer", "plot_family_transfer", "best_layers"]
 
 
@@ -544,6 +544,15 @@ class SweepResult:
     claim_id: str | None = None
 
 
+def readout_layer(metrics: pd.DataFrame, method: str = "lr") -> int:
+    """The one layer a sweep reads the claim at: ``method``'s best *validation* accuracy averaged over checkpoints
+    (the training split when there is no validation split, as the probes record); never the test split."""
+    v = metrics[(metrics.split == "val") & (metrics.method == method)]
+    if v.empty:
+        v = metrics[(metrics.split == "train") & (metrics.method == method)]
+    return int(v.groupby("layer").acc.mean().sort_values(ascending=False, kind="stable").index[0])
+
+
 def _entries(run_dir: Path, include_base: bool) -> list[tuple[str, int, str, Any]]:
     """(label, step, phase, spec-or-path) for the base (optional) and every checkpoint."""
     run = read_run(run_dir)
@@ -643,11 +652,7 @@ def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: 
     transfer_df, cos_df = pd.DataFrame(transfer_rows), pd.DataFrame(cos_rows)
 
     if plot_layer is None:
-        ref = "lr" if "lr" in settings.methods else settings.methods[0]
-        v = metrics_df[(metrics_df.split == "val") & (metrics_df.method == ref)]
-        if v.empty:  # no validation split (one training group): the training split, as the probes recorded
-            v = metrics_df[(metrics_df.split == "train") & (metrics_df.method == ref)]
-        plot_layer = int(v.groupby("layer").acc.mean().sort_values(ascending=False, kind="stable").index[0])
+        plot_layer = readout_layer(metrics_df, "lr" if "lr" in settings.methods else settings.methods[0])
     out.mkdir(parents=True, exist_ok=True)
     files += [write_csv(metrics_df, out / "metrics.csv"), write_csv(scores_df, out / "claim_scores.csv"),
               write_csv(transfer_df, out / "transfer.csv"), write_csv(cos_df, out / "cosine.csv")]
