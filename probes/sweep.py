@@ -32,10 +32,10 @@ import pandas as pd
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from interp.core.io import atomic_write_json, save_figure, write_csv
 from interp.core.models import load
+from interp.core.progress import progress_bar
 from interp.core.runs import analysis_dir, list_checkpoints, read_run
 from probes import fit as _fit
 from probes.artifact import FORMAT_VERSION, TEMPLATE_BOUND_BELOW, Probe, ProbeConfig
@@ -600,7 +600,7 @@ def sweep_run(run_dir: str | os.PathLike, *, dataset: str | None = None, claim: 
     ds: TruthDataset | None = None
     layers: list[int] = []
     files: list[Path] = []
-    bar = tqdm(entries, desc=f"sweep {run_dir.name}", unit="ckpt", disable=not progress)
+    bar = progress_bar(entries, enabled=progress, desc=f"sweep {run_dir.name}", unit="ckpt")
     for label, step, phase, spec in bar:
         bar.set_postfix_str(label)
         lm = load(spec)
