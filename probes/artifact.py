@@ -58,9 +58,10 @@ FORMAT_VERSION = "neglect-lab-probe/1"
 #: Out-of-family transfer (accuracy on held-out template families, probe as fitted) below which a probe is
 #: "template-bound". Why 0.7: the families are label-balanced, so chance is 0.5, and random directions already
 #: reach 0.55-0.66 on easy in-family data in this lab (toy verifier 0.63-0.66, SmolLM2 families up to ~0.6;
-#: ``fit_random``); a transfer below 0.7 is within reach of a direction that knows nothing about truth. With the
-#: ~100-300 held-out rows of the shipped transfer sets the binomial standard error is 0.03-0.05, so 0.7 sits 4-6
-#: standard errors above chance and one to two above the random ceiling.
+#: ``fit_random``); a transfer below 0.7 is within reach of a direction that knows nothing about truth. The
+#: shipped transfer sets hold several hundred held-out rows (toy: 2 families x ~360; real: 9 x 60 by default), a
+#: binomial standard error of 0.02-0.03, so 0.7 sits 7-10 standard errors above chance and 1-5 above the random
+#: ceiling: a probe above it transfers beyond what chance or a random direction explains.
 TEMPLATE_BOUND_BELOW = 0.7
 
 

@@ -73,7 +73,7 @@ class FitSettings:
     batch_size: int = 32
     n: int | None = None  # cap on facts (groups) per family
     transfer: tuple[str, ...] | None = None
-    n_transfer: int | None = 60
+    n_transfer: int | None = 30  # groups per held-out family (toy: 30 entities ~ 360 rows; real: 60 rows)
 
     def fit_kwargs(self) -> dict[str, Any]:
         return {"l2": self.l2, "k_random": self.k_random, "shrinkage": self.shrinkage, "seed": self.seed}
