@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from interp.core.cli import one_line
 from interp.core.io import atomic_write_json
 from interp.core.models import load
@@ -114,6 +116,8 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     t_start = time.perf_counter()
     results: dict[str, Any] = {}
 
+    if cfg.resolved_workers() > 1:  # a toy study: one thread per process here too (see interp.core.parallel)
+        torch.set_num_threads(1)
     lm = _stage(cfg, "organism")(lambda: load(cfg.model))()
     out.mkdir(parents=True, exist_ok=True)  # only once the model loads: a bad --model leaves nothing behind
     print(f"model {lm.identity.short}: {lm.n_layers} layers, d={lm.d_model}, "
