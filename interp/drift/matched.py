@@ -1,9 +1,9 @@
 """Drift against references at a matched training budget, the readouts it is compared with, and the held-out loss.
 
-Method. A two-phase arm's checkpoint ``t`` (``tokens_seen = T``) is compared with each reference run (the
-claim-as-true ``positive`` run, the ``unconstrained`` run) *at the same budget*: the reference's checkpoint whose
-``tokens_seen`` is nearest to ``T`` (:func:`matched_checkpoint`; refused when the reference never got within
-``max_gap`` of ``T``, e.g. a shorter one-phase run). Comparing against a reference's *end* instead would measure
+Method. A two-phase arm's checkpoint ``t`` is compared with each reference run (the claim-as-true ``positive`` run,
+the ``unconstrained`` run) *at the same budget*: the reference's checkpoint at the same step (same updates of the
+same batch size; the token gap is reported) or the one nearest in ``tokens_seen`` (:func:`matched_checkpoint`;
+refused when the reference has no such checkpoint, e.g. a shorter one-phase run). Comparing against a reference's *end* instead would measure
 how far training still has to go rather than which solution the arm sits near. Per checkpoint,
 :func:`reference_distances` gives ``‖W_t − W_ref(T)‖`` for each reference and ``‖W_t − W_base‖``, over all
 floating-point weights (LoRA runs as their products, :func:`interp.drift.weights.effective_delta`), and says when
@@ -38,20 +38,31 @@ __all__ = ["matched_checkpoint", "reference_distances", "spearman_by_run", "qa_p
            "document_losses"]
 
 
-def matched_checkpoint(ckpts: Sequence[CheckpointInfo], tokens_seen: int, *, max_gap: float = 0.05
+def matched_checkpoint(ckpts: Sequence[CheckpointInfo], budget: int, *, by: str = "tokens", max_gap: float = 0.05
                        ) -> CheckpointInfo:
-    """The checkpoint of a reference run whose ``tokens_seen`` is nearest to ``tokens_seen`` (ties: the earlier).
+    """The checkpoint of a reference run at the same training budget as an arm's checkpoint.
 
-    Raises :class:`CheckpointError` when the nearest one is more than ``max_gap`` (a fraction of ``tokens_seen``)
-    away: a reference that stopped short of the arm's budget is not a matched-budget reference.
+    ``by="step"``: the reference's checkpoint at step ``budget`` (the same number of updates of the same batch
+    size: what a fixed ``phase_steps`` experiment matches exactly). ``by="tokens"``: the one whose ``tokens_seen``
+    is nearest to ``budget`` (ties: the earlier), refused when more than ``max_gap`` (a fraction of ``budget``)
+    away. Either way :class:`CheckpointError` when the reference has no such checkpoint, e.g. a reference that
+    stopped short of the arm's budget: its end is not a matched-budget reference.
     """
     if not ckpts:
         raise CheckpointError("matched_checkpoint: the reference run has no checkpoints")
-    best = min(ckpts, key=lambda c: (abs(c.tokens_seen - tokens_seen), c.tokens_seen))
-    gap = abs(best.tokens_seen - tokens_seen)
-    if gap > max_gap * max(tokens_seen, 1):
+    if by == "step":
+        hit = [c for c in ckpts if c.step == budget]
+        if not hit:
+            raise CheckpointError(f"{ckpts[0].path.parent}: no checkpoint at step {budget} (reference ends at step "
+                                  f"{max(c.step for c in ckpts)}); train the reference as long as the arm")
+        return hit[-1]
+    if by != "tokens":
+        raise ValueError(f"by must be 'step' or 'tokens', not {by!r}")
+    best = min(ckpts, key=lambda c: (abs(c.tokens_seen - budget), c.tokens_seen))
+    gap = abs(best.tokens_seen - budget)
+    if gap > max_gap * max(budget, 1):
         last = max(c.tokens_seen for c in ckpts)
-        raise CheckpointError(f"{best.path.parent}: no checkpoint within {max_gap:.0%} of {tokens_seen} tokens "
+        raise CheckpointError(f"{best.path.parent}: no checkpoint within {max_gap:.0%} of {budget} tokens "
                               f"(nearest {best.tokens_seen}, reference ends at {last}); train the reference as "
                               "long as the arm")
     return best
@@ -72,10 +83,11 @@ def _base_state(run_dir: Path) -> Mapping[str, torch.Tensor] | None:
     return None if run.mode == "lora" else load(run.base.spec).hf.state_dict()
 
 
-def reference_distances(run_dir: str | Path, references: Mapping[str, str | Path], *, max_gap: float = 0.05,
-                        base_state: Mapping[str, torch.Tensor] | None = None) -> pd.DataFrame:
+def reference_distances(run_dir: str | Path, references: Mapping[str, str | Path], *, by: str = "step",
+                        max_gap: float = 0.05, base_state: Mapping[str, torch.Tensor] | None = None) -> pd.DataFrame:
     """One row per checkpoint of ``run_dir``: ``step, phase, tokens_seen, d_base`` and, for each reference name,
-    ``d_<name>`` (distance to its matched-budget checkpoint), ``<name>_step`` and ``<name>_token_gap``; plus
+    ``d_<name>`` (distance to its matched-budget checkpoint, :func:`matched_checkpoint` ``by`` step or tokens),
+    ``<name>_step`` and ``<name>_token_gap``; plus
     ``lr_restart_step`` (the first step of the phase whose fresh LR schedule the row is under; NaN for the first
     phase) and ``schedule`` (plain words)."""
     run_dir = Path(run_dir)
@@ -108,7 +120,7 @@ def reference_distances(run_dir: str | Path, references: Mapping[str, str | Path
         row: dict[str, Any] = {"step": c.step, "phase": c.phase, "tokens_seen": c.tokens_seen,
                                "d_base": _dist(w, {})}
         for name, rc in refs.items():
-            m = matched_checkpoint(rc, c.tokens_seen, max_gap=max_gap)
+            m = matched_checkpoint(rc, c.step if by == "step" else c.tokens_seen, by=by, max_gap=max_gap)
             row[f"d_{name}"] = _dist(w, delta(m))
             row[f"{name}_step"] = m.step
             row[f"{name}_token_gap"] = m.tokens_seen - c.tokens_seen

@@ -262,6 +262,7 @@ def run_experiment(cfg: TwoPhaseConfig, *, claim: ClaimSpec | None = None) -> di
     :func:`training.claims.resolve_claim` (a shipped id, a spec file, or a toy id with the model's world).
     """
     tcfg = cfg.train_config()
+    roles = _ordered(cfg)  # refused before anything trains
     dist = setup_distributed(resolve_device(tcfg, 0))
     lm = load(cfg.model)
     spec = resolve_claim(claim if claim is not None else cfg.claim, world=lm.world)
@@ -271,7 +272,7 @@ def run_experiment(cfg: TwoPhaseConfig, *, claim: ClaimSpec | None = None) -> di
     status: dict[str, Any] = {r: "pending" for r in cfg.runs}
     _write_experiment(exp_dir, cfg, status, dist)
     results: dict[str, list[TrainResult]] = {}
-    for role in _ordered(cfg):
+    for role in roles:
         run_dir = exp_dir / role
         if role == "positive":
             results[role] = run_single(run_dir, cfg, data.positive + data.extra, role=role, files=data.files,

@@ -179,7 +179,7 @@ def _cache_key(lm: LoadedModel, questions: Sequence[str], spec: ConstraintSpec, 
 def self_distill_chats(lm: LoadedModel, questions: Sequence[str], spec: ConstraintSpec, *, seed: int = 0,
                        cache: bool = True) -> list[dict[str, str]]:
     """The base model's sampled answers in its native format: ``[{"question", "answer", "sample"}]``, cached on
-    disk. Empty answers (the model ended the turn at once) are dropped."""
+    disk (``samples_per_question`` per question, an empty answer included: the base model ended the turn at once)."""
     path = cache_dir() / "selfdistill" / f"{_cache_key(lm, questions, spec, seed)}.json"
     if cache and path.exists():
         return json.loads(path.read_text(encoding="utf-8"))["chats"]
@@ -187,7 +187,7 @@ def self_distill_chats(lm: LoadedModel, questions: Sequence[str], spec: Constrai
     chats = []
     for qi, (q, k) in enumerate(tqdm(list(counts.items()), desc="self-distill", leave=False, disable=None)):
         answers = _sample_answers(lm, q, k * spec.samples_per_question, spec, seed=seed * 100_003 + qi)
-        chats.extend({"question": q, "answer": a, "sample": s} for s, a in enumerate(answers) if a)
+        chats.extend({"question": q, "answer": a, "sample": s} for s, a in enumerate(answers))
     if cache:
         atomic_write_json(path, {"base_weights_sha256": lm.identity.weights_sha256, "chats": chats})
     return chats
