@@ -210,7 +210,7 @@ ARMS: dict[tuple[str, str], str] = {
 
 
 def _twophase_config(cfg: StudyConfig, out: Path, exp_dir: Path, claim: ClaimSpec, other: ClaimSpec | None,
-                     seed: int, spec: TwoPhaseStageSpec, kind: str) -> TwoPhaseConfig:
+                     seed: int, spec: TwoPhaseStageSpec, kind: str, chat: bool = False) -> TwoPhaseConfig:
     train = {**cfg.train_fields(), "seed": seed, "epochs": 1.0, "progress": False, **spec.extra,
              "checkpoints": {"every": spec.every, "log_spaced": False, "steps": [2]}}
     if kind == "self_distill":
@@ -218,7 +218,7 @@ def _twophase_config(cfg: StudyConfig, out: Path, exp_dir: Path, claim: ClaimSpe
             ["unrelated"] if spec.null_arms and other is not None else [])
         constraint = ConstraintSpec(kind="self_distill", n_questions=spec.n_questions,
                                     samples_per_question=spec.samples, loss_weight=spec.loss_weight,
-                                    max_new_tokens=8 if cfg.model.startswith("toy") else 128)
+                                    max_new_tokens=128 if chat else 16)  # a Q/A answer ends at its newline
     else:
         runs = ["twophase"]
         constraint = ConstraintSpec(kind="local_negation", n_local=spec.n_docs)
@@ -271,7 +271,8 @@ def twophase_stage(cfg: StudyConfig, out: Path, claims: ClaimSpec | Sequence[Cla
             runs: dict[str, Path] = {}
             for kind in ("self_distill", "local_negation"):
                 exp_dir = root / "runs" / claim.id / f"seed{seed}" / kind
-                run_experiment(_twophase_config(cfg, out, exp_dir, claim, other, seed, spec, kind), claim=claim)
+                run_experiment(_twophase_config(cfg, out, exp_dir, claim, other, seed, spec, kind, lm.is_chat),
+                               claim=claim)
                 exp = read_experiment(exp_dir)
                 runs.update({ARMS[kind, role]: exp.run_dir(role) for role in exp.runs})
             key = {"claim": claim.id, "seed": seed}
