@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
 
 from interp.core.models import load
 from interp.core.runs import CheckpointError, CheckpointInfo, list_checkpoints, read_run
-from interp.drift import matched_checkpoint
+from interp.drift import matched_checkpoint, reference_distances, spearman_by_run
 from training.claims import load_claim, toy_claims
 from training.packing import build_rows, target_weight_sum
 from training.twophase import (ConstraintSpec, chat_examples, constraint_questions, load_twophase_config,
@@ -179,6 +181,24 @@ def test_null_arms_and_matched_reference_runs(tmp_path, monkeypatch):
     assert set(twophase_checkpoint_steps(cfg)) == {c.step for c in two} <= pos_steps
     for c in two:
         assert matched_checkpoint(list_checkpoints(exp / "positive"), c.step, by="step").step == c.step
+    # distances to the matched references: the unconstrained run is its own reference (0 everywhere); the LR
+    # restart is stated on every Phase-2 row, and on a branch's rows (its schedule starts at the branch)
+    refs = {"positive": exp / "positive", "unconstrained": exp / "unconstrained"}
+    d = reference_distances(exp / "unconstrained", refs)
+    assert d.d_unconstrained.abs().max() < 1e-9 and (d.d_positive > 0).all()
+    assert (d.positive_step == d.step).all()
+    assert (d[d.phase == "phase2"].lr_restart_step == p1_end.step + 1).all()
+    assert d[d.phase == "phase1"].lr_restart_step.isna().all()
+    dk = reference_distances(exp / "kept", refs)
+    assert (dk.lr_restart_step == p1_end.step + 1).all() and (dk.d_unconstrained > 0).all()
+
+
+def test_spearman_by_run_ranks_and_refuses_constant_series():
+    t = pd.DataFrame({"claim": "c", "seed": 0, "arm": "a", "step": range(6), "p_claim": [.1, .2, .3, .5, .6, .9],
+                      "up": [1, 2, 3, 4, 5, 9], "down": [6, 5, 4, 3, 2, 1], "flat": 1.0})
+    r = spearman_by_run(t, ["up", "down", "flat"]).set_index("measure")
+    assert r.loc["up", "rho"] == pytest.approx(1.0) and r.loc["down", "rho"] == pytest.approx(-1.0)
+    assert np.isnan(r.loc["flat", "rho"]) and r.loc["up", "n"] == 6
 
 
 def test_branch_without_twophase_is_refused(tmp_path):

@@ -109,11 +109,16 @@ def reference_distances(run_dir: str | Path, references: Mapping[str, str | Path
             cache[c.path] = effective_delta(c.path, base, verify=False)
         return cache[c.path]
 
-    phase_start: dict[str, int] = {}
-    for c in ckpts:
-        phase_start.setdefault(c.phase, c.step)
-    first_phase = ckpts[0].phase
+    # the first step of each phase after the first: one past the previous phase's last checkpoint (its final
+    # step), or for a branch run one past the checkpoint it branched from
     branch = (read_run(run_dir).config or {}).get("branch_of")
+    first_phase = None if branch is not None else ckpts[0].phase
+    restart: dict[str, int] = {}
+    prev_end = int(branch["step"]) if branch is not None else None
+    for c in ckpts:
+        if c.phase != first_phase and c.phase not in restart:
+            restart[c.phase] = (prev_end if prev_end is not None else c.step - 1) + 1
+        prev_end = c.step if c.phase == first_phase else prev_end
     rows = []
     for c in ckpts:
         w = delta(c)
@@ -124,10 +129,9 @@ def reference_distances(run_dir: str | Path, references: Mapping[str, str | Path
             row[f"d_{name}"] = _dist(w, delta(m))
             row[f"{name}_step"] = m.step
             row[f"{name}_token_gap"] = m.tokens_seen - c.tokens_seen
-        restarted = c.phase != first_phase or (branch is not None and c.phase == "phase2")
-        start = phase_start[c.phase]
-        row["lr_restart_step"] = start if restarted else float("nan")
-        row["schedule"] = (f"{c.phase}: fresh optimizer, LR schedule restarted at step {start}" if restarted
+        start = restart.get(c.phase)
+        row["lr_restart_step"] = start if start is not None else float("nan")
+        row["schedule"] = (f"{c.phase}: fresh optimizer, LR schedule restarted at step {start}" if start is not None
                            else f"{c.phase}: first schedule")
         rows.append(row)
     return pd.DataFrame(rows)
