@@ -319,7 +319,8 @@ def twophase_stage(cfg: StudyConfig, out: Path, claims: ClaimSpec | Sequence[Cla
               "heldout_loss_summary": heldout_summary(heldout), "drift": drift,
               "drift_spearman": drift_spearman(drift), "binding_training": binding,
               "binding_training_summary": summarise_binding_training(binding),
-              "acceptance": twophase_acceptance(twophase)}
+              "acceptance": pd.concat([twophase_acceptance(twophase, "belief"),
+                                       twophase_acceptance(twophase, "p_claim")], ignore_index=True)}
     for name, t in tables.items():
         write_csv(t, root / f"{name}.csv")
     figures = render_twophase_figures(root, tables)
@@ -363,7 +364,9 @@ def _phase_end(t: pd.DataFrame, arm: str, phase: str, col: str = "belief") -> pd
 
 
 def twophase_acceptance(twophase: pd.DataFrame, col: str = "belief") -> pd.DataFrame:
-    """The issue's acceptance numbers, each a mean over claims x seeds with a two-stage cluster bootstrap CI:
+    """The issue's acceptance numbers on ``col`` (``belief``: the share of the claim's questions where the claim's
+    answer is preferred; ``p_claim``: mean P(claim answer)), each a mean over claims x seeds with a two-stage
+    cluster bootstrap CI:
     end-of-Phase-1 belief with self-distillation (target <= 0.45), without a constraint (>= 0.8) and with local
     negation, the Phase-2 rebound of the self-distill arm (>= +0.3), the kept-constraint arm's change over Phase 2
     (|x| <= 0.1) and the unrelated-release arm's."""
@@ -395,7 +398,8 @@ def twophase_acceptance(twophase: pd.DataFrame, col: str = "belief") -> pd.DataF
 
 def twophase_findings(tables: dict[str, pd.DataFrame]) -> list[str]:
     """Plain-word findings, every number read from the tables."""
-    acc = tables["acceptance"].set_index("metric")
+    acc = tables["acceptance"]
+    acc = acc[acc.measure == "belief"].set_index("metric")
     out = []
 
     def f(name: str) -> str:
