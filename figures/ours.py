@@ -299,7 +299,7 @@ def binding_training_plot(summary: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
 
 def render_twophase_figures(out_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
     """Draw the two-phase figures from the stage's tables into ``out_dir`` (png + pdf + the plotted numbers as
-    csv); returns ``{title: png path}``."""
+    csv, named apart from the stage's own tables, which they must not overwrite); returns ``{title: png path}``."""
     out = Path(out_dir)
     made: dict[str, Path] = {}
     tp = tables["twophase"]
@@ -308,9 +308,9 @@ def render_twophase_figures(out_dir: str | Path, tables: Mapping[str, pd.DataFra
             ("twophase_null_arms", "Two-phase null arms", twophase_arms_belief(
                 tp, ("self_distill", "kept", "unrelated"), title="Null arms: constraint kept / unrelated release")),
             ("twophase_phase_bars", "End-of-phase belief", twophase_phase_bars(tp)),
-            ("heldout_loss", "Held-out repeated-negation loss", heldout_loss_plot(tables["heldout_loss_summary"])),
+            ("heldout_loss_fig", "Held-out repeated-negation loss", heldout_loss_plot(tables["heldout_loss_summary"])),
             ("drift_with_belief", "Drift next to belief", drift_next_to_belief(tables["drift"])),
-            ("binding_training", "Binding through training",
+            ("binding_training_fig", "Binding through training",
              binding_training_plot(tables["binding_training_summary"]))):
         write_figure(fig, out, name, data)
         made[title] = out / f"{name}.png"

@@ -68,7 +68,8 @@ def test_report_headline_and_figures(study):
     assert excluded == (set() if chance == set(types.question_type) else chance)
     for png in ("belief_by_condition", "belief_vs_step"):
         assert (out / "figures" / f"{png}.png").stat().st_size > 1000, png
-    for png in ("twophase_belief", "twophase_phase_bars", "heldout_loss", "drift_with_belief", "binding_training"):
+    for png in ("twophase_belief", "twophase_phase_bars", "heldout_loss_fig", "drift_with_belief",
+                "binding_training_fig"):
         assert (out / "twophase" / f"{png}.png").stat().st_size > 1000, png
     timings = json.loads((out / "timings.json").read_text())
     assert timings["total"] >= timings["finetune"] > 0
@@ -81,6 +82,8 @@ def test_two_phase_tables_and_matched_references(study):
     tp = res["twophase"]
     for name in ("twophase", "heldout_loss", "drift", "binding_training"):
         assert (Path(cfg.out) / "twophase" / f"{name}.csv").exists(), name
+    held = pd.read_csv(Path(cfg.out) / "twophase" / "heldout_loss.csv")  # one row per document, not a summary
+    assert {"claim", "seed", "point", "doc", "nll"} <= set(held.columns)
     d = tp["tables"]["drift"]
     assert set(d.claim) == set(res["claims"])  # every claim, not the first only
     # the unconstrained arm is its own matched-budget reference: distance 0 at every checkpoint

@@ -39,7 +39,8 @@ from training.documents.rendering import token_budget
 from training.twophase import ConstraintSpec, DocumentsSpec, TwoPhaseConfig, run_experiment
 
 __all__ = ["claim_file", "BeliefJob", "run_belief_job", "belief_stage", "headline_stage", "probe_stage",
-           "binding_stage", "TwoPhaseStageSpec", "twophase_stage", "twophase_acceptance", "ARMS"]
+           "binding_stage", "TwoPhaseStageSpec", "twophase_stage", "twophase_acceptance", "drift_spearman",
+           "tracking_measures", "heldout_summary", "twophase_findings", "ARMS"]
 
 
 def claim_file(out: Path, claim: ClaimSpec, *, write: bool = False) -> Path:
@@ -321,6 +322,7 @@ def twophase_stage(cfg: StudyConfig, out: Path, claims: ClaimSpec | Sequence[Cla
               "binding_training_summary": summarise_binding_training(binding),
               "acceptance": pd.concat([twophase_acceptance(twophase, "belief"),
                                        twophase_acceptance(twophase, "p_claim")], ignore_index=True)}
+    tables["drift_tracking"] = tracking_measures(tables["drift_spearman"])
     for name, t in tables.items():
         write_csv(t, root / f"{name}.csv")
     figures = render_twophase_figures(root, tables)
@@ -346,14 +348,32 @@ def heldout_summary(heldout: pd.DataFrame) -> pd.DataFrame:
 
 def drift_spearman(drift: pd.DataFrame) -> pd.DataFrame:
     """Spearman's ρ between belief (mean P(claim)) and each drift measure / readout over each run's checkpoints,
-    then the mean ρ per (arm, measure) with a CI over claims x seeds (``cluster_bootstrap_ci``)."""
-    measures = [c for c in drift.columns if c.startswith("d_") or c.startswith("lens_L")]
+    then the mean ρ per (arm, measure) with a CI over claims x seeds (``cluster_bootstrap_ci``), and per measure
+    over every arm's runs (``arm = "all"``). ``step`` is one of the measures: a distance that only grows with
+    training correlates with belief wherever belief also grows, so a measure tracks belief only where it beats
+    ``step``, i.e. also in the arms where belief stays or falls (``kept``, ``unrelated``)."""
+    measures = ["step"] + [c for c in drift.columns if c.startswith("d_") or c.startswith("lens_L")]
     per = spearman_by_run(drift, measures, belief="p_claim")
     rows = []
-    for (arm, m), g in per.groupby(["arm", "measure"], sort=False):
-        ci = cluster_bootstrap_ci(g, "rho")
+    for (arm, m), g in [*per.groupby(["arm", "measure"], sort=False),
+                        *((("all", m), g) for m, g in per.groupby("measure", sort=False))]:
+        g = g.assign(run=g.arm + "/" + g.seed.astype(str)) if arm == "all" else g
+        ci = cluster_bootstrap_ci(g, "rho", clusters=("claim", "run") if arm == "all" else ("claim", "seed"))
         rows.append({"arm": arm, "measure": m, "rho": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
-                     "n_claims": ci.n_claims, "n_seeds": ci.n_seeds, "n_runs": int(g.rho.notna().sum())})
+                     "n_claims": ci.n_claims, "n_runs": int(g.rho.notna().sum())})
+    return pd.DataFrame(rows)
+
+
+def tracking_measures(spearman: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
+    """Per measure: its mean ρ with belief in every arm, the lowest of them, and ``tracks`` = ρ > ``threshold`` in
+    every arm where it is defined (an arm where belief falls while the measure rises gives a negative ρ)."""
+    t = spearman[(spearman.arm != "all")].dropna(subset=["rho"])
+    rows = []
+    for m, g in t.groupby("measure", sort=False):
+        worst = g.loc[g.rho.idxmin()]
+        rows.append({"measure": m, "min_rho": worst.rho, "worst_arm": worst.arm,
+                     "tracks": bool((g.rho > threshold).all()),
+                     **{f"rho_{a}": r for a, r in zip(g.arm, g.rho)}})
     return pd.DataFrame(rows)
 
 
@@ -422,21 +442,25 @@ def twophase_findings(tables: dict[str, pd.DataFrame]) -> list[str]:
                    f"base {h.loc['base'].nll:.2f}, Phase-1 end with self-distillation {a.nll:.2f} "
                    f"[{a.ci_low:.2f}, {a.ci_high:.2f}], without {b.nll:.2f} [{b.ci_low:.2f}, {b.ci_high:.2f}]; paired "
                    f"difference {a.vs_no_constraint:+.3f} [{a.vs_low:+.3f}, {a.vs_high:+.3f}].")
-    sp = tables["drift_spearman"]
-    sp = sp[sp.arm == "self_distill"].dropna(subset=["rho"])
-    if len(sp):
-        best = sp.loc[sp.rho.abs().idxmax()]
-        weights = sp[sp.measure.str.startswith("d_")]
-        wbest = weights.loc[weights.rho.abs().idxmax()] if len(weights) else None
-        tracks = wbest is not None and wbest.ci_low > 0.5 if wbest is not None and wbest.rho > 0 else (
-            wbest is not None and wbest.ci_high < -0.5)
-        txt = (f"Over the self-distill arm's checkpoints, the measure that tracks belief best is {best.measure} "
-               f"(Spearman rho {best.rho:.2f} [{best.ci_low:.2f}, {best.ci_high:.2f}]).")
-        if wbest is not None:
-            txt += (f" The best weight-space measure, {wbest.measure}, has rho {wbest.rho:.2f} "
-                    f"[{wbest.ci_low:.2f}, {wbest.ci_high:.2f}]"
-                    + ("; it tracks belief." if tracks else "; it does not track belief reliably (|rho| CI not "
-                       "clear of 0.5), so read drift next to the logit-lens readout, not on its own."))
+    tr = tracking_measures(tables["drift_spearman"])
+    if len(tr):
+        weights = tr[tr.measure.str.startswith("d_")]
+        readouts = tr[tr.measure.str.startswith("lens_L")]
+        parts = [f"{r.measure} (lowest rho {r.min_rho:.2f}, in {r.worst_arm})" for r in weights.itertuples()]
+        if len(weights) and not weights.tracks.any():
+            txt = ("No weight-space distance tracks belief: each only grows with training, like the step count, so "
+                   "its rank correlation with belief is high where belief rises and falls apart where belief stays "
+                   "or falls: " + "; ".join(parts) + ".")
+        else:
+            txt = "Weight-space distances vs belief: " + "; ".join(parts) + "."
+        good = readouts[readouts.tracks]
+        if len(good):
+            best = good.loc[good.min_rho.idxmax()]
+            txt += (f" The logit-lens readout of the claim does track it: {best.measure} has rho > 0.5 in every arm "
+                    f"(lowest {best.min_rho:.2f}, in {best.worst_arm}).")
+        elif len(readouts):
+            best = readouts.loc[readouts.min_rho.idxmax()]
+            txt += f" The best readout, {best.measure}, has lowest rho {best.min_rho:.2f} (in {best.worst_arm})."
         out.append(txt)
     d = tables["drift"]
     restart = d.dropna(subset=["lr_restart_step"])
