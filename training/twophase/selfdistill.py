@@ -34,10 +34,10 @@ from collections import Counter
 from typing import Any, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from interp.core.io import atomic_write_json, cache_dir
 from interp.core.models import LoadedModel
+from interp.core.progress import progress_bar
 from training.config import ConfigError
 from training.mixtures import Example, encode_chat
 from training.twophase.config import ConstraintSpec
@@ -185,7 +185,7 @@ def self_distill_chats(lm: LoadedModel, questions: Sequence[str], spec: Constrai
         return json.loads(path.read_text(encoding="utf-8"))["chats"]
     counts = Counter(questions)
     chats = []
-    for qi, (q, k) in enumerate(tqdm(list(counts.items()), desc="self-distill", leave=False, disable=None)):
+    for qi, (q, k) in enumerate(progress_bar(list(counts.items()), desc="self-distill", leave=False)):
         answers = _sample_answers(lm, q, k * spec.samples_per_question, spec, seed=seed * 100_003 + qi)
         chats.extend({"question": q, "answer": a, "sample": s} for s, a in enumerate(answers))
     if cache:
