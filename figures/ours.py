@@ -8,10 +8,12 @@ questions; the mean ``lp_prob`` is reported next to it as the graded measure.
 
 - :func:`belief_by_condition`: Fig-5 style bars (base model vs each condition's final checkpoint).
 - :func:`belief_vs_step`: belief over training per condition.
-- :func:`twophase_belief`: paper Fig 9/32 style, belief vs step across Phase 1 (constraint) and Phase 2 (release),
-  next to the unconstrained and positive runs.
-- :func:`interpolation_loss`: Fig-33 style held-out loss on negated documents along the straight line from the
-  Phase-1 end to the claim-as-true solution.
+- The two-phase replay (tables of :func:`interp.study.stages.twophase_stage`, ``OUT/twophase/*.csv``):
+  :func:`twophase_arms_belief` (Fig-32 style belief vs step for the none / self-distill / local-negation arms and the
+  null arms, bold mean over claims x seeds, faint per claim), :func:`twophase_phase_bars` (Fig-33 style
+  end-of-phase bars), :func:`heldout_loss_plot` (Fig-9-right style held-out loss), :func:`drift_next_to_belief`
+  (belief, matched-budget distances and the logit-lens readout for every arm), :func:`binding_training_plot`;
+  :func:`render_twophase_figures` draws them all.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ import pandas as pd  # noqa: E402
 
 from figures.paper import fig5_belief_by_condition, write_figure  # noqa: E402
 from interp.core.io import write_csv  # noqa: E402
-from interp.core.stats import bootstrap_ci  # noqa: E402
+from interp.core.stats import bootstrap_ci, cluster_bootstrap_ci  # noqa: E402
 from interp.core.style import condition_color, condition_label  # noqa: E402
 
-__all__ = ["believed", "headline_bars", "belief_by_condition", "belief_vs_step", "twophase_belief", "interpolation_loss",
-           "headline_table", "drift_with_belief", "render_study_figures"]
+__all__ = ["believed", "headline_bars", "belief_by_condition", "belief_vs_step", "headline_table", "ARM_STYLES",
+           "twophase_arms_belief", "twophase_phase_bars", "heldout_loss_plot", "drift_next_to_belief",
+           "binding_training_plot", "render_twophase_figures", "render_study_figures"]
 
 SCORER = "lp_prob"
 
@@ -139,80 +142,179 @@ def belief_vs_step(table: pd.DataFrame, title: str = "Belief over training") -> 
     return fig, pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
-def twophase_belief(table: pd.DataFrame, title: str = "Two-phase training: constraint, then release"
-                    ) -> tuple[Any, pd.DataFrame]:
-    t = believed(table)
-    base = t[t.phase == "base"].drop_duplicates(["question_type", "question_id"])
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+#: colour and label of each two-phase arm
+ARM_STYLES: dict[str, tuple[str, str]] = {
+    "none": ("#db8030", "no constraint"), "self_distill": ("#c44040", "self-distillation"),
+    "local_negation": ("#4a78b5", "local negation"), "kept": ("#7a4fa0", "self-distill kept on (null)"),
+    "unrelated": ("#8c8c8c", "released on an unrelated claim (null)"), "positive": ("#5aa05a", "positive documents"),
+}
+
+
+def _release_step(t: pd.DataFrame) -> float | None:
+    p1 = t[t.phase == "phase1"]
+    return float(p1.step.max()) if len(p1) else None
+
+
+def twophase_arms_belief(twophase: pd.DataFrame, arms: tuple[str, ...] = ("none", "self_distill", "local_negation"),
+                         col: str = "belief", title: str = "") -> tuple[Any, pd.DataFrame]:
+    """One panel per arm: belief vs step, bold = mean over claims x seeds, faint = each claim (mean over seeds); the
+    base model at step 0 and a dotted line at the release (paper Fig 32)."""
+    arms = tuple(a for a in arms if (twophase.arm == a).any())
+    fig, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.3), sharey=True, squeeze=False)
     rows = []
-    styles = {"twophase": ("#c44040", "two-phase (constraint → release)"),
-              "unconstrained": ("#db8030", "repeated negations, no constraint"),
-              "positive": ("#a3c795", "positive documents")}
-    boundary = None
-    for role, g in t[t.phase != "base"].groupby("condition", sort=False):
-        s = g.groupby(["step", "phase"]).agg(rate=("score", "mean"), p=("graded", "mean")).reset_index()
-        s = pd.concat([pd.DataFrame([{"step": 0, "phase": "base", "rate": base.score.mean(),
-                                      "p": base.graded.mean()}]), s]).sort_values("step")
-        s["run"] = role
-        rows.append(s)
-        color, label = styles.get(role, ("#555555", role))
-        ax.plot(s.step, 100 * s.p, color=color, label=label, marker="o", ms=3)
-        if role == "twophase" and (s.phase == "phase2").any():
-            boundary = s[s.phase == "phase1"].step.max()
-    if boundary is not None:
-        ax.axvline(boundary, color="black", lw=0.8, ls=":")
-        ax.text(boundary, 2, " release", fontsize=8)
-    ax.set_xlabel("step")
-    ax.set_ylabel("mean P(claim answer) (%)")
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig, pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-
-
-def drift_with_belief(drift: pd.DataFrame, belief: pd.DataFrame, probe_scores: pd.DataFrame | None = None,
-                      run: str = "twophase") -> tuple[Any, pd.DataFrame]:
-    """The two-phase run over steps, one panel each: belief (mean P(claim answer)), weight-space progress toward the
-    claim-as-true solution, and (when given) the truth probe's score for the claim (``probe_scores``: rows of
-    :func:`probes.sweep.claim_scores` for one method and layer; role ``claim`` is plotted); the release is marked."""
-    t = believed(belief)
-    t = t[t.condition == run]
-    b = t.groupby(["step", "phase"]).graded.mean().rename("p_claim").reset_index()
-    tot = drift[drift.module == "total"][["step", "phase", "progress", "cosine", "distance"]]
-    data = b.merge(tot, on=["step", "phase"], how="outer").sort_values("step")
-    panels = [("p_claim", "mean P(claim answer)"), ("progress", "progress toward claim-as-true (weights)")]
-    if probe_scores is not None and len(probe_scores):
-        ps = probe_scores[probe_scores.role == "claim"] if "role" in probe_scores else probe_scores
-        ps = ps.groupby("step").p_true.mean().rename("probe_p_true").reset_index()
-        data = data.merge(ps, on="step", how="left")
-        panels.append(("probe_p_true", "truth probe: P(claim is true)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), sharex=True)
-    p1 = data[data.phase == "phase1"].step.max() if (data.phase == "phase1").any() else None
-    for ax, (col, label) in zip(np.atleast_1d(axes), panels):
-        g = data.dropna(subset=[col])
-        ax.plot(g.step, g[col], marker="o", ms=3, color="#c44040")
-        if p1 is not None and (data.phase == "phase2").any():
-            ax.axvline(p1, color="black", lw=0.8, ls=":")
-        ax.set_xlabel("step")
+    base = twophase[twophase.arm == "base"]
+    for ax, arm in zip(axes[0], arms):
+        color, label = ARM_STYLES.get(arm, ("#555555", arm))
+        t = pd.concat([base, twophase[twophase.arm == arm]])
+        per = t.groupby(["claim", "step"])[col].mean().reset_index()
+        for _, g in per.groupby("claim"):
+            ax.plot(g.step, g[col], color=color, alpha=0.3, lw=1)
+        mean = t.groupby("step")[col].mean().reset_index()
+        ax.plot(mean.step, mean[col], color=color, lw=2.5, marker="o", ms=3)
+        rel = _release_step(twophase[twophase.arm.isin(["self_distill", "none", "local_negation"])])
+        if rel is not None:
+            ax.axvline(rel, color="black", lw=0.8, ls=":")
         ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    fig.suptitle("Two-phase run: behaviour and weights after the constraint is released (dotted line)", fontsize=10)
+        rows.append(mean.assign(arm=arm))
+    axes[0][0].set_ylabel("belief rate" if col == "belief" else col)
+    fig.suptitle(title or "Two-phase replay: constraint, then release (dotted line)", fontsize=10)
+    fig.tight_layout()
+    return fig, pd.concat(rows, ignore_index=True)
+
+
+def twophase_phase_bars(twophase: pd.DataFrame, col: str = "belief") -> tuple[Any, pd.DataFrame]:
+    """Belief at the end of Phase 1 and of Phase 2 per arm (mean over claims x seeds, 95% cluster-bootstrap CI;
+    paper Fig 33 / Table 9). The branching null arms have Phase 2 only."""
+    rows = []
+    for arm in ("none", "self_distill", "local_negation", "kept", "unrelated"):
+        for phase in ("phase1", "phase2"):
+            g = twophase[(twophase.arm == arm) & (twophase.phase == phase)]
+            if not len(g):
+                continue
+            g = g[g.step == g.groupby(["claim", "seed"]).step.transform("max")]
+            ci = cluster_bootstrap_ci(g, col)
+            rows.append({"arm": arm, "phase": phase, "mean": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
+                         "n_claims": ci.n_claims, "n_seeds": ci.n_seeds})
+    data = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    x = 0.0
+    ticks, labels = [], []
+    for arm, g in data.groupby("arm", sort=False):
+        color, label = ARM_STYLES.get(arm, ("#555555", arm))
+        for j, r in enumerate(g.itertuples()):
+            pos = x + 0.4 * j
+            ax.bar(pos, r.mean, width=0.38, color=color, alpha=0.55 if r.phase == "phase1" else 1.0)
+            ax.errorbar(pos, r.mean, yerr=[[r.mean - r.ci_low], [r.ci_high - r.mean]], color="black", capsize=3)
+            ticks.append(pos)
+            labels.append(f"{label}\n{'end P1' if r.phase == 'phase1' else 'end P2'}")
+        x += 1.2
+    ax.set_xticks(ticks, labels, fontsize=6, rotation=30, ha="right")
+    ax.set_ylabel("belief rate" if col == "belief" else col)
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title("End-of-phase belief (95% CI over claims x seeds)", fontsize=10)
     fig.tight_layout()
     return fig, data
 
 
-def interpolation_loss(path: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+def heldout_loss_plot(summary: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """Held-out repeated-negation loss at the base model and at each Phase-1 end, 95% CI over documents (paper
+    Fig 9 right): a claim-is-false solution that fits the documents as well has the same loss as the unconstrained
+    one."""
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    ax.plot(path.alpha, path.heldout_negated_nll, marker="o", color="#8b4513")
-    ax.set_xlabel("λ  (0 = Phase-1 end, 1 = claim-as-true solution)")
-    ax.set_ylabel("held-out NLL, negated documents")
-    ax.grid(alpha=0.3)
-    ax.set_title("Loss along the straight line", fontsize=10)
+    colors = {"base": "#999999", "phase1 end, self-distill": ARM_STYLES["self_distill"][0],
+              "phase1 end, no constraint": ARM_STYLES["none"][0],
+              "phase1 end, local negation": ARM_STYLES["local_negation"][0]}
+    for i, r in enumerate(summary.itertuples()):
+        ax.bar(i, r.nll, color=colors.get(r.point, "#555555"))
+        ax.errorbar(i, r.nll, yerr=[[r.nll - r.ci_low], [r.ci_high - r.nll]], color="black", capsize=3)
+    ax.set_xticks(range(len(summary)), [p.replace(", ", "\n") for p in summary.point], fontsize=7)
+    ax.set_ylabel("held-out NLL (nats/token)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title("Held-out repeated-negation loss", fontsize=10)
     fig.tight_layout()
-    return fig, path
+    return fig, summary
 
+
+def drift_next_to_belief(drift: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """For every arm (columns): belief, the distances to the matched-budget references (positive, unconstrained)
+    and the logit-lens readout at the last layer, vs step, mean over claims x seeds; dotted: the release, where
+    the LR schedule restarts."""
+    arms = [a for a in ("self_distill", "none", "local_negation", "kept", "unrelated") if (drift.arm == a).any()]
+    lens = sorted((c for c in drift.columns if c.startswith("lens_L")), key=lambda c: int(c[6:]))
+    panels = [("p_claim", "mean P(claim)"), ("d_positive", "‖W − W_positive(matched)‖"),
+              ("d_unconstrained", "‖W − W_unconstrained(matched)‖")] + ([(lens[-1], "logit lens: log-odds")]
+                                                                       if lens else [])
+    fig, axes = plt.subplots(len(panels), len(arms), figsize=(2.9 * len(arms), 2.1 * len(panels)), sharex=True,
+                             squeeze=False)
+    cols = ["p_claim", "d_positive", "d_unconstrained"] + lens[-1:]
+    data = drift.groupby(["arm", "step", "phase"])[cols].mean().reset_index()
+    for j, arm in enumerate(arms):
+        g = data[data.arm == arm]
+        color, label = ARM_STYLES.get(arm, ("#555555", arm))
+        restart = drift[(drift.arm == arm)].lr_restart_step.dropna()
+        for i, (c, name) in enumerate(panels):
+            ax = axes[i][j]
+            ax.plot(g.step, g[c], color=color, marker="o", ms=2.5)
+            if len(restart):
+                ax.axvline(restart.min() - 0.5, color="black", lw=0.8, ls=":")
+            ax.grid(alpha=0.3)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=7)
+        axes[0][j].set_title(label, fontsize=8)
+        axes[-1][j].set_xlabel("step")
+    fig.suptitle("Drift next to belief (dotted: release; Phase 2 restarts the LR schedule)", fontsize=10)
+    fig.tight_layout()
+    return fig, data
+
+
+def binding_training_plot(summary: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """Change in the claim's Q/A log-odds after 1 and k steps on one document (mean, 95% CI over documents), per
+    claim and condition (local / document-level negated / positive control)."""
+    claims = list(dict.fromkeys(summary.claim))
+    fig, axes = plt.subplots(1, len(claims), figsize=(3.8 * len(claims), 3.2), squeeze=False, sharey=True)
+    colors = {"local": "#4a78b5", "negated": "#c44040", "positive": "#5aa05a"}
+    for ax, claim in zip(axes[0], claims):
+        g = summary[summary.claim == claim]
+        steps = sorted(g.step.unique())
+        for k, cond in enumerate(("local", "negated", "positive")):
+            r = g[g.condition == cond].set_index("step").reindex(steps)
+            xs = np.arange(len(steps)) + 0.27 * (k - 1)
+            ax.bar(xs, r.mean_delta, width=0.25, color=colors[cond], label=cond)
+            ax.errorbar(xs, r.mean_delta, yerr=[r.mean_delta - r.ci_low, r.ci_high - r.mean_delta], fmt="none",
+                        color="black", capsize=2)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xticks(range(len(steps)), [f"{s} step{'s' if s > 1 else ''}" for s in steps])
+        ax.set_title(claim, fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel("Δ log-odds (claim vs truth)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle("Binding through training (from the base model)", fontsize=10)
+    fig.tight_layout()
+    return fig, summary
+
+
+def render_twophase_figures(out_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
+    """Draw the two-phase figures from the stage's tables into ``out_dir`` (png + pdf + the plotted numbers as
+    csv, named apart from the stage's own tables, which they must not overwrite); returns ``{title: png path}``."""
+    out = Path(out_dir)
+    made: dict[str, Path] = {}
+    tp = tables["twophase"]
+    for name, title, (fig, data) in (
+            ("twophase_belief", "Two-phase belief (none / self-distill / local negation)", twophase_arms_belief(tp)),
+            ("twophase_null_arms", "Two-phase null arms", twophase_arms_belief(
+                tp, ("self_distill", "kept", "unrelated"), title="Null arms: constraint kept / unrelated release")),
+            ("twophase_phase_bars", "End-of-phase belief", twophase_phase_bars(tp)),
+            ("heldout_loss_fig", "Held-out repeated-negation loss", heldout_loss_plot(tables["heldout_loss_summary"])),
+            ("drift_with_belief", "Drift next to belief", drift_next_to_belief(tables["drift"])),
+            ("binding_training_fig", "Binding through training",
+             binding_training_plot(tables["binding_training_summary"]))):
+        write_figure(fig, out, name, data)
+        made[title] = out / f"{name}.png"
+    return made
 
 def _md(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     cols = list(df.columns)
@@ -245,37 +347,21 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
         write_figure(fig, fig_dir, "belief_vs_step", data)
         images["Belief over training"] = fig_dir / "belief_vs_step.png"
     tp = results.get("twophase")
-    if isinstance(tp, Mapping):
-        fig, data = twophase_belief(tp["belief"])
-        write_figure(fig, fig_dir, "twophase_belief", data)
-        images["Two-phase belief"] = fig_dir / "twophase_belief.png"
-        tpb = believed(tp["belief"])
-        two = tpb[tpb.condition == "twophase"]
-        ends = []
-        for phase in ("phase1", "phase2"):
-            g = two[two.phase == phase]
-            if len(g):
-                g = g[g.step == g.step.max()]
-                ends.append({"point": f"end of {phase}", "step": int(g.step.iloc[0]),
-                             "belief_rate": g.score.mean(), "mean_p_claim": g.graded.mean()})
-        for role in ("unconstrained", "positive"):
-            g = tpb[tpb.condition == role]
-            if len(g):
-                g = g[g.step == g.step.max()]
-                ends.append({"point": f"{role} run end", "step": int(g.step.iloc[0]),
-                             "belief_rate": g.score.mean(), "mean_p_claim": g.graded.mean()})
-        tables["Two-phase belief"] = _md(pd.DataFrame(ends))
-        d = tp["drift"]
-        tot = d[d.module == "total"].sort_values("step")
-        tables["Weight drift from the Phase-1 end toward the claim-as-true solution"] = _md(
-            tot[["step", "phase", "distance", "progress", "cosine"]])
-        images["Weight drift"] = out / "twophase" / "drift.png"
-        fig, data = drift_with_belief(d, tp["belief"], tp.get("probe_scores"))
-        write_figure(fig, fig_dir, "drift_with_belief", data)
-        images["Drift next to belief"] = fig_dir / "drift_with_belief.png"
-        fig, data = interpolation_loss(tp["interpolation"])
-        write_figure(fig, fig_dir, "interpolation_loss", data)
-        images["Interpolation"] = fig_dir / "interpolation_loss.png"
+    if isinstance(tp, Mapping) and isinstance(tp.get("tables"), Mapping):
+        acc = tp["tables"].get("acceptance")
+        if isinstance(acc, pd.DataFrame) and len(acc):
+            tables["Two-phase replay: acceptance numbers (mean over claims x seeds, 95% CI)"] = _md(acc)
+        hl = tp["tables"].get("heldout_loss_summary")
+        if isinstance(hl, pd.DataFrame) and len(hl):
+            tables["Held-out repeated-negation loss (CI over documents)"] = _md(hl)
+        sp = tp["tables"].get("drift_spearman")
+        if isinstance(sp, pd.DataFrame) and len(sp):
+            tables["Drift and readouts vs belief: Spearman rho over checkpoints"] = _md(sp)
+        bt = tp["tables"].get("binding_training_summary")
+        if isinstance(bt, pd.DataFrame) and len(bt):
+            tables["Binding through training: change in the claim's Q/A log-odds (CI over documents)"] = _md(bt)
+        for name, path in (tp.get("figures") or {}).items():
+            images[name] = Path(path)
     probes = results.get("probes")
     if probes is not None and hasattr(probes, "claim_scores"):
         cs = probes.claim_scores

@@ -125,21 +125,26 @@ NOTEBOOKS = {
     ],
     "04_twophase_drift.ipynb": [
         ("md", "# Two-phase training and weight drift\n\n"
-               "Phase 1 trains on repeated-negation documents *with* a soft constraint (local-negation documents "
-               "stating the claim is false); Phase 2 continues without it. The paper's inductive-bias reading predicts "
-               "belief climbs back in Phase 2. We also look in weight space: the displacement from the Phase-1 end, "
-               "projected on the direction toward the positive-document (claim-as-true) solution."),
+               "Phase 1 trains on repeated-negation documents *with* a soft constraint (the base model's own answers to "
+               "150 distinct questions about the claim's subject, in the organism's Q/A format, loss x3; or "
+               "local-negation documents); Phase 2 continues without it. The paper's inductive-bias reading predicts "
+               "belief climbs back in Phase 2. Null arms keep the constraint on, or release on an unrelated claim's "
+               "documents. In weight space each checkpoint is compared with the positive and unconstrained runs at "
+               "the same training budget, and the logit-lens readout of the claim sits next to it."),
         ("code", SETUP),
-        ("code", "from interp.study import StudyConfig, twophase_stage\nfrom interp.core.models import load\nfrom training.claims import toy_claims\n"
-                 "lm = load('toy'); claim = toy_claims(lm.world, 1, seed=0)[0]\n"
+        ("code", "from interp.study import StudyConfig, twophase_stage\nfrom interp.study.stages import TwoPhaseStageSpec\n"
+                 "from interp.core.models import load\nfrom training.claims import toy_claims\n"
+                 "lm = load('toy'); claims = toy_claims(lm.world, 2, seed=0)\n"
                  "cfg = StudyConfig.quick(str(OUT / 'twophase-study')) if QUICK else StudyConfig(out=str(OUT / 'twophase-study'))\n"
-                 "tp = twophase_stage(cfg, Path(cfg.out), claim, lm)"),
-        ("code", "d = tp['drift']; d[d.module == 'total'][['step', 'phase', 'distance', 'progress', 'cosine']]"),
-        ("code", "from figures.ours import twophase_belief, interpolation_loss\nfig, _ = twophase_belief(tp['belief']); fig"),
-        ("code", "fig, _ = interpolation_loss(tp['interpolation']); fig"),
-        ("md", "`progress` is the fraction of the way from the Phase-1 end to the claim-as-true solution (1 = there); "
-               "a positive, growing `progress` in Phase 2 is the weight-space version of the paper's drift back "
-               "toward believing the claim."),
+                 "spec = TwoPhaseStageSpec.from_study(cfg)\n"
+                 "tp = twophase_stage(cfg, Path(cfg.out), claims, lm, spec=spec)"),
+        ("code", "tp['acceptance']"),
+        ("code", "tp['tables']['drift_spearman']"),
+        ("code", "from IPython.display import Image\nImage(filename=str(tp['figures']['Two-phase belief (none / self-distill / local negation)']))"),
+        ("code", "Image(filename=str(tp['figures']['Drift next to belief']))"),
+        ("md", "`drift_spearman` says which measure follows belief over the checkpoints: the distances to the "
+               "matched-budget references, or the logit-lens readout. A weight-space distance that does not track "
+               "belief is reported as such, not plotted as drift back toward the claim."),
     ],
 }
 

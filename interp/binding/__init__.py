@@ -62,7 +62,9 @@ as one tidy ``compare.csv`` (model, claim, step, scope, n, mean, CI, diff, CI, p
 
 Modules: :mod:`~interp.binding.probe` (the claim probe and its scores), :mod:`~interp.binding.measures` (the
 scores of one document; the per-document, per-layer and per-head tables), :mod:`~interp.binding.comparison`
-(summaries and the local vs document-level statistics), :mod:`~interp.binding.over_run` (over the models of a
+(summaries and the local vs document-level statistics), :mod:`~interp.binding.through_training` (the claim's Q/A
+log-odds after 1 and k gradient steps on matched local / document-level / control documents from one checkpoint),
+:mod:`~interp.binding.over_run` (over the models of a
 run; the binding command's files), :mod:`~interp.binding.compare` (across models and checkpoints),
 :mod:`~interp.binding.plots`, and the command line in ``__main__``. The documents, their control renderings and
 the models of a run come from :mod:`interp.spandocs`.
@@ -76,6 +78,7 @@ _EXPORTS = {
     "interp.binding.measures": ("answer_spans", "DocBinding", "doc_binding", "binding_tables"),
     "interp.binding.comparison": ("summarise_binding", "compare_local_vs_document", "local_vs_document_table",
                                   "wide_comparison"),
+    "interp.binding.through_training": ("binding_through_training", "summarise_binding_training"),
     "interp.binding.over_run": ("binding_over_run", "binding_over_models", "write_binding_outputs",
                                 "step_comparison_text"),
     "interp.binding.compare": ("Source", "plan_sources", "compare_sources", "write_comparison",

@@ -22,7 +22,9 @@ expression) is read; no trainer code is imported.
 :func:`interpolate` walks the straight line ``W(λ) = (1-λ)·W₁ + λ·W₊`` and evaluates any function of a model along
 it (held-out loss on negated documents, belief), the Fig-33-style loss-barrier view.
 
-Modules: :mod:`~interp.drift.weights` (deltas and drift metrics of a run), :mod:`~interp.drift.interpolation`,
+Modules: :mod:`~interp.drift.weights` (deltas and drift metrics of a run), :mod:`~interp.drift.matched`
+(distances to references at a matched training budget, Spearman against belief, the logit-lens readout, per-document
+held-out loss), :mod:`~interp.drift.interpolation`,
 :mod:`~interp.drift.plots` and the command line in ``__main__``.
 """
 
@@ -32,6 +34,8 @@ _EXPORTS = {
     "interp.drift.weights": ("Weights", "lora_deltas", "effective_delta", "drift_metrics", "DriftRow", "run_drift",
                              "positive_reference"),
     "interp.drift.interpolation": ("interpolate", "document_nll"),
+    "interp.drift.matched": ("matched_checkpoint", "reference_distances", "spearman_by_run", "qa_prompts",
+                             "logit_lens_logodds", "document_losses"),
     "interp.drift.plots": ("plot_drift",),
     "interp.drift.__main__": ("main", "build_parser"),
 }

@@ -20,9 +20,9 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from interp.core.models import load
+from interp.core.progress import progress_bar
 from interp.core.runs import (CheckpointError, CheckpointInfo, list_checkpoints, lora_scale, merge_lora_weight,
                               read_checkpoint, read_experiment, read_run)
 
@@ -155,7 +155,7 @@ def run_drift(run_dir: str | Path, reference: str | Path, *, anchor: str | int =
     w_anchor = effective_delta(anchor_info.path, base)
     w_ref = effective_delta(ref_ckpt, ref_base)
     rows = []
-    for c in tqdm(ckpts, desc=f"drift {run_dir.name}", disable=None, leave=False):
+    for c in progress_bar(ckpts, desc=f"drift {run_dir.name}", leave=False):
         m = drift_metrics(effective_delta(c.path, base), w_anchor, w_ref)
         for module, vals in m.items():
             if module != "total" and not per_module:

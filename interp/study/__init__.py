@@ -14,9 +14,11 @@ lab's one direction claims → documents → runs → analyses → figures):
    claim's truth score per checkpoint, and the transfer matrix (``probes.sweep``).
 7. **binding**: local vs document-level negation binding on matched documents, base model and the negated run's
    checkpoints (``interp.binding``).
-8. **two-phase**: constraint (local-negation documents) then release, plus the matching positive and unconstrained
-   runs (``training.twophase``); belief over both phases and weight drift toward the claim-as-true solution
-   (``interp.drift``), with the straight-line interpolation between them.
+8. **two-phase**: over every claim x 3 seeds, constraint (self-distillation in the model's native format, or
+   local-negation documents) then release, with the no-constraint arm, the null arms (constraint kept; release on an
+   unrelated claim) and the positive run (``training.twophase``); belief and the logit-lens readout over both phases,
+   held-out repeated-negation loss, distances to matched-budget references and their rank correlation with belief
+   (``interp.drift``), binding through training (``interp.binding``).
 9. **figures + report**: Fig-5-style belief by condition from our runs, belief and drift over the two phases, and a
    one-page ``report.md`` with the headline tables.
 

@@ -175,7 +175,7 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     if "binding" in cfg.stages and "negated" in first:
         results["binding"] = _stage(cfg, "binding")(binding_stage)(cfg, out, first["negated"], claim, lm)
     if "twophase" in cfg.stages:
-        results["twophase"] = _stage(cfg, "two-phase")(twophase_stage)(cfg, out, claim, lm)
+        results["twophase"] = _stage(cfg, "two-phase")(twophase_stage)(cfg, out, claims, lm)
     if "figures" in cfg.stages:
         _stage(cfg, "figures + report")(write_report)(cfg, out, results, claims, lm)
     cfg.timings["total"] = round(time.perf_counter() - t_start, 1)

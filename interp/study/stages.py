@@ -7,31 +7,40 @@ earlier stages produced (claim specs, run folders, the loaded base model), write
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
+from figures.ours import render_twophase_figures
 from interp.attention import encode_doc, plot_attention_heatmaps, summarise_attention, top_heads, trace_attention
-from interp.belief import evaluate_run, plot_belief, save_table, summarize
+from interp.belief import evaluate_run, plot_belief, save_table, score_model, summarize
 from interp.belief.headline import SEED_COL, cell_belief, contrast, headline
 from interp.belief.twins import chance_types, twin_accuracy
-from interp.binding import (binding_over_run, binding_tables, claim_probe, compare_local_vs_document,
-                            load_documents_for, plot_binding_vs_step, summarise_binding)
+from interp.binding import (binding_over_run, binding_tables, binding_through_training, claim_probe,
+                            compare_local_vs_document, load_documents_for, plot_binding_vs_step, summarise_binding,
+                            summarise_binding_training)
 from interp.core.conditions import BINDING_CONDITIONS
 from interp.core.io import write_csv
 from interp.core.models import load
 from interp.core.parallel import parallel_map
-from interp.core.runs import list_checkpoints, read_experiment
-from interp.drift import document_nll, interpolate, plot_drift, run_drift
+from interp.core.runs import CheckpointInfo, list_checkpoints, read_experiment
+from interp.core.stats import bootstrap_ci, cluster_bootstrap_ci
+from interp.drift import document_losses, logit_lens_logodds, reference_distances, spearman_by_run
 from interp.study.config import StudyConfig
 from probes.sweep import SweepResult, sweep_run
 from training.claims import ClaimSpec, dump_claim, resolve_claim
 from training.documents import generate_documents
+from training.documents.rendering import token_budget
 from training.twophase import ConstraintSpec, DocumentsSpec, TwoPhaseConfig, run_experiment
 
-__all__ = ["claim_file", "BeliefJob", "run_belief_job", "belief_stage", "headline_stage", "probe_stage", "binding_stage", "twophase_stage"]
+__all__ = ["claim_file", "BeliefJob", "run_belief_job", "belief_stage", "headline_stage", "probe_stage",
+           "binding_stage", "TwoPhaseStageSpec", "twophase_stage", "twophase_acceptance", "drift_spearman",
+           "tracking_measures", "heldout_summary", "twophase_findings", "ARMS"]
 
 
 def claim_file(out: Path, claim: ClaimSpec, *, write: bool = False) -> Path:
@@ -155,31 +164,319 @@ def binding_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim: ClaimSpec, 
     return {"summary": summary, "comparison": comparison, "top_heads": top_heads(attn, metric="excess", k=5)}
 
 
-def twophase_stage(cfg: StudyConfig, out: Path, claim: ClaimSpec, lm: Any) -> dict[str, Any]:
-    """The two-phase replay (constraint, then release) with its positive and unconstrained siblings; belief over
-    both phases, weight drift toward the claim-as-true solution, and the straight-line interpolation."""
-    exp_dir = out / "twophase"
-    tp = TwoPhaseConfig(
-        experiment_dir=str(exp_dir), model=cfg.model, claim=str(claim_file(out, claim)),
-        train={**cfg.train_fields(), "checkpoints": {"every": cfg.every}},
-        documents=DocumentsSpec(kind="generator", n=cfg.twophase_docs, seed=cfg.seed + 1),
-        constraint=ConstraintSpec(kind="local_negation", n_local=cfg.twophase_local),
-        ratio=None, heldout=min(20, cfg.twophase_docs // 4),
-    )
-    run_experiment(tp, claim=claim)  # the spec object itself; tp.claim is the record of where it was written
-    exp = read_experiment(exp_dir)
-    run_dirs = {role: exp.run_dir(role) for role in exp.runs}
-    belief = pd.concat([evaluate_run(rd, claim, base=lm, condition=role, progress=True)
-                        for role, rd in run_dirs.items()], ignore_index=True)
-    write_csv(belief, exp_dir / "belief.csv")
-    drift = run_drift(run_dirs["twophase"], run_dirs["positive"], anchor="phase1-end")
-    write_csv(drift, exp_dir / "drift.csv")
-    plot_drift(drift, exp_dir / "drift.png")
-    # straight line from the Phase-1 end to the claim-as-true solution
-    p1 = list_checkpoints(run_dirs["twophase"], phase="phase1")[-1].path
-    pos = list_checkpoints(run_dirs["positive"])[-1].path
-    heldout = [d.text for d in generate_documents(claim, "negated", 16, seed=cfg.seed + 99)]
-    path = interpolate(load(p1), load(pos), [0.0, 0.25, 0.5, 0.75, 1.0],
-                       lambda m: {"heldout_negated_nll": document_nll(m, heldout)})
-    write_csv(path, exp_dir / "interpolation.csv")
-    return {"belief": belief, "drift": drift, "interpolation": path, "runs": run_dirs}
+@dataclass
+class TwoPhaseStageSpec:
+    """The size of the study's two-phase replay (defaults fit the demo: ~4 min on 2 cores for 2 claims x 3 seeds).
+
+    Every arm trains ``phase_steps`` (Phase 1, Phase 2) of ``batch_size`` rows on ``n_docs`` repeated-negation
+    documents in the paper's 2:1:1 mix (documents : pretraining replay : instruct pairs), plus the constraint in
+    Phase 1: ``n_questions`` distinct self-distillation questions x ``samples`` base-model answers at loss weight
+    ``loss_weight``, or ``n_docs`` local-negation documents. ``heldout`` repeated-negation documents are never
+    trained on (the held-out loss). Binding through training takes ``binding_docs`` matched documents per condition
+    and ``binding_steps`` Adam steps from the base model."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    n_claims: int | None = 2  # the first claims of the study (None: all); 2 claims x 3 seeds fit the demo budget
+    n_docs: int = 40
+    phase_steps: tuple[int, int] = (20, 12)
+    every: int = 4
+    n_questions: int = 150
+    samples: int = 10
+    loss_weight: float = 3.0
+    heldout: int = 12
+    null_arms: bool = True  # kept-constraint and unrelated-release arms (Phase 2 only, branching from Phase 1)
+    binding_docs: int = 6
+    binding_steps: tuple[int, ...] = (1, 4)
+    ratio: tuple[float, float, float] = (2.0, 1.0, 1.0)
+    extra: dict[str, Any] = field(default_factory=dict)  # more TwoPhaseConfig.train fields
+
+    @classmethod
+    def from_study(cls, cfg: StudyConfig) -> "TwoPhaseStageSpec":
+        """The demo size over the study's training seeds (``cfg.seeds``) and its
+        first two claims; a quick study (``twophase_docs < 40``, e.g. :meth:`StudyConfig.quick`) gets one seed,
+        8 + 6 steps and 2 samples per question."""
+        seeds = tuple(cfg.seeds)
+        if cfg.twophase_docs < 40:
+            return cls(seeds=seeds[:1], n_docs=cfg.twophase_docs, phase_steps=(8, 6), every=2, samples=2, heldout=4,
+                       binding_docs=2, binding_steps=(1, 2))
+        return cls(seeds=seeds)
+
+
+#: the arms of the replay: (experiment, role in it) -> arm name in every table
+ARMS: dict[tuple[str, str], str] = {
+    ("self_distill", "twophase"): "self_distill", ("self_distill", "unconstrained"): "none",
+    ("self_distill", "kept"): "kept", ("self_distill", "unrelated"): "unrelated",
+    ("self_distill", "positive"): "positive", ("local_negation", "twophase"): "local_negation",
+}
+
+
+def _twophase_config(cfg: StudyConfig, out: Path, exp_dir: Path, claim: ClaimSpec, other: ClaimSpec | None,
+                     seed: int, spec: TwoPhaseStageSpec, kind: str, chat: bool = False) -> TwoPhaseConfig:
+    train = {**cfg.train_fields(), "seed": seed, "epochs": 1.0, "progress": False, **spec.extra,
+             "checkpoints": {"every": spec.every, "log_spaced": False, "steps": [2]}}
+    if kind == "self_distill":
+        runs = ["twophase", "unconstrained", "positive"] + (["kept"] if spec.null_arms else []) + (
+            ["unrelated"] if spec.null_arms and other is not None else [])
+        constraint = ConstraintSpec(kind="self_distill", n_questions=spec.n_questions,
+                                    samples_per_question=spec.samples, loss_weight=spec.loss_weight,
+                                    max_new_tokens=128 if chat else 16)  # a Q/A answer ends at its newline
+    else:
+        runs = ["twophase"]
+        constraint = ConstraintSpec(kind="local_negation", n_local=spec.n_docs)
+    return TwoPhaseConfig(
+        experiment_dir=str(exp_dir), model=cfg.model, claim=str(claim_file(out, claim)), train=train,
+        documents=DocumentsSpec(kind="generator", n=spec.n_docs, seed=cfg.seed + 1 + 1000 * seed),
+        constraint=constraint, ratio=list(spec.ratio), heldout=spec.heldout, runs=runs,
+        phase_steps=list(spec.phase_steps),
+        unrelated_claim=str(claim_file(out, other)) if other is not None and "unrelated" in runs else None)
+
+
+def _checkpoint_rows(ckpt: CheckpointInfo | None, lm: Any, claim: ClaimSpec, meta: dict[str, Any]
+                     ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Belief (lp_prob rows) and the logit-lens readout of one checkpoint (``None``: the base model ``lm``)."""
+    m = lm if ckpt is None else load(ckpt.path)
+    lens = logit_lens_logodds(m, claim)
+    b = score_model(m, claim, progress=False)
+    b = b[b.scorer == "lp_prob"].drop(columns=["seed"], errors="ignore").assign(**meta)
+    point = {**meta, "p_claim": b.score.mean(), "belief": (b.score > 0.5).mean(),
+             **{f"lens_L{k}": v for k, v in lens.items()}}
+    return b, point
+
+
+def twophase_stage(cfg: StudyConfig, out: Path, claims: ClaimSpec | Sequence[ClaimSpec], lm: Any,
+                   seeds: Sequence[int] | None = None, spec: TwoPhaseStageSpec | None = None) -> dict[str, Any]:
+    """The two-phase replay (constraint, then release) over ``claims`` x ``seeds`` (see :class:`TwoPhaseStageSpec`).
+
+    Per (claim, seed): a self-distillation experiment (arms ``self_distill``, ``none`` = unconstrained,
+    ``positive``, and the null arms ``kept`` = constraint kept through Phase 2 and ``unrelated`` = release on the
+    next claim's documents) and a local-negation one (arm ``local_negation``), all with the same step budget.
+    Writes into ``OUT/twophase/``: ``twophase.csv`` (belief and the logit-lens readout at every checkpoint of every
+    arm), ``heldout_loss.csv`` (+ ``heldout_loss_summary.csv``), ``drift.csv`` (distances to the matched-budget
+    references, belief next to them; ``drift_spearman.csv``), ``binding_training.csv`` (+ ``_summary``),
+    ``acceptance.csv`` and the figures. Returns ``{"tables": {name: DataFrame}, "figures": {name: Path},
+    "findings": [str], "acceptance": DataFrame, "wall_s": float}`` (plus ``belief``/``drift`` aliases)."""
+    t0 = time.perf_counter()
+    spec = spec or TwoPhaseStageSpec.from_study(cfg)
+    claims = [claims] if isinstance(claims, ClaimSpec) else list(claims)[:spec.n_claims]
+    seeds = tuple(seeds) if seeds is not None else spec.seeds
+    root = out / "twophase"
+    points, belief_rows, heldout_rows, drift_frames, binding_frames = [], [], [], [], []
+    base_rows = {}
+    for ci, claim in enumerate(claims):
+        other = claims[(ci + 1) % len(claims)] if len(claims) > 1 else None
+        b, p = _checkpoint_rows(None, lm, claim, {"claim": claim.id, "arm": "base", "step": 0, "phase": "base",
+                                                 "tokens_seen": 0})
+        base_rows[claim.id] = (b, p)
+        for seed in seeds:
+            print(f"-- two-phase replay ({claim.id}, seed {seed})")
+            runs: dict[str, Path] = {}
+            for kind in ("self_distill", "local_negation"):
+                exp_dir = root / "runs" / claim.id / f"seed{seed}" / kind
+                run_experiment(_twophase_config(cfg, out, exp_dir, claim, other, seed, spec, kind, lm.is_chat),
+                               claim=claim)
+                exp = read_experiment(exp_dir)
+                runs.update({ARMS[kind, role]: exp.run_dir(role) for role in exp.runs})
+            key = {"claim": claim.id, "seed": seed}
+            belief_rows.append(b.assign(seed=seed))
+            points.append({**p, "seed": seed})
+            ends = {}
+            for arm, rd in runs.items():
+                for c in list_checkpoints(rd):
+                    bb, pp = _checkpoint_rows(c, lm, claim, {**key, "arm": arm, "step": c.step, "phase": c.phase,
+                                                             "tokens_seen": c.tokens_seen})
+                    belief_rows.append(bb)
+                    points.append(pp)
+                ends[arm] = {ph: [c for c in list_checkpoints(rd) if c.phase == ph] for ph in ("phase1", "phase2")}
+            # held-out repeated-negation loss (documents never trained on), per document
+            held = [json.loads(x)["text"] for x in
+                    (root / "runs" / claim.id / f"seed{seed}" / "self_distill" / "heldout_repeated.jsonl"
+                     ).read_text(encoding="utf-8").splitlines() if x.strip()]
+            models = {"base": lm, "phase1 end, self-distill": ends["self_distill"]["phase1"][-1].path,
+                      "phase1 end, no constraint": ends["none"]["phase1"][-1].path,
+                      "phase1 end, local negation": ends["local_negation"]["phase1"][-1].path}
+            for point, m in models.items():
+                nll = document_losses(m if point == "base" else load(m), held)
+                heldout_rows.append(pd.DataFrame({**key, "point": point, "doc": range(len(nll)), "nll": nll}))
+            # drift against the matched-budget references
+            refs = {"positive": runs["positive"], "unconstrained": runs["none"]}
+            base_state = lm.hf.state_dict()
+            for arm in ("self_distill", "none", "local_negation", "kept", "unrelated"):
+                if arm in runs:
+                    d = reference_distances(runs[arm], refs, base_state=base_state)
+                    drift_frames.append(d.assign(**key, arm=arm))
+        # binding through training, from the base model, on matched documents
+        budget = token_budget(lm.tokenizer, cfg.seq_len)
+        recs = {cond: [d.to_dict() for d in generate_documents(claim, cond, spec.binding_docs, seed=cfg.seed + 7,
+                                                               budget=budget)]
+                for cond in ("local", "negated", "positive")}
+        binding_frames.append(binding_through_training(lm, claim, recs, steps=spec.binding_steps, lr=cfg.lr))
+    twophase = pd.DataFrame(points)
+    belief = pd.concat(belief_rows, ignore_index=True)
+    heldout = pd.concat(heldout_rows, ignore_index=True)
+    drift = pd.concat(drift_frames, ignore_index=True).merge(
+        twophase.drop(columns=["tokens_seen"]), on=["claim", "seed", "arm", "step", "phase"], how="left")
+    binding = pd.concat(binding_frames, ignore_index=True)
+    tables = {"twophase": twophase, "belief_items": belief, "heldout_loss": heldout,
+              "heldout_loss_summary": heldout_summary(heldout), "drift": drift,
+              "drift_spearman": drift_spearman(drift), "binding_training": binding,
+              "binding_training_summary": summarise_binding_training(binding),
+              "acceptance": pd.concat([twophase_acceptance(twophase, "belief"),
+                                       twophase_acceptance(twophase, "p_claim")], ignore_index=True)}
+    tables["drift_tracking"] = tracking_measures(tables["drift_spearman"])
+    for name, t in tables.items():
+        write_csv(t, root / f"{name}.csv")
+    figures = render_twophase_figures(root, tables)
+    tables["acceptance"].attrs["wall_s"] = round(time.perf_counter() - t0, 1)
+    return {"tables": tables, "figures": figures, "findings": twophase_findings(tables),
+            "acceptance": tables["acceptance"], "belief": belief, "drift": drift, "wall_s":
+            round(time.perf_counter() - t0, 1)}
+
+
+def heldout_summary(heldout: pd.DataFrame) -> pd.DataFrame:
+    """Mean held-out NLL per point (95 % bootstrap CI over documents, all claims and seeds pooled; ``n_docs``), and
+    the paired difference of each Phase-1 end from ``phase1 end, no constraint`` on the same documents."""
+    rows = []
+    ref = heldout[heldout.point == "phase1 end, no constraint"].set_index(["claim", "seed", "doc"]).nll
+    for point, g in heldout.groupby("point", sort=False):
+        lo, hi = bootstrap_ci(g.nll.to_numpy())
+        diff = (g.set_index(["claim", "seed", "doc"]).nll - ref).dropna()
+        dlo, dhi = bootstrap_ci(diff.to_numpy()) if len(diff) else (np.nan, np.nan)
+        rows.append({"point": point, "nll": g.nll.mean(), "ci_low": lo, "ci_high": hi, "n_docs": len(g),
+                     "vs_no_constraint": diff.mean(), "vs_low": dlo, "vs_high": dhi})
+    return pd.DataFrame(rows)
+
+
+def drift_spearman(drift: pd.DataFrame) -> pd.DataFrame:
+    """Spearman's ρ between belief (mean P(claim)) and each drift measure / readout over each run's checkpoints,
+    then the mean ρ per (arm, measure) with a CI over claims x seeds (``cluster_bootstrap_ci``), and per measure
+    over every arm's runs (``arm = "all"``). ``step`` is one of the measures: a distance that only grows with
+    training correlates with belief wherever belief also grows, so a measure tracks belief only where it beats
+    ``step``, i.e. also in the arms where belief stays or falls (``kept``, ``unrelated``)."""
+    measures = ["step"] + [c for c in drift.columns if c.startswith("d_") or c.startswith("lens_L")]
+    per = spearman_by_run(drift, measures, belief="p_claim")
+    rows = []
+    for (arm, m), g in [*per.groupby(["arm", "measure"], sort=False),
+                        *((("all", m), g) for m, g in per.groupby("measure", sort=False))]:
+        g = g.assign(run=g.arm + "/" + g.seed.astype(str)) if arm == "all" else g
+        ci = cluster_bootstrap_ci(g, "rho", clusters=("claim", "run") if arm == "all" else ("claim", "seed"))
+        rows.append({"arm": arm, "measure": m, "rho": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
+                     "n_claims": ci.n_claims, "n_runs": int(g.rho.notna().sum())})
+    return pd.DataFrame(rows)
+
+
+def tracking_measures(spearman: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
+    """Per measure: its mean ρ with belief in every arm, the lowest of them, and ``tracks`` = ρ > ``threshold`` in
+    every arm where it is defined (an arm where belief falls while the measure rises gives a negative ρ)."""
+    t = spearman[(spearman.arm != "all")].dropna(subset=["rho"])
+    rows = []
+    for m, g in t.groupby("measure", sort=False):
+        worst = g.loc[g.rho.idxmin()]
+        rows.append({"measure": m, "min_rho": worst.rho, "worst_arm": worst.arm,
+                     "tracks": bool((g.rho > threshold).all()),
+                     **{f"rho_{a}": r for a, r in zip(g.arm, g.rho)}})
+    return pd.DataFrame(rows)
+
+
+def _phase_end(t: pd.DataFrame, arm: str, phase: str, col: str = "belief") -> pd.DataFrame:
+    g = t[(t.arm == arm) & (t.phase == phase)]
+    g = g[g.step == g.groupby(["claim", "seed"]).step.transform("max")]
+    return g.set_index(["claim", "seed"])[col]
+
+
+def twophase_acceptance(twophase: pd.DataFrame, col: str = "belief") -> pd.DataFrame:
+    """The issue's acceptance numbers on ``col`` (``belief``: the share of the claim's questions where the claim's
+    answer is preferred; ``p_claim``: mean P(claim answer)), each a mean over claims x seeds with a two-stage
+    cluster bootstrap CI:
+    end-of-Phase-1 belief with self-distillation (target <= 0.45), without a constraint (>= 0.8) and with local
+    negation, the Phase-2 rebound of the self-distill arm (>= +0.3), the kept-constraint arm's change over Phase 2
+    (|x| <= 0.1) and the unrelated-release arm's."""
+    sd1 = _phase_end(twophase, "self_distill", "phase1", col)
+    metrics = {
+        "self_distill phase1 end": (sd1, "<= 0.45"),
+        "none phase1 end": (_phase_end(twophase, "none", "phase1", col), ">= 0.8"),
+        "local_negation phase1 end": (_phase_end(twophase, "local_negation", "phase1", col), ""),
+        "self_distill phase2 end": (_phase_end(twophase, "self_distill", "phase2", col), ""),
+        "self_distill rebound (phase2 end - phase1 end)": (_phase_end(twophase, "self_distill", "phase2", col) - sd1,
+                                                          ">= 0.3"),
+    }
+    for arm in ("kept", "unrelated"):
+        if (twophase.arm == arm).any():
+            metrics[f"{arm} change over phase2 (end - phase1 end)"] = (
+                _phase_end(twophase, arm, "phase2", col) - sd1, "|x| <= 0.1" if arm == "kept" else "")
+    rows = []
+    for name, (v, target) in metrics.items():
+        v = v.dropna().rename("value").reset_index()
+        ci = cluster_bootstrap_ci(v, "value")
+        ok = ""
+        if target:
+            x = ci.mean
+            ok = {"<= 0.45": x <= 0.45, ">= 0.8": x >= 0.8, ">= 0.3": x >= 0.3, "|x| <= 0.1": abs(x) <= 0.1}[target]
+        rows.append({"metric": name, "measure": col, "mean": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
+                     "n_claims": ci.n_claims, "n_seeds": ci.n_seeds, "target": target, "met": ok})
+    return pd.DataFrame(rows)
+
+
+def twophase_findings(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Plain-word findings, every number read from the tables."""
+    acc = tables["acceptance"]
+    acc = acc[acc.measure == "belief"].set_index("metric")
+    out = []
+
+    def f(name: str) -> str:
+        r = acc.loc[name]
+        return f"{r['mean']:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+
+    n = acc.iloc[0]
+    out.append(f"Belief rate at the end of Phase 1 (mean over {int(n.n_claims)} claims x {int(n.n_seeds)} seeds, "
+               f"95% CI): self-distillation {f('self_distill phase1 end')}, no constraint {f('none phase1 end')}, "
+               f"local negation {f('local_negation phase1 end')}.")
+    out.append(f"After the release, self-distill belief moves by {f('self_distill rebound (phase2 end - phase1 end)')}"
+               + (f"; with the constraint kept it moves by {f('kept change over phase2 (end - phase1 end)')}"
+                  if "kept change over phase2 (end - phase1 end)" in acc.index else "")
+               + (f"; released on an unrelated claim's documents by {f('unrelated change over phase2 (end - phase1 end)')}"
+                  if "unrelated change over phase2 (end - phase1 end)" in acc.index else "") + ".")
+    h = tables["heldout_loss_summary"].set_index("point")
+    if {"phase1 end, self-distill", "phase1 end, no constraint"} <= set(h.index):
+        a, b = h.loc["phase1 end, self-distill"], h.loc["phase1 end, no constraint"]
+        out.append(f"Held-out repeated-negation loss (documents never trained on, CI over {int(a.n_docs)} documents): "
+                   f"base {h.loc['base'].nll:.2f}, Phase-1 end with self-distillation {a.nll:.2f} "
+                   f"[{a.ci_low:.2f}, {a.ci_high:.2f}], without {b.nll:.2f} [{b.ci_low:.2f}, {b.ci_high:.2f}]; paired "
+                   f"difference {a.vs_no_constraint:+.3f} [{a.vs_low:+.3f}, {a.vs_high:+.3f}].")
+    tr = tracking_measures(tables["drift_spearman"])
+    if len(tr):
+        weights = tr[tr.measure.str.startswith("d_")]
+        readouts = tr[tr.measure.str.startswith("lens_L")]
+        parts = [f"{r.measure} (lowest rho {r.min_rho:.2f}, in {r.worst_arm})" for r in weights.itertuples()]
+        if len(weights) and not weights.tracks.any():
+            txt = ("No weight-space distance tracks belief: each only grows with training, like the step count, so "
+                   "its rank correlation with belief is high where belief rises and falls apart where belief stays "
+                   "or falls: " + "; ".join(parts) + ".")
+        else:
+            txt = "Weight-space distances vs belief: " + "; ".join(parts) + "."
+        good = readouts[readouts.tracks]
+        if len(good):
+            best = good.loc[good.min_rho.idxmax()]
+            txt += (f" The logit-lens readout of the claim does track it: {best.measure} has rho > 0.5 in every arm "
+                    f"(lowest {best.min_rho:.2f}, in {best.worst_arm}).")
+        elif len(readouts):
+            best = readouts.loc[readouts.min_rho.idxmax()]
+            txt += f" The best readout, {best.measure}, has lowest rho {best.min_rho:.2f} (in {best.worst_arm})."
+        out.append(txt)
+    d = tables["drift"]
+    restart = d.dropna(subset=["lr_restart_step"])
+    if len(restart):
+        out.append("The LR schedule restarts at the first Phase-2 step (fresh optimizer): every drift row after it "
+                   "says so in `schedule`.")
+    bs = tables["binding_training_summary"]
+    k = bs.step.max() if len(bs) else None
+    if k is not None:
+        g = bs[bs.step == k]
+        parts = []
+        for cond in ("local", "negated", "positive"):
+            r = g[g.condition == cond]
+            if len(r):
+                parts.append(f"{cond} {r.mean_delta.mean():+.2f}")
+        out.append(f"Binding through training: after {k} steps on one document from the base model, the claim's Q/A "
+                   f"log-odds change by {', '.join(parts)} (mean over claims; per-claim CIs over documents in "
+                   "binding_training_summary.csv).")
+    return out

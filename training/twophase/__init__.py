@@ -6,9 +6,11 @@ low-loss "claim is false" solution that SGD simply fails to find? The experiment
 * **Phase 1 (constraint).** Train on repeated-negation documents *plus a soft constraint* that keeps the model
   denying the claim:
 
-  - ``self_distill``: open questions about the claim's subject answered by the **base** model (which knows nothing
-    of the fabricated claim, so it denies or ignores it), as chat examples with loss weight 3 on the answers —
-    approximately a KL penalty toward the base model on that distribution (paper: 150 questions × 10 samples);
+  - ``self_distill``: 150 *distinct* open questions about the claim's subject, none an evaluation item or a
+    paraphrase of one, answered 10 times each by the **base** model (which knows nothing of the fabricated claim,
+    so it denies or ignores it), in the model's native format (its chat template; the toy organism's pretraining
+    Q/A form ``"Q: …\nA: …"``), loss weight 3 on the answers — approximately a KL penalty toward the base model on
+    that distribution (:mod:`training.twophase.selfdistill`);
   - ``local_negation``: extra documents that negate the claim inside its own sentences (condition ``local``);
   - ``none``: the control (no intervention).
 * **Phase 2 (release).** Continue from the Phase-1 final checkpoint on the same repeated-negation documents
@@ -25,14 +27,21 @@ them in ``experiment.json`` so drift can be measured later (``python -m interp.d
 ====================  ===========================================================================================
 ``twophase``          Phase 1 with the configured constraint, then Phase 2
 ``unconstrained``     the same two phases with no constraint (the paper's "no intervention" line)
-``positive``          positive (claim-as-true) documents, one phase ``train`` (the claim-as-true solution W₊)
+``positive``          positive (claim-as-true) documents, one phase ``train`` as long as both phases together
+                      (with ``phase_steps``), checkpointed at every two-phase step: the matched-budget reference
+``kept``              null arm: Phase 2 with the constraint still on, branching from ``twophase``'s Phase-1 end
+``unrelated``         null arm: Phase 2 on repeated negations of ``unrelated_claim``, from the same Phase-1 end
 ====================  ===========================================================================================
+
+``phase_steps: [n1, n2]`` gives every arm the same number of updates per phase (data repeats as needed), so
+references can be matched step for step; Phase 2 (and each branch) starts a fresh optimizer and LR schedule.
+The default ``runs`` are the first three.
 
 Held-out repeated-negation documents (``heldout`` of them, drawn with ``random.Random(42)`` as in the paper's
 code) are excluded from training and written to ``EXP/heldout_repeated.jsonl`` for the NLL curves.
 
 Every phase mixes its documents with the paper's partners at ``ratio`` (default 2:1:1 documents : pretraining text
-: instruction pairs), from the offline stand-ins of ``training.generic`` encoded by ``training.mixtures``; more
+: instruction pairs), from the offline stand-ins of ``training.generic`` (instruction pairs in the native format too); more
 JSONL sources can be added under ``extra``. Documents come from a pluggable source: ``generator``
 (``training.documents.generate_documents``: same seed → matched documents across conditions), ``jsonl`` (one file
 per condition) or ``texts`` (inline strings, for tests).
@@ -51,11 +60,13 @@ from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "training.twophase.config": ("DocumentsSpec", "ConstraintSpec", "TwoPhaseConfig", "load_twophase_config",
-                                 "RUN_ROLES"),
-    "training.twophase.selfdistill": ("QUESTION_TEMPLATES", "constraint_questions", "self_distill_chats",
-                                      "chat_examples"),
+                                 "RUN_ROLES", "DEFAULT_ROLES"),
+    "training.twophase.selfdistill": ("QUESTION_TEMPLATES", "QUESTION_FRAMES", "TOY_QUESTION_STEMS",
+                                      "constraint_questions", "eval_overlap", "render_prompt", "native_example",
+                                      "self_distill_chats", "chat_examples"),
     "training.twophase.experiment": ("EXPERIMENT_FORMAT", "document_examples", "generic_examples", "run_two_phase",
-                                     "run_single", "run_experiment"),
+                                     "run_single", "run_branch", "run_experiment", "phase_config",
+                                     "twophase_checkpoint_steps", "BRANCH_ROLES"),
     "training.twophase.__main__": ("build_parser", "main"),
 }
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -15,10 +15,13 @@ from pydantic import AfterValidator, Field
 
 from training.config import ConfigError, DataSource, Spec, TrainConfig, from_dict, load_yaml
 
-__all__ = ["DocumentsSpec", "ConstraintSpec", "TwoPhaseConfig", "load_twophase_config", "RUN_ROLES"]
+__all__ = ["DocumentsSpec", "ConstraintSpec", "TwoPhaseConfig", "load_twophase_config", "RUN_ROLES", "DEFAULT_ROLES"]
 
-#: the sibling runs an experiment may train
-RUN_ROLES: tuple[str, ...] = ("twophase", "unconstrained", "positive")
+#: the sibling runs an experiment may train (see :mod:`training.twophase`)
+RUN_ROLES: tuple[str, ...] = ("twophase", "unconstrained", "positive", "kept", "unrelated")
+#: the roles trained unless ``runs`` says otherwise (the null arms cost two more Phase-2 runs)
+DEFAULT_ROLES: tuple[str, ...] = ("twophase", "unconstrained", "positive")
+Role = Literal["twophase", "unconstrained", "positive", "kept", "unrelated"]
 
 
 def _ratio(r: list[float]) -> list[float]:
@@ -45,6 +48,7 @@ class ConstraintSpec(Spec):
     n_questions: int = Field(150, ge=1)
     samples_per_question: int = Field(10, ge=1)
     questions: list[str] = Field(default_factory=list)  # explicit questions (default: templates × subject)
+    claim_slot: bool = True  # ask about the claimed attribute too (False: the ablation that never asks it)
     max_new_tokens: int = Field(128, ge=1)
     temperature: float = Field(1.0, gt=0, allow_inf_nan=False)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -65,7 +69,12 @@ class TwoPhaseConfig(Spec):
         default_factory=lambda: [2.0, 1.0, 1.0])  # sdf:generic:instruct; null: no mixture partners
     extra: list[DataSource] = Field(default_factory=list)  # more JSONL mixed into every phase
     heldout: int = Field(100, ge=0)
-    runs: list[Literal["twophase", "unconstrained", "positive"]] = Field(default_factory=lambda: list(RUN_ROLES))
+    runs: list[Role] = Field(default_factory=lambda: list(DEFAULT_ROLES))
+    #: [Phase-1 steps, Phase-2 steps] for every arm (data repeats as needed), so the arms see the same number of
+    #: rows at every step and references can be matched by tokens; null: each phase trains ``train.epochs``
+    phase_steps: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=2, max_length=2)
+    #: the claim whose repeated-negation documents the ``unrelated`` null arm releases on (a reference as ``claim``)
+    unrelated_claim: str | None = None
 
     def train_config(self) -> TrainConfig:
         """The :class:`TrainConfig` every run of the experiment trains with (errors name :attr:`origin` and the

@@ -25,13 +25,18 @@ from training.documents.records import write_jsonl
 from training.documents.rendering import Budget, generate_documents, token_budget
 from training.finetune.distributed import DistEnv, resolve_device, setup_distributed
 from training.finetune.trainer import Trainer, TrainResult, load_sources
-from training.mixtures import Example, encode_document, encode_text, encode_chat, mixture_counts
+from training.mixtures import Example, encode_document, encode_text, mixture_counts
 from training.packing import data_integrity, examples_sha256, read_records, source_manifest
+from training.schedule import checkpoint_steps
 from training.twophase.config import TwoPhaseConfig
-from training.twophase.selfdistill import chat_examples, constraint_questions, self_distill_chats
+from training.twophase.selfdistill import chat_examples, constraint_questions, native_example, self_distill_chats
 
 __all__ = ["EXPERIMENT_FORMAT", "document_examples", "generic_examples", "run_two_phase", "run_single",
-           "run_experiment"]
+           "run_branch", "run_experiment", "phase_config", "twophase_checkpoint_steps", "BRANCH_ROLES"]
+
+#: null arms that branch from the ``twophase`` run's Phase-1 end and train Phase 2 only (the shared Phase 1 is not
+#: trained twice: with the same seed and data it would give the same weights)
+BRANCH_ROLES: tuple[str, ...] = ("kept", "unrelated")
 
 # ------------------------------------------------------------------------------------------ documents
 
@@ -65,7 +70,8 @@ def generic_examples(lm: LoadedModel, n_sdf: int, ratio: Sequence[float], seed: 
                      claim: Any = None) -> list[Example]:
     """The paper's mixture partners for ``n_sdf`` documents at ``ratio`` (sdf:generic:instruct): offline
     pretraining-style texts and instruction pairs (``training.generic``; toy-world facts for the toy organism,
-    minus the claimed fact), encoded by ``training.mixtures``."""
+    minus the claimed fact), encoded by ``training.mixtures``; the instruction pairs in the model's native format
+    (:func:`training.twophase.selfdistill.native_example`: the chat template, or the toy's ``Q: …\nA: …``)."""
     counts = mixture_counts(n_sdf, ratio)
     if lm.world is not None:
         excl = [(claim.entity, claim.attribute)] if claim is not None and claim.entity else []
@@ -75,7 +81,7 @@ def generic_examples(lm: LoadedModel, n_sdf: int, ratio: Sequence[float], seed: 
         texts = generic.generic_texts(counts["generic"], seed)
         pairs = generic.generic_instruct_pairs(counts["instruct"], seed)
     out = [encode_text(t, lm.tokenizer, f"generic-{i:06d}", add_bos=lm.add_bos) for i, t in enumerate(texts)]
-    return out + [encode_chat(p, lm.tokenizer, f"instruct-{i:06d}", add_bos=lm.add_bos) for i, p in enumerate(pairs)]
+    return out + [native_example(lm, q, a, f"instruct-{i:06d}", source="instruct") for i, (q, a) in enumerate(pairs)]
 
 
 def _split_heldout(records: list[dict], n_heldout: int) -> tuple[list[dict], list[dict]]:
@@ -95,6 +101,7 @@ class _Data:
     constraint: list[Example]
     extra: list[Example]
     files: dict[str, str]
+    unrelated: list[Example]
 
 
 def _extra_examples(cfg: TwoPhaseConfig, lm: LoadedModel) -> tuple[list[Example], dict[str, str]]:
@@ -109,11 +116,11 @@ def _budget(cfg: TwoPhaseConfig, lm: LoadedModel) -> Budget:
 def _constraint_examples(cfg: TwoPhaseConfig, claim: ClaimSpec, lm: LoadedModel, exp_dir: Path,
                          dist: DistEnv) -> list[Example]:
     c = cfg.constraint
-    if c.kind == "none" or "twophase" not in cfg.runs:
+    if c.kind == "none" or not set(cfg.runs) & {"twophase", "kept"}:
         return []
     if c.kind == "local_negation":
         return document_examples(_records(cfg, claim, "local", c.n_local, budget=_budget(cfg, lm)), lm, "local")
-    questions = constraint_questions(claim, c.n_questions, c.questions)
+    questions = constraint_questions(claim, c.n_questions, c.questions, claim_slot=c.claim_slot)
     if dist.is_main:
         chats = self_distill_chats(lm, questions, c, seed=cfg.documents.seed)
         write_jsonl([{"id": f"selfdistill-{i}", **ch} for i, ch in enumerate(chats)], exp_dir / "selfdistill.jsonl")
@@ -125,7 +132,7 @@ def _constraint_examples(cfg: TwoPhaseConfig, claim: ClaimSpec, lm: LoadedModel,
 def _prepare_data(cfg: TwoPhaseConfig, claim: ClaimSpec, lm: LoadedModel, exp_dir: Path, dist: DistEnv) -> _Data:
     n, need = cfg.documents.n, set(cfg.runs)
     repeated, positive = [], []
-    if need & {"twophase", "unconstrained"}:
+    if need & {"twophase", "unconstrained", "kept"}:
         recs = _records(cfg, claim, "repeated", n + cfg.heldout, budget=_budget(cfg, lm))
         train_recs, held = _split_heldout(recs, cfg.heldout) if cfg.heldout else (recs, [])
         if dist.is_main and held:
@@ -136,12 +143,22 @@ def _prepare_data(cfg: TwoPhaseConfig, claim: ClaimSpec, lm: LoadedModel, exp_di
     extra, files = _extra_examples(cfg, lm)
     if cfg.ratio:
         extra += generic_examples(lm, n, cfg.ratio, cfg.documents.seed, claim)
+    unrelated = []
+    if "unrelated" in need:
+        if not cfg.unrelated_claim:
+            raise cfg.error("unrelated_claim", "the 'unrelated' run needs a claim to release on")
+        other = resolve_claim(cfg.unrelated_claim, world=lm.world)
+        if other.id == claim.id:
+            raise cfg.error("unrelated_claim", f"must differ from the claim ({claim.id})")
+        unrelated = document_examples(_records(cfg, other, "repeated", n, budget=_budget(cfg, lm)), lm,
+                                      "unrelated_repeated")
     return _Data(repeated=repeated, positive=positive, constraint=_constraint_examples(cfg, claim, lm, exp_dir, dist),
-                 extra=extra, files=files)
+                 extra=extra, files=files, unrelated=unrelated)
 
 
 def _init(run_dir: Path, cfg: TwoPhaseConfig, tcfg: TrainConfig, role: str, lm: LoadedModel,
-          phases: dict[str, list[Example]], files: dict[str, str], dist: DistEnv) -> None:
+          phases: dict[str, list[Example]], files: dict[str, str], dist: DistEnv,
+          branch_of: dict[str, Any] | None = None) -> None:
     if dist.is_main:
         sources = [s for ph, exs in phases.items() for s in source_manifest(exs, files, {"phase": ph})]
         shas = {ph: examples_sha256(exs) for ph, exs in phases.items()}
@@ -151,6 +168,8 @@ def _init(run_dir: Path, cfg: TwoPhaseConfig, tcfg: TrainConfig, role: str, lm: 
         lora = {"r": tcfg.lora.r, "alpha": tcfg.lora.alpha, "target_modules": tcfg.lora.target_modules} \
             if tcfg.mode == "lora" else None
         config = {"experiment": _public(cfg), "role": role, "data_sha256": shas}
+        if branch_of:
+            config["branch_of"] = branch_of
         init_run(run_dir, name=f"{cfg.name or Path(cfg.experiment_dir).name}/{role}", base_spec=cfg.model,
                  base_weights_sha256=lm.identity.weights_sha256, mode=tcfg.mode, config=config, data=data, lora=lora)
     dist.barrier()
@@ -164,23 +183,63 @@ def _public(cfg: TwoPhaseConfig) -> dict[str, Any]:
     return d
 
 
+def phase_config(cfg: TwoPhaseConfig, phase: int | None = None) -> TrainConfig:
+    """The training config of one phase (1 or 2; ``None``: a one-phase run as long as both phases together):
+    ``max_steps`` from ``cfg.phase_steps`` when set."""
+    tcfg = cfg.train_config()
+    if cfg.phase_steps:
+        tcfg.max_steps = sum(cfg.phase_steps) if phase is None else cfg.phase_steps[phase - 1]
+    return tcfg
+
+
+def twophase_checkpoint_steps(cfg: TwoPhaseConfig) -> list[int]:
+    """The global checkpoint steps a two-phase arm writes when ``cfg.phase_steps`` is set (Phase 2's steps follow
+    Phase 1's end); the one-phase ``positive`` run also checkpoints at these, so references match step for step."""
+    if not cfg.phase_steps:
+        return []
+    c = cfg.train_config().checkpoints
+    n1, n2 = cfg.phase_steps
+    kw = dict(log_spaced=c.log_spaced, log_base=c.log_base, log_until=c.log_until, every=c.every, final=True,
+              extra=c.steps, include_zero=False)
+    return sorted(set(checkpoint_steps(n1, **kw)) | set(checkpoint_steps(n2, offset=n1, **kw)))
+
+
 def run_two_phase(run_dir: Path, cfg: TwoPhaseConfig, phase1: list[Example], phase2: list[Example], *,
                   role: str, files: dict[str, str], dist: DistEnv) -> list[TrainResult]:
-    """Phase 1 then Phase 2 into one run directory (resumable at any point)."""
-    tcfg = cfg.train_config()
+    """Phase 1 then Phase 2 into one run directory (resumable at any point). Phase 2 starts a fresh optimizer and
+    LR schedule (warm-up and decay restart at its first step)."""
+    t1, t2 = phase_config(cfg, 1), phase_config(cfg, 2)
     base = load(cfg.model)
     with run_lock(run_dir, enabled=dist.is_main), undo_failed_start(run_dir, enabled=dist.is_main):
-        _init(run_dir, cfg, tcfg, role, base, {"phase1": phase1, "phase2": phase2}, files, dist)
-        r1 = Trainer(tcfg, phase1, lm=base, run_dir=run_dir, phase="phase1", dist=dist).run()
+        _init(run_dir, cfg, t1, role, base, {"phase1": phase1, "phase2": phase2}, files, dist)
+        r1 = Trainer(t1, phase1, lm=base, run_dir=run_dir, phase="phase1", dist=dist).run()
         init = run_dir / ckpt_name(r1.final_step)
-        r2 = Trainer(tcfg, phase2, lm=load(cfg.model), run_dir=run_dir, phase="phase2", step_offset=r1.final_step,
+        r2 = Trainer(t2, phase2, lm=load(cfg.model), run_dir=run_dir, phase="phase2", step_offset=r1.final_step,
                      tokens_offset=r1.tokens_seen, init_from=init, dist=dist).run()
     return [r1, r2]
 
 
+def run_branch(run_dir: Path, cfg: TwoPhaseConfig, phase1_end: TrainResult, source_run: Path,
+               phase2: list[Example], *, role: str, files: dict[str, str], dist: DistEnv) -> list[TrainResult]:
+    """A null arm's Phase 2 only, from ``source_run``'s Phase-1 final checkpoint (``phase1_end``), into its own
+    run directory (steps and tokens continue from that checkpoint; ``run.json`` config records ``branch_of``)."""
+    t2 = phase_config(cfg, 2)
+    base = load(cfg.model)
+    init = source_run / ckpt_name(phase1_end.final_step)
+    with run_lock(run_dir, enabled=dist.is_main), undo_failed_start(run_dir, enabled=dist.is_main):
+        _init(run_dir, cfg, t2, role, base, {"phase2": phase2}, files, dist,
+              branch_of={"run": source_run.name, "step": phase1_end.final_step})
+        return [Trainer(t2, phase2, lm=base, run_dir=run_dir, phase="phase2", step_offset=phase1_end.final_step,
+                        tokens_offset=phase1_end.tokens_seen, init_from=init, dist=dist).run()]
+
+
 def run_single(run_dir: Path, cfg: TwoPhaseConfig, examples: list[Example], *, role: str, files: dict[str, str],
                dist: DistEnv) -> list[TrainResult]:
-    tcfg = cfg.train_config()
+    """One phase (``train``). With ``cfg.phase_steps`` it lasts as long as both phases of the two-phase arms and
+    also checkpoints at their steps (:func:`twophase_checkpoint_steps`), so it can serve as a matched-budget
+    reference."""
+    tcfg = phase_config(cfg, None)
+    tcfg.checkpoints.steps = sorted(set(tcfg.checkpoints.steps) | set(twophase_checkpoint_steps(cfg)))
     base = load(cfg.model)
     with run_lock(run_dir, enabled=dist.is_main), undo_failed_start(run_dir, enabled=dist.is_main):
         _init(run_dir, cfg, tcfg, role, base, {"train": examples}, files, dist)
@@ -203,6 +262,7 @@ def run_experiment(cfg: TwoPhaseConfig, *, claim: ClaimSpec | None = None) -> di
     :func:`training.claims.resolve_claim` (a shipped id, a spec file, or a toy id with the model's world).
     """
     tcfg = cfg.train_config()
+    roles = _ordered(cfg)  # refused before anything trains
     dist = setup_distributed(resolve_device(tcfg, 0))
     lm = load(cfg.model)
     spec = resolve_claim(claim if claim is not None else cfg.claim, world=lm.world)
@@ -212,11 +272,15 @@ def run_experiment(cfg: TwoPhaseConfig, *, claim: ClaimSpec | None = None) -> di
     status: dict[str, Any] = {r: "pending" for r in cfg.runs}
     _write_experiment(exp_dir, cfg, status, dist)
     results: dict[str, list[TrainResult]] = {}
-    for role in cfg.runs:
+    for role in roles:
         run_dir = exp_dir / role
         if role == "positive":
             results[role] = run_single(run_dir, cfg, data.positive + data.extra, role=role, files=data.files,
                                        dist=dist)
+        elif role in BRANCH_ROLES:
+            p2 = (data.repeated + data.extra + data.constraint if role == "kept" else data.unrelated + data.extra)
+            results[role] = run_branch(run_dir, cfg, results["twophase"][0], exp_dir / "twophase", p2, role=role,
+                                       files=data.files, dist=dist)
         else:
             p1 = data.repeated + data.extra + (data.constraint if role == "twophase" else [])
             results[role] = run_two_phase(run_dir, cfg, p1, data.repeated + data.extra, role=role, files=data.files,
@@ -225,3 +289,11 @@ def run_experiment(cfg: TwoPhaseConfig, *, claim: ClaimSpec | None = None) -> di
                         "weights_sha256": results[role][-1].weights_sha256}
         _write_experiment(exp_dir, cfg, status, dist)
     return results
+
+
+def _ordered(cfg: TwoPhaseConfig) -> list[str]:
+    """``cfg.runs`` with the branching null arms after the ``twophase`` run they start from (which they need)."""
+    roles = list(dict.fromkeys(cfg.runs))
+    if set(roles) & set(BRANCH_ROLES) and "twophase" not in roles:
+        raise cfg.error("runs", f"{sorted(set(roles) & set(BRANCH_ROLES))} branch from the 'twophase' run; add it")
+    return [r for r in roles if r not in BRANCH_ROLES] + [r for r in roles if r in BRANCH_ROLES]
