@@ -243,6 +243,18 @@ def _checkpoint_rows(ckpt: CheckpointInfo | None, lm: Any, claim: ClaimSpec, met
     return b, point
 
 
+def run_twophase_job(job: tuple[TwoPhaseConfig, dict]) -> None:
+    """Run one two-phase experiment (a worker's job): its config and the claim's spec."""
+    tp, claim = job
+    run_experiment(tp, claim=resolve_claim(claim))
+
+
+def _done_lines(what: str):
+    def report(done: int, total: int) -> None:
+        print(f"[{what}] {done}/{total} experiments done", flush=True)
+    return report
+
+
 def twophase_stage(cfg: StudyConfig, out: Path, claims: ClaimSpec | Sequence[ClaimSpec], lm: Any,
                    seeds: Sequence[int] | None = None, spec: TwoPhaseStageSpec | None = None) -> dict[str, Any]:
     """The two-phase replay (constraint, then release) over ``claims`` x ``seeds`` (see :class:`TwoPhaseStageSpec`).
@@ -262,6 +274,18 @@ def twophase_stage(cfg: StudyConfig, out: Path, claims: ClaimSpec | Sequence[Cla
     root = out / "twophase"
     points, belief_rows, heldout_rows, drift_frames, binding_frames = [], [], [], [], []
     base_rows = {}
+    # train every experiment first, side by side on the worker processes (each is independent and seeded)
+    jobs = []
+    for ci, claim in enumerate(claims):
+        other = claims[(ci + 1) % len(claims)] if len(claims) > 1 else None
+        for seed in seeds:
+            for kind in ("self_distill", "local_negation"):
+                exp_dir = root / "runs" / claim.id / f"seed{seed}" / kind
+                jobs.append((_twophase_config(cfg, out, exp_dir, claim, other, seed, spec, kind, lm.is_chat),
+                             claim.to_dict()))
+    print(f"-- two-phase replay: {len(jobs)} experiments ({len(claims)} claims × {len(seeds)} seeds × 2 "
+          f"constraints) on {cfg.resolved_workers()} worker process(es)", flush=True)
+    parallel_map(run_twophase_job, jobs, workers=cfg.resolved_workers(), on_done=_done_lines("two-phase"))
     for ci, claim in enumerate(claims):
         other = claims[(ci + 1) % len(claims)] if len(claims) > 1 else None
         b, p = _checkpoint_rows(None, lm, claim, {"claim": claim.id, "arm": "base", "step": 0, "phase": "base",
@@ -271,10 +295,7 @@ def twophase_stage(cfg: StudyConfig, out: Path, claims: ClaimSpec | Sequence[Cla
             print(f"-- two-phase replay ({claim.id}, seed {seed})")
             runs: dict[str, Path] = {}
             for kind in ("self_distill", "local_negation"):
-                exp_dir = root / "runs" / claim.id / f"seed{seed}" / kind
-                run_experiment(_twophase_config(cfg, out, exp_dir, claim, other, seed, spec, kind, lm.is_chat),
-                               claim=claim)
-                exp = read_experiment(exp_dir)
+                exp = read_experiment(root / "runs" / claim.id / f"seed{seed}" / kind)
                 runs.update({ARMS[kind, role]: exp.run_dir(role) for role in exp.runs})
             key = {"claim": claim.id, "seed": seed}
             belief_rows.append(b.assign(seed=seed))
