@@ -195,7 +195,7 @@ def twophase_phase_bars(twophase: pd.DataFrame, col: str = "belief") -> tuple[An
             if not len(g):
                 continue
             g = g[g.step == g.groupby(["claim", "seed"]).step.transform("max")]
-            ci = cluster_bootstrap_ci(g, col)
+            ci = cluster_bootstrap_ci(g, col, method="t", bounds=(0.0, 1.0))
             rows.append({"arm": arm, "phase": phase, "mean": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
                          "n_claims": ci.n_claims, "n_seeds": ci.n_seeds})
     data = pd.DataFrame(rows)

@@ -379,7 +379,8 @@ def drift_spearman(drift: pd.DataFrame) -> pd.DataFrame:
     for (arm, m), g in [*per.groupby(["arm", "measure"], sort=False),
                         *((("all", m), g) for m, g in per.groupby("measure", sort=False))]:
         g = g.assign(run=g.arm + "/" + g.seed.astype(str)) if arm == "all" else g
-        ci = cluster_bootstrap_ci(g, "rho", clusters=("claim", "run") if arm == "all" else ("claim", "seed"))
+        ci = cluster_bootstrap_ci(g, "rho", clusters=("claim", "run") if arm == "all" else ("claim", "seed"),
+                                  method="t", bounds=(-1.0, 1.0))
         rows.append({"arm": arm, "measure": m, "rho": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
                      "n_claims": ci.n_claims, "n_runs": int(g.rho.notna().sum())})
     return pd.DataFrame(rows)
@@ -427,7 +428,10 @@ def twophase_acceptance(twophase: pd.DataFrame, col: str = "belief") -> pd.DataF
     rows = []
     for name, (v, target) in metrics.items():
         v = v.dropna().rename("value").reset_index()
-        ci = cluster_bootstrap_ci(v, "value")
+        # t interval over claims (a percentile bootstrap over 2 claims covers far less than 95%); with 2 claims
+        # it is wide: the replay's CIs say how little 2 claims can show
+        ci = cluster_bootstrap_ci(v, "value", method="t", bounds=(-1.0, 1.0) if "change" in name or "rebound" in name
+                                  else (0.0, 1.0))
         ok = ""
         if target:
             x = ci.mean
