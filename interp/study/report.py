@@ -192,6 +192,10 @@ def write_report(cfg: StudyConfig, out: Path, results: dict[str, Any], claims: l
              f"{len(claims)} claims × {len(cfg.seeds)} training seeds × {len(cfg.conditions)} conditions "
              f"({len(claims) * len(cfg.seeds) * len(cfg.conditions)} finetuning runs).", "", "## Findings", ""]
     lines += [f"{i}. {f}" for i, f in enumerate(findings(results, len(claims), len(cfg.seeds)), 1)]
+    tp = results.get("twophase")
+    if isinstance(tp, Mapping) and tp.get("findings"):
+        lines += ["", "Two-phase replay (constraint, then release; see the two-phase tables and figures below):", ""]
+        lines += [f"- {f}" for f in tp["findings"]]
     extra = results.get("findings_extra") or []
     lines += [f"- {f}" for f in extra]
     lines += ["", "Claims implanted:", ""]
