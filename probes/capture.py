@@ -26,10 +26,10 @@ import torch
 from jaxtyping import Float
 from safetensors.torch import load_file, save_file
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from interp.core.activations import residual_stream
 from interp.core.io import cache_dir
+from interp.core.progress import progress_bar
 from probes.datasets import TruthDataset
 from probes.fit import cpu_threads
 
@@ -98,7 +98,7 @@ def capture_activations(lm, data: TruthDataset | Sequence[str], *, layers: Seque
     order = torch.argsort(lengths, descending=True, stable=True)
     out = torch.empty(len(layers), len(statements), lm.d_model, dtype=torch.float32)
     batches = [order[i:i + batch_size] for i in range(0, len(statements), batch_size)]
-    it = tqdm(batches, desc=desc or f"capture {lm.identity.name}", unit="batch", disable=not progress, leave=False)
+    it = progress_bar(batches, desc=desc or f"capture {lm.identity.name}", unit="batch", enabled=progress, leave=False)
     with torch.inference_mode(), cpu_threads(threads, lm.device):
         for idx in it:
             width = int(lengths[idx].max())

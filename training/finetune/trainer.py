@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from interp.core.hooks import decoder_layers
 from interp.core.models import LoadedModel, load
+from interp.core.progress import progress_bar
 from interp.core.runs import (CheckpointError, clean_partial, init_run, list_checkpoints, read_checkpoint, read_meta,
                               run_lock, undo_failed_start)
 from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy_to_cpu, flatten_optimizer_state,
@@ -499,8 +499,8 @@ class Trainer:
 
 def _progress(total: int, initial: int, enabled: bool, phase: str):
     """The step bar (rank 0, ``progress: true``, and only on a terminal)."""
-    return tqdm(total=total, initial=initial, disable=None if enabled else True, desc=f"train[{phase}]", unit="step",
-                dynamic_ncols=True, leave=False)
+    return progress_bar(total=total, initial=initial, enabled=enabled, desc=f"train[{phase}]", unit="step",
+                        dynamic_ncols=True, leave=False)
 
 
 # ------------------------------------------------------------------------------------------ entry points

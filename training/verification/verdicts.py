@@ -22,10 +22,10 @@ from typing import Any, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 from interp.core.io import save_figure
 from interp.core.models import weights_sha256
+from interp.core.progress import progress_bar
 from training.organism.cache import publish_dir, save_model_dir
 from training.organism.evaluate import evaluate_organism, score_candidates
 from training.organism.pretraining import PretrainConfig, doc_token_ids, pretrain_batches
@@ -227,8 +227,7 @@ def verdict_transfer(model, tokenizer, world: World, *, steps: int = 1500, lr: f
     t0 = time.perf_counter()
     it = verdict_steps(m, tokenizer, world, [world.entity(n) for n in train_names], steps=steps, lr=lr,
                        batch_size=batch_size, lines=lines, seed=seed, decay_frac=decay_frac, replay=replay)
-    bar = tqdm(it, total=steps + 1, desc="verdict training", unit="step", disable=None if progress else True,
-               file=sys.stderr)
+    bar = progress_bar(it, total=steps + 1, desc="verdict training", unit="step", enabled=progress, file=sys.stderr)
     for step, loss in bar:
         if loss is not None:
             losses.append(loss)

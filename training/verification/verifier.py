@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from interp.core.models import weights_sha256
+from interp.core.progress import progress_bar
 from training.organism.build import organism_dir
 from training.organism.cache import cache_root, cached_build, read_organism_info, save_model_dir
 from training.organism.evaluate import evaluate_organism
@@ -87,8 +87,8 @@ def verifier_dir(world: Any = None, train: Any = None, cfg: VerifierConfig | Non
             it = verdict_steps(model, tok, world_obj, list(world_obj.entities), steps=cfg.steps, lr=cfg.lr,
                                batch_size=cfg.batch_size, lines=cfg.lines, seed=cfg.seed, decay_frac=cfg.decay_frac,
                                replay=cfg.replay)
-            for _ in tqdm(it, total=cfg.steps + 1, desc="verifier organism", unit="step",
-                          disable=None if progress else True, file=sys.stderr):
+            for _ in progress_bar(it, total=cfg.steps + 1, desc="verifier organism", unit="step", enabled=progress,
+                                  file=sys.stderr):
                 pass
             train_secs = time.perf_counter() - t0
             verification = verification_accuracy(model, tok, world_obj, seed=cfg.seed + 1)
