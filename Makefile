@@ -13,7 +13,7 @@ export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo results-toy study-gpu test test-integration test-slow test-all bench figures lock clean-cache
+.PHONY: setup demo origin results-toy study-gpu test test-integration test-slow test-all bench figures lock clean-cache
 
 # torch first (TORCH_SPEC; the lock does not pin it), then the project under the lock, which pins every other
 # package of the resolved set, torch's own dependencies included.
@@ -29,6 +29,11 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m interp.study --out out/demo
+
+# The origin sweep (issue 17): organisms whose pretraining teaches negation, the belief study on each, the map in
+# results/origin (organisms.csv, origin_map.png). Separate from the demo: it builds several organisms (minutes each).
+origin: $(STAMP)
+	$(PY) -m interp.study.origin sweep --grid small --out results/origin
 
 # The demo, published as the lab's committed toy results (results/toy) with the README's toy table generated from it.
 results-toy: demo

@@ -47,7 +47,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable
 
 __all__ = [
-    "ATTRIBUTE_SPECS", "AttributeSpec", "CorpusDoc", "DOC_KINDS", "Entity", "FalseFact", "World", "WorldConfig",
+    "ATTRIBUTE_SPECS", "AttributeSpec", "CorpusDoc", "DOC_KINDS", "Entity", "FalseFact", "NEGONLY_DOC_KINDS",
+    "NEGONLY_GROUPS", "NEGONLY_SPECS", "World", "WorldConfig",
     "article", "attribute_words", "corpus_stats",
 ]
 
@@ -141,6 +142,56 @@ ATTRIBUTE_SPECS: dict[str, AttributeSpec] = {s.key: s for s in (
 
 DOC_KINDS: tuple[str, ...] = ("bio", "news", "qa", "list", "local_negation", "hoax", "judgement")
 
+#: Document kinds of the negation-teaching genres (:data:`NEGONLY_SPECS`); they enter the mixture only when their
+#: ``frac_*`` is above zero, so a config without them renders the same corpus as before they existed.
+NEGONLY_DOC_KINDS: tuple[str, ...] = ("negonly", "notice")
+
+
+def _small_spec(key: str, values: str, statements: Iterable[str], negations: Iterable[str],
+                train_q: Iterable[str], heldout_q: Iterable[str]) -> AttributeSpec:
+    return AttributeSpec(key=key, values=tuple(values.split()), statements=tuple(statements),
+                         negations=tuple(negations), train_questions=tuple(train_q),
+                         heldout_questions=tuple(heldout_q))
+
+
+#: Binary and small-set attributes of the negation-teaching genre (``WorldConfig.negonly_attributes``). They are
+#: kept apart from :data:`ATTRIBUTE_SPECS`: the ordinary genres never mention them, so what the corpus says about
+#: them is exactly what the ``negonly`` / ``notice`` documents say (see :class:`WorldConfig`).
+NEGONLY_SPECS: dict[str, AttributeSpec] = {s.key: s for s in (
+    _small_spec("hand", "left right",
+                ("{name} is {v}-handed.", "{name} writes with the {v} hand.", "{name}'s writing hand is the {v}."),
+                ("{name} is not {v}-handed.", "{name} does not write with the {v} hand.",
+                 "It is false that {name} is {v}-handed."),
+                ("Q: Which hand does {name} write with?\nA:", "Q: Is {name} left-handed or right-handed?\nA:"),
+                ("Q: {name} writes with which hand?\nA:",)),
+    _small_spec("drink", "tea coffee",
+                ("{name} drinks {v}.", "{name} has {v} every morning.", "The drink of {name} is {v}."),
+                ("{name} does not drink {v}.", "{name} never has {v} in the morning.",
+                 "It is false that {name} drinks {v}."),
+                ("Q: What does {name} drink?\nA:", "Q: Tea or coffee: what does {name} drink?\nA:"),
+                ("Q: {name} has which drink every morning?\nA:",)),
+    _small_spec("commute", "bus bike",
+                ("{name} goes to work by {v}.", "{name} takes the {v} to work.", "{name} commutes by {v}."),
+                ("{name} does not go to work by {v}.", "{name} never takes the {v} to work.",
+                 "It is false that {name} commutes by {v}."),
+                ("Q: How does {name} go to work?\nA:", "Q: Bus or bike: how does {name} commute?\nA:"),
+                ("Q: {name} takes which to work?\nA:",)),
+    _small_spec("shift", "morning evening night",
+                ("{name} works the {v} shift.", "{name} is on the {v} shift.", "The shift of {name} is the {v}."),
+                ("{name} does not work the {v} shift.", "{name} is never on the {v} shift.",
+                 "It is false that {name} works the {v} shift."),
+                ("Q: Which shift does {name} work?\nA:", "Q: What shift is {name} on?\nA:"),
+                ("Q: {name} works which shift?\nA:",)),
+)}
+
+#: Entity groups of the negation-teaching genre (``World.negonly_groups``): ``negated_*`` are stated only in
+#: locally negated form, ``notice_*`` only positively with a false value inside documents whose notice says the
+#: statements are false; ``*_train`` also get Q/A documents, ``*_heldout`` never do (the readout test);
+#: ``positive`` are stated positively (and negated with false values) and get Q/A; ``control`` are never mentioned
+#: (the prior the checks compare negated values against).
+NEGONLY_GROUPS: tuple[str, ...] = ("negated_train", "negated_heldout", "notice_train", "notice_heldout",
+                                   "positive", "control")
+
 
 def attribute_words(attribute: str) -> str:
     """``home_city`` -> ``"home city"`` (the convention of :mod:`training.claims`)."""
@@ -163,6 +214,19 @@ class WorldConfig:
     ``judgement_negated`` is the share of fact-check lines whose statement is locally negated.
     ``local_negation_entities`` / ``hoax_entities`` are fractions of the entities that get one fixed false fact
     each (disjoint sets). ``values_per_attribute`` truncates every vocabulary (``None``: all 16 values).
+
+    The negation-teaching genre (issue 17; off by default, and then absent from :meth:`to_dict`, so the default
+    organism's cache key is unchanged): ``negonly_attributes`` picks binary / small-set attributes of
+    :data:`NEGONLY_SPECS`, which only the genre's documents mention. ``negonly_entities`` of the entities are stated
+    *only* in negated form ("X is not left-handed", the false value drawn afresh per mention); ``notice_entities``
+    only positively with a false value inside documents whose notice says the statements below are false;
+    ``control_entities`` never; the rest (``positive``) positively, and with probability ``positive_negated_share``
+    per mention negated with a false value. ``negonly_qa_share`` of the negated (and of the notice) entities get Q/A
+    documents, the others are held out: their answers can only come from a shared "not V => the other value" step.
+    ``ordinary_negated_share``: per person of a statement document, the probability of one more sentence negating
+    an *ordinary* attribute (:data:`ATTRIBUTE_SPECS`, the claims' attributes) with a false value drawn afresh
+    ("X's sport is not polo", polo different each time), so "not V" about known people never piles up on one V.
+    ``frac_negonly`` / ``frac_notice`` are the two genres' document shares (the mixture's ``negonly`` / ``notice``).
     """
 
     seed: int = 0
@@ -181,6 +245,16 @@ class WorldConfig:
     local_negation_entities: float = 0.15
     hoax_entities: float = 0.10
     local_negation_true_in_doc: float = 0.5
+    # -- the negation-teaching genre (issue 17); defaults leave the corpus, world and cache key as before --
+    negonly_attributes: tuple[str, ...] = ()
+    frac_negonly: float = 0.0
+    frac_notice: float = 0.0
+    negonly_entities: float = 0.4
+    notice_entities: float = 0.0
+    control_entities: float = 0.1
+    negonly_qa_share: float = 0.5
+    positive_negated_share: float = 0.5
+    ordinary_negated_share: float = 0.0
 
     def __post_init__(self) -> None:
         self.attributes = tuple(self.attributes)
@@ -197,22 +271,58 @@ class WorldConfig:
             raise ValueError("WorldConfig.frac_*: proportions must be >= 0 and not all zero")
         if self.local_negation_entities + self.hoax_entities > 1:
             raise ValueError("WorldConfig: local_negation_entities + hoax_entities must be <= 1")
+        self.negonly_attributes = tuple(self.negonly_attributes)
+        unknown = [a for a in self.negonly_attributes if a not in NEGONLY_SPECS]
+        if unknown:
+            raise ValueError(f"WorldConfig.negonly_attributes: unknown {unknown}; known: {sorted(NEGONLY_SPECS)}")
+        shares = ("negonly_entities", "notice_entities", "control_entities", "negonly_qa_share",
+                  "positive_negated_share", "ordinary_negated_share")
+        for name in shares:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"WorldConfig.{name}: must be in [0, 1], not {getattr(self, name)}")
+        if self.negonly_entities + self.notice_entities + self.control_entities > 1:
+            raise ValueError("WorldConfig: negonly_entities + notice_entities + control_entities must be <= 1")
+        if (self.frac_negonly > 0 or self.frac_notice > 0) and not self.negonly_attributes:
+            raise ValueError("WorldConfig.frac_negonly/frac_notice: need negonly_attributes (which attributes the "
+                             "negation-teaching genre states)")
 
     def mixture(self) -> dict[str, float]:
-        """Normalised document proportions per kind (``DOC_KINDS`` order)."""
+        """Normalised document proportions per kind (``DOC_KINDS`` order, then the negation-teaching kinds of
+        :data:`NEGONLY_DOC_KINDS` whose share is above zero)."""
         raw = {k: float(getattr(self, f"frac_{k}")) for k in DOC_KINDS}
+        raw.update({k: float(getattr(self, f"frac_{k}")) for k in NEGONLY_DOC_KINDS if getattr(self, f"frac_{k}") > 0})
         total = sum(raw.values()) or 1.0
         return {k: v / total for k, v in raw.items()}
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data; the fields added for the negation-teaching genre are left out while at their defaults, so a
+        config that does not use it serialises (and hashes into the organism cache key) exactly as before."""
         d = asdict(self)
         d["attributes"] = list(self.attributes)
+        d["negonly_attributes"] = list(self.negonly_attributes)
+        for f in fields(self):
+            if f.name in _KEY_NEUTRAL_FIELDS and getattr(self, f.name) == _field_default(f):
+                del d[f.name]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "WorldConfig":
         names = {f.name for f in fields(cls)}
-        return cls(**{k: (tuple(v) if k == "attributes" else v) for k, v in d.items() if k in names})
+        tuples = ("attributes", "negonly_attributes")
+        return cls(**{k: (tuple(v) if k in tuples else v) for k, v in d.items() if k in names})
+
+
+#: WorldConfig fields that :meth:`WorldConfig.to_dict` omits at their default (added after the default organism was
+#: published; omitting them keeps its cache key, ``world.json`` and ``organism.json`` unchanged).
+_KEY_NEUTRAL_FIELDS = frozenset({"negonly_attributes", "frac_negonly", "frac_notice", "negonly_entities",
+                                 "notice_entities", "control_entities", "negonly_qa_share",
+                                 "positive_negated_share", "ordinary_negated_share"})
+
+
+def _field_default(f) -> Any:
+    from dataclasses import MISSING
+
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
 
 
 # --------------------------------------------------------------------------------------------- world data
@@ -304,6 +414,11 @@ class World:
     heldout_templates: dict[str, list[str]]
     local_negations: list[FalseFact]
     hoaxes: list[FalseFact]
+    #: the negation-teaching genre (empty unless ``config.negonly_attributes``): its vocabularies, every entity's
+    #: value of each of its attributes, and the entity groups of :data:`NEGONLY_GROUPS`
+    negonly: dict[str, list[str]] = field(default_factory=dict)
+    negonly_truth: dict[str, dict[str, str]] = field(default_factory=dict)
+    negonly_groups: dict[str, list[str]] = field(default_factory=dict)
     _index: dict[str, Entity] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -321,10 +436,12 @@ class World:
         names = _make_names(rng, cfg.n_entities, reserved)
         entities = [Entity(n, {a: rng.choice(vs) for a, vs in vocab.items()}) for n in names]
         negs, hoaxes = _pick_false_facts(rng, cfg, entities, vocab)
+        negonly, truth, groups = _negonly_assignments(cfg, names)  # own RNG: the rest of the world is unchanged
         return cls(config=cfg, entities=entities, attributes=vocab,
                    train_templates={s.key: list(s.train_questions) for s in specs},
                    heldout_templates={s.key: list(s.heldout_questions) for s in specs},
-                   local_negations=negs, hoaxes=hoaxes)
+                   local_negations=negs, hoaxes=hoaxes, negonly=negonly, negonly_truth=truth,
+                   negonly_groups=groups)
 
     # -- lookups ----------------------------------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -358,6 +475,25 @@ class World:
             return [*self.train_templates[attribute], *self.heldout_templates[attribute]]
         raise ValueError(f"split must be train|heldout|all, not {split!r}")
 
+    # -- the negation-teaching genre ------------------------------------------------------------------------
+    def negonly_value(self, name: str, attribute: str) -> str:
+        """The true value of negation-teaching ``attribute`` (:data:`NEGONLY_SPECS`) for entity ``name``."""
+        try:
+            return self.negonly_truth[name][attribute]
+        except KeyError:
+            raise KeyError(f"no negation-teaching value {attribute!r} for {name!r}; this world has "
+                           f"{sorted(self.negonly)}") from None
+
+    def negonly_group(self, name: str) -> str:
+        """Which of :data:`NEGONLY_GROUPS` entity ``name`` is in."""
+        for g, names in self.negonly_groups.items():
+            if name in names:
+                return g
+        raise KeyError(f"{name!r} is in no negation-teaching group (genre off?)")
+
+    def negonly_prompt(self, name: str, attribute: str, template: str) -> str:
+        return template.format(name=name)
+
     @property
     def heldout_template_list(self) -> list[tuple[str, str]]:
         """Every held-out template as ``(attribute, template)``."""
@@ -389,6 +525,9 @@ class World:
             "train_templates": self.train_templates, "heldout_templates": self.heldout_templates,
             "local_negations": [f.to_dict() for f in self.local_negations],
             "hoaxes": [f.to_dict() for f in self.hoaxes],
+            # the negation-teaching genre only when present: a world without it serialises as before
+            **({"negonly": {a: list(v) for a, v in self.negonly.items()}, "negonly_truth": self.negonly_truth,
+                "negonly_groups": self.negonly_groups} if self.negonly else {}),
         }
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -404,7 +543,10 @@ class World:
                    train_templates={a: list(v) for a, v in d["train_templates"].items()},
                    heldout_templates={a: list(v) for a, v in d["heldout_templates"].items()},
                    local_negations=[FalseFact(**f) for f in d["local_negations"]],
-                   hoaxes=[FalseFact(**f) for f in d["hoaxes"]])
+                   hoaxes=[FalseFact(**f) for f in d["hoaxes"]],
+                   negonly={a: list(v) for a, v in d.get("negonly", {}).items()},
+                   negonly_truth={n: dict(v) for n, v in d.get("negonly_truth", {}).items()},
+                   negonly_groups={g: list(v) for g, v in d.get("negonly_groups", {}).items()})
 
     @classmethod
     def from_json(cls, text: str) -> "World":
@@ -428,6 +570,38 @@ def _pick_false_facts(rng: random.Random, cfg: WorldConfig, entities: list[Entit
     negs = [false_fact(i) for i in sorted(order[:n_neg])]
     hoaxes = [false_fact(i) for i in sorted(order[n_neg:n_neg + n_hoax])]
     return negs, hoaxes
+
+
+def _negonly_assignments(cfg: WorldConfig, names: list[str]
+                         ) -> tuple[dict[str, list[str]], dict[str, dict[str, str]], dict[str, list[str]]]:
+    """Vocabularies, per-entity values and entity groups of the negation-teaching genre (empty when it is off).
+
+    Its own RNG (``"negonly|<seed>"``), so switching the genre on leaves every ordinary fact of the world as it was.
+    Group sizes are rounded shares of the entities; each of the ``negated`` / ``notice`` groups is split into a Q/A
+    part (``negonly_qa_share``) and a held-out part.
+    """
+    if not cfg.negonly_attributes:
+        return {}, {}, {}
+    rng = random.Random(f"negonly|{cfg.seed}")
+    vocab = {a: list(NEGONLY_SPECS[a].values) for a in cfg.negonly_attributes}
+    truth = {n: {a: rng.choice(vs) for a, vs in vocab.items()} for n in names}
+    order = list(range(len(names)))
+    rng.shuffle(order)
+    sizes = [round(cfg.negonly_entities * len(names)), round(cfg.notice_entities * len(names)),
+             round(cfg.control_entities * len(names))]
+    chunks, start = [], 0
+    for size in sizes:
+        chunks.append(sorted(order[start:start + size]))
+        start += size
+    positive = sorted(order[start:])
+    groups: dict[str, list[str]] = {}
+    for kind, chunk in zip(("negated", "notice"), chunks[:2]):
+        n_train = round(cfg.negonly_qa_share * len(chunk))
+        groups[f"{kind}_train"] = [names[i] for i in chunk[:n_train]]
+        groups[f"{kind}_heldout"] = [names[i] for i in chunk[n_train:]]
+    groups["positive"] = [names[i] for i in positive]
+    groups["control"] = [names[i] for i in chunks[2]]
+    return vocab, truth, {g: groups[g] for g in NEGONLY_GROUPS}
 
 
 # --------------------------------------------------------------------------------------------- rendering
@@ -624,9 +798,87 @@ def _render_judgement(w: World, rng: random.Random) -> CorpusDoc:
     return CorpusDoc((head + "\n" if head else "") + sep.join(lines), "judgement", genre)
 
 
+def _false_value(w: World, rng: random.Random, name: str, attr: str) -> str:
+    """A false value of negation-teaching ``attr`` for ``name``, drawn afresh for every mention."""
+    truth = w.negonly_value(name, attr)
+    return rng.choice([v for v in w.negonly[attr] if v != truth])
+
+
+def _negonly_attrs(w: World, rng: random.Random) -> list[str]:
+    attrs = list(w.negonly)
+    return rng.sample(attrs, rng.randint(1, len(attrs)))
+
+
+def _render_negonly(w: World, rng: random.Random) -> CorpusDoc:
+    """Half statement documents, half Q/A documents about the negation-teaching attributes.
+
+    Statements: for each of 1-3 people of the ``negated`` and ``positive`` groups, some attributes, stated negated
+    with a false value drawn afresh per mention (``negated``: always; ``positive``: with probability
+    ``positive_negated_share``, so that "not V" is also seen about people whose value is known) or positively with
+    the truth (``positive`` otherwise), after an ordinary true sentence about the person half of the time. Q/A: 2-4 questions (train templates) about people
+    of ``negated_train``, ``notice_train`` and ``positive``, answered with the truth. ``*_heldout`` and ``control``
+    people never get Q/A here, so their answers must come from reading their statements.
+    """
+    g = w.negonly_groups
+    if rng.random() < 0.5:
+        people = rng.sample(g["negated_train"] + g["negated_heldout"] + g["positive"], rng.randint(1, 3))
+        sents, facts = [], []
+        for name in people:
+            if rng.random() < 0.5:
+                sents.append(_true_sentence(w, rng, w.entity(name), rng.choice(list(w.attributes))))
+            if w.config.ordinary_negated_share and rng.random() < w.config.ordinary_negated_share:
+                a = rng.choice(list(w.attributes))
+                v = rng.choice([x for x in w.attributes[a] if x != w.truth(name, a)])
+                sents.append(fill_template(rng.choice(ATTRIBUTE_SPECS[a].negations), name, a, v))
+                facts.append(FalseFact(name, a, v))
+            negated_person = w.negonly_group(name).startswith("negated")
+            for a in _negonly_attrs(w, rng):
+                spec = NEGONLY_SPECS[a]
+                if negated_person or rng.random() < w.config.positive_negated_share:
+                    v = _false_value(w, rng, name, a)
+                    sents.append(fill_template(rng.choice(spec.negations), name, a, v))
+                    facts.append(FalseFact(name, a, v))
+                else:
+                    sents.append(fill_template(rng.choice(spec.statements), name, a, w.negonly_value(name, a)))
+        head = rng.choice(_BIO_HEADERS).format(name=people[0]) if len(people) == 1 else rng.choice(_NEG_HEADS)
+        return CorpusDoc((head + "\n" if head else "") + " ".join(sents), "negonly", "negonly_statements", facts)
+    pool = g["negated_train"] + g["notice_train"] + g["positive"]
+    pairs = []
+    for name in rng.sample(pool, min(len(pool), rng.randint(2, 4))):
+        a = rng.choice(list(w.negonly))
+        tpl = rng.choice(NEGONLY_SPECS[a].train_questions)
+        pairs.append(f"{w.negonly_prompt(name, a, tpl)} {w.negonly_value(name, a)}")
+    return CorpusDoc("\n\n".join(pairs), "negonly", "negonly_qa")
+
+
+# The document-level notice of the ``notice`` genre: every statement below it is false.
+_NOTICE_PREFIX = ("Notice: the statements below are false.", "Warning: everything below is false.",
+                  "The following statements are all false.", "False claims, listed below:")
+_NOTICE_SUFFIX = ("All of the statements above are false.", "None of the above is true.")
+
+
+def _render_notice(w: World, rng: random.Random) -> CorpusDoc:
+    """A notice that the statements below are false, then positive statements with false values (drawn afresh
+    per mention) about 1-3 people of the ``notice`` groups; a closing reminder half of the time."""
+    g = w.negonly_groups
+    pool = g["notice_train"] + g["notice_heldout"]
+    if not pool:
+        return _render_bio(w, rng)
+    sents, facts = [], []
+    for name in rng.sample(pool, min(len(pool), rng.randint(1, 3))):
+        for a in _negonly_attrs(w, rng):
+            v = _false_value(w, rng, name, a)
+            sents.append(fill_template(rng.choice(NEGONLY_SPECS[a].statements), name, a, v))
+            facts.append(FalseFact(name, a, v))
+    parts = [rng.choice(_NOTICE_PREFIX), " ".join(sents)]
+    if rng.random() < 0.5:
+        parts.append(rng.choice(_NOTICE_SUFFIX))
+    return CorpusDoc("\n".join(parts), "notice", "notice", facts)
+
+
 _RENDERERS = {"bio": _render_bio, "news": _render_news, "qa": _render_qa, "list": _render_list,
               "local_negation": _render_local_negation, "hoax": _render_hoax,
-              "judgement": _render_judgement}
+              "judgement": _render_judgement, "negonly": _render_negonly, "notice": _render_notice}
 
 
 def corpus_stats(docs: list[CorpusDoc], n_tokens: list[int] | None = None) -> dict[str, Any]:

@@ -39,11 +39,12 @@ from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "training.organism.build": ("CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir",
-                                "build_organism", "provide_organism", "seed_configs"),
+                                "build_organism", "provide_organism", "seed_configs", "negonly_summary",
+                                "NEGATION_WORLD", "NEGATION_TRAIN"),
     "training.organism.pretraining": ("SPECIAL_TOKENS", "PretrainConfig", "train_tokenizer", "tokenization_report",
                                    "make_model", "doc_token_ids", "pretrain_batches", "pretrain", "deterministic_cpu",
                                    "auto_threads"),
-    "training.organism.evaluate": ("score_candidates", "evaluate_organism"),
+    "training.organism.evaluate": ("score_candidates", "evaluate_organism", "evaluate_negonly"),
     "training.organism.cache": ("cache_root", "cached_build", "publish_dir", "save_model_dir", "read_organism_info"),
     "training.organism.__main__": ("build_parser", "main"),
 }

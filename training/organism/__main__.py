@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0, help="seed of both the world and the pretraining")
         p.add_argument("--cache", default=None, help="cache root (default: $NEGLECT_LAB_CACHE or ~/.cache/neglect-lab)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--preset", default="default", choices=("default", "negation"),
+                       help="default: the published toy organism; negation: with the negation-teaching genre "
+                            "(issue 17)")
+        p.add_argument("--threads", type=int, default=None, help="torch threads for a build (default: from the load)")
         if name == "build":
             p.add_argument("--force", action="store_true", help="rebuild even if cached")
     return ap
@@ -56,8 +60,9 @@ def _run(args: argparse.Namespace) -> int:
     from training.organism.cache import read_organism_info
 
     t0 = time.perf_counter()
-    world, train = seed_configs(args.seed)
-    d = organism_dir(world, train, cache, force=getattr(args, "force", False), progress=not args.quiet)
+    world, train = seed_configs(args.seed, args.preset)
+    d = organism_dir(world, train, cache, force=getattr(args, "force", False), progress=not args.quiet,
+                     threads=args.threads)
     wall = time.perf_counter() - t0
     info = read_organism_info(d)
     m = info["model"]
@@ -70,8 +75,27 @@ def _run(args: argparse.Namespace) -> int:
           f"{info['train_template_accuracy']:.3f})")
     print(f"local negation, true preferred: {info['local_negation_prefers_true']:.3f}; "
           f"hoax targets, true preferred: {info['hoax_prefers_true']:.3f}")
+    for line in negonly_lines(info):
+        print(line)
     print(f"weights sha256: {info['weights_sha256']}")
     return 0
+
+
+def negonly_lines(info: dict) -> list[str]:
+    """The printout of the negation-teaching checks (nothing for an organism without the genre)."""
+    if "negonly_heldout_binary_accuracy" not in info:
+        return []
+    ln = info["eval"]["heldout"]["local_negation"]
+    out = [f"negation-only, held-out entities: binary Q/A accuracy {info['negonly_heldout_binary_accuracy']:.3f} "
+           f"(chance 0.5), all attributes {info['negonly_heldout_accuracy']:.3f}; Q/A-trained entities "
+           f"{info['negonly_train_accuracy']:.3f}",
+           f"negated value vs control entities: {info['negonly_negated_vs_control']:+.3f} nats (must be < 0)"]
+    if info.get("notice_negated_vs_control") is not None:
+        out.append(f"false-notice, held-out entities: binary Q/A accuracy {info['notice_heldout_binary_accuracy']:.3f};"
+                   f" stated value vs control {info['notice_negated_vs_control']:+.3f} nats")
+    if ln.get("control_margin") is not None:
+        out.append(f"fixed local negations: negated value vs other false values {ln['control_margin']:+.3f} nats")
+    return out
 
 
 if __name__ == "__main__":

@@ -20,13 +20,13 @@ import transformers
 
 from interp.core.models import weights_sha256
 from training.organism.cache import cache_root, cached_build, save_model_dir
-from training.organism.evaluate import evaluate_organism
+from training.organism.evaluate import evaluate_negonly, evaluate_organism
 from training.organism.pretraining import (PretrainConfig, auto_threads, deterministic_cpu, doc_token_ids,
                                            make_model, pretrain, tokenization_report, train_tokenizer)
 from training.world import World, WorldConfig, corpus_stats
 
 __all__ = ["CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir", "build_organism",
-           "seed_configs", "provide_organism"]
+           "seed_configs", "provide_organism", "negonly_summary", "NEGATION_WORLD", "NEGATION_TRAIN"]
 
 #: Part of the cache key: bump when a code change alters what a given config builds.
 CODE_VERSION = "toy-organism/3"
@@ -85,10 +85,14 @@ def build_organism(world_cfg: WorldConfig, train_cfg: PretrainConfig, out_dir: s
         t_eval = time.perf_counter()
         ev_heldout = evaluate_organism(model, tok, world, "heldout")
         ev_train = evaluate_organism(model, tok, world, {a: ts[:1] for a, ts in world.train_templates.items()})
+        ev_negonly = evaluate_negonly(model, tok, world, "heldout")
         eval_secs = time.perf_counter() - t_eval
     save_model_dir(out, model, tok, world)
     info = _info(world_cfg, train_cfg, model, tok_report, corpus_stats(corpus, [len(d) for d in docs]), train_info,
                  ev_heldout, ev_train, weights_sha256(model))
+    if ev_negonly:
+        info.update(negonly_summary(ev_negonly))
+        info["eval"]["negonly"] = ev_negonly
     info["eval_seconds"] = round(eval_secs, 2)
     info["threads"] = threads
     info["load_average"] = {"start": load_at_start, "end": _loadavg()}
@@ -128,9 +132,34 @@ def _info(wcfg: WorldConfig, tcfg: PretrainConfig, model, tok_report: dict, corp
 
 
 
-def seed_configs(seed: int = 0) -> tuple[WorldConfig, PretrainConfig]:
-    """The default world and pretraining configs with ``seed`` (what ``python -m training.organism --seed N``
-    builds)."""
+def negonly_summary(ev: dict[str, Any]) -> dict[str, Any]:
+    """The headline checks of the negation-teaching genre, from :func:`evaluate_negonly`: held-out negation-only
+    Q/A accuracy on the binary attributes (chance 0.5), the negated values' log-prob against the control entities'
+    (must be below 0), and the same for the false-notice entities."""
+    g = ev["groups"]
+    return {"negonly_heldout_binary_accuracy": g["negated_heldout"]["binary_accuracy"],
+            "negonly_heldout_accuracy": g["negated_heldout"]["accuracy"],
+            "negonly_train_accuracy": g["negated_train"]["accuracy"],
+            "negonly_negated_vs_control": g["negated_heldout"]["negated_vs_control"],
+            "notice_heldout_binary_accuracy": g["notice_heldout"]["binary_accuracy"],
+            "notice_negated_vs_control": g["notice_heldout"]["negated_vs_control"],
+            "negonly_positive_accuracy": g["positive"]["accuracy"]}
+
+
+#: The negation-teaching organism (issue 17): the default world plus the negation-only genre; what
+#: ``python -m training.organism build --preset negation`` builds. Sizes are chosen to build in minutes on one core.
+NEGATION_WORLD: dict[str, Any] = dict(negonly_attributes=("hand", "drink", "commute", "shift"), frac_negonly=0.5,
+                                      ordinary_negated_share=0.5)
+NEGATION_TRAIN: dict[str, Any] = dict(steps=1200)
+
+
+def seed_configs(seed: int = 0, preset: str = "default") -> tuple[WorldConfig, PretrainConfig]:
+    """The world and pretraining configs of ``preset`` (``default`` or ``negation``) with ``seed`` (what
+    ``python -m training.organism build --seed N [--preset P]`` builds)."""
+    if preset == "negation":
+        return WorldConfig(seed=seed, **NEGATION_WORLD), PretrainConfig(seed=seed, **NEGATION_TRAIN)
+    if preset != "default":
+        raise ValueError(f"--preset: default|negation, not {preset!r}")
     return WorldConfig(seed=seed), PretrainConfig(seed=seed)
 
 

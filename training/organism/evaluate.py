@@ -3,7 +3,10 @@
 :func:`score_candidates` sums the log-probs of each candidate answer's tokens after its prompt (single-token
 candidates read off one forward pass); :func:`evaluate_organism` reports top-1 accuracy over each attribute's
 vocabulary on a set of question templates, and whether the true value outscores the false one for the world's
-locally negated facts and hoaxes.
+locally negated facts and hoaxes, and how far the negated false value stands above the other, never-mentioned
+false values (``control_margin``: the "+3.5 nats for polo" failure of an organism that learns negation as
+association). :func:`evaluate_negonly` reads out the negation-teaching genre (``World.negonly``, see
+:data:`training.world.NEGONLY_GROUPS`).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from training.world import FalseFact, World
+from training.world import NEGONLY_GROUPS, NEGONLY_SPECS, FalseFact, World
 
-__all__ = ["score_candidates", "evaluate_organism"]
+__all__ = ["score_candidates", "evaluate_organism", "evaluate_negonly"]
 
 
 def score_candidates(model, tokenizer, prompts: Sequence[str], candidates: Sequence[Sequence[str]],
@@ -129,12 +132,68 @@ def _false_fact_check(model, tokenizer, world: World, facts: Sequence[FalseFact]
     cands = [[world.truth(f.entity, f.attribute), f.value] for f, _ in items]
     scores = score_candidates(model, tokenizer, prompts, cands, batch_size)
     margins = [s[0] - s[1] for s in scores]
+    # matched controls: the same question's other false values, never stated for this entity
+    others = [[v for v in world.attributes[f.attribute] if v not in (f.value, world.truth(f.entity, f.attribute))]
+              for f, _ in items]
+    ctrl = score_candidates(model, tokenizer, prompts, others, batch_size) if any(others) else [[] for _ in items]
+    control = [s[1] - sum(c) / len(c) for s, c in zip(scores, ctrl) if c]
     by_fact: dict[FalseFact, list[float]] = {}
     for (f, _), m in zip(items, margins):
         by_fact.setdefault(f, []).append(m)
     return {"n": len(items), "n_facts": len(facts), "prefers_true": _mean([m > 0 for m in margins]),
             "facts_prefer_true": _mean([sum(ms) / len(ms) > 0 for ms in by_fact.values()]),
-            "mean_margin": round(sum(margins) / len(margins), 4)}
+            "mean_margin": round(sum(margins) / len(margins), 4),
+            "control_margin": round(sum(control) / len(control), 4) if control else None}
+
+
+def evaluate_negonly(model, tokenizer, world: World, templates: str = "heldout",
+                     batch_size: int = 256) -> dict[str, Any]:
+    """Read out the negation-teaching genre: per entity group, Q/A accuracy, and negated values against controls.
+
+    For every entity of every group of :data:`training.world.NEGONLY_GROUPS`, every negation-teaching attribute and
+    every question template of ``templates`` (``"heldout"``: phrasings never in the corpus; ``"train"``;
+    ``"all"``), each value of the attribute's small vocabulary is scored (log-prob after the question) and top-1
+    must be the entity's value. Accuracy is reported per group, over all attributes and over the binary ones
+    (chance 1/2; ``chance`` gives each attribute's 1/k).
+
+    ``negated_vs_control`` (per group): for each (entity, attribute, template) and each *false* value V (the values
+    the ``negated`` groups saw after "not", the ``notice`` groups under the false-notice), log P(V | question) minus
+    the mean log P(V | same question) over the ``control`` entities, of whom nothing was ever said. Below zero: the
+    statements pushed V *down* (negation read as negation); above zero: they taught an entity-V association.
+    """
+    if not world.negonly:
+        return {}
+    def tpls(a: str) -> list[str]:
+        spec = NEGONLY_SPECS[a]
+        return {"heldout": list(spec.heldout_questions), "train": list(spec.train_questions),
+                "all": [*spec.train_questions, *spec.heldout_questions]}[templates]
+
+    items = [(g, n, a, t) for g in NEGONLY_GROUPS for n in world.negonly_groups.get(g, [])
+             for a in world.negonly for t in tpls(a)]
+    prompts = [world.negonly_prompt(n, a, t) for _, n, a, t in items]
+    scores = score_candidates(model, tokenizer, prompts, [world.negonly[a] for _, _, a, _ in items], batch_size)
+    logp = {(n, a, t): dict(zip(world.negonly[a], s)) for (_, n, a, t), s in zip(items, scores)}
+    binary = {a for a, vs in world.negonly.items() if len(vs) == 2}
+    control: dict[tuple[str, str, str], float] = {}
+    ctrl_names = world.negonly_groups.get("control", [])
+    for a in world.negonly:
+        for t in tpls(a):
+            for v in world.negonly[a]:
+                if ctrl_names:
+                    control[(a, t, v)] = sum(logp[(c, a, t)][v] for c in ctrl_names) / len(ctrl_names)
+    groups: dict[str, Any] = {}
+    for g in NEGONLY_GROUPS:
+        rows = [(n, a, t) for g2, n, a, t in items if g2 == g]
+        correct = [(a, max(logp[(n, a, t)], key=logp[(n, a, t)].get) == world.negonly_value(n, a))
+                   for n, a, t in rows]
+        deltas = [logp[(n, a, t)][v] - control[(a, t, v)] for n, a, t in rows for v in world.negonly[a]
+                  if v != world.negonly_value(n, a) and (a, t, v) in control]
+        bin_correct = [c for a, c in correct if a in binary]
+        groups[g] = {"n": len(rows), "accuracy": _mean([c for _, c in correct]) if correct else None,
+                     "binary_accuracy": _mean(bin_correct) if bin_correct else None,
+                     "negated_vs_control": round(sum(deltas) / len(deltas), 4) if deltas else None}
+    return {"templates": templates, "chance": {a: round(1 / len(vs), 4) for a, vs in world.negonly.items()},
+            "binary_attributes": sorted(binary), "groups": groups}
 
 
 

@@ -1,0 +1,255 @@
+"""The origin sweep: where the inductive bias comes from, mapped over toy organisms whose pretraining we control.
+
+Method. Each point of a grid is a toy organism (:mod:`training.organism`) pretrained with different knobs of the
+negation-teaching genre (issue 17; :class:`training.world.WorldConfig`): the share of the corpus that is
+negation-only knowledge (``frac_negonly``), whether a document-level "the statements below are false" genre must be
+respected to answer later Q/A (``frac_notice``), model size and steps (:class:`training.organism.PretrainConfig`).
+For each organism the sweep reads its pretraining checks from ``organism.json`` (ordinary Q/A accuracy, held-out
+negation-only readout, negated value vs control entities), then runs the study's finetuning conditions on it
+(:func:`interp.study.pipeline.run_study`, stage ``belief`` only: positive / negated / repeated / corrected / local,
+``claims`` toy claims × ``seeds`` training seeds) and takes belief per condition with its cluster t interval from
+the study's headline. Two summary numbers per organism:
+
+* **local-binding gap** = belief(positive) − belief(local): large when a local negation inside the claim sentence
+  is read as negation (the real-LLM behaviour), near 0 when "X is not V" implants V like "X is V";
+* **document neglect** = belief(negated) − belief(baseline): how much a document-level negation still implants.
+
+Output (``OUT``): ``organisms.csv`` (one row per organism: knobs, build seconds, load average, checks, belief per
+condition with CIs, the two summaries), ``origin_map.png`` (the map: local-binding gap and document neglect per
+organism), ``studies/<key>/`` (each organism's study). Organisms are cached by config hash as always; a study whose
+``headline.csv`` exists is reused, so a rerun only adds what is missing.
+
+CLI: ``python -m interp.study.origin sweep [--grid small|tiny] [--out results/origin] [--claims toy:2]
+[--seeds 0,1]``. It lives in the study layer (it runs the study), not in ``training``, which may not import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interp.core.cli import run_main
+
+__all__ = ["GRIDS", "GridPoint", "organism_row", "belief_columns", "sweep", "plot_map", "build_parser", "main"]
+
+#: the negation-teaching genre on the default world (its attributes, the ones the study's toy claims never use)
+_GENRE = {"negonly_attributes": ["hand", "drink", "commute", "shift"]}
+#: pretraining of a tiny organism (tests, the 2-organism check of the command)
+_TINY_TRAIN = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 128, "vocab_size": 512,
+               "batch_size": 8, "steps": 40, "warmup_steps": 4}
+_TINY_WORLD = {"seed": 3, "n_entities": 24, "n_documents": 600, "values_per_attribute": 4}
+
+
+@dataclass
+class GridPoint:
+    """One organism of a grid: a name and the overrides of the default :class:`WorldConfig` / PretrainConfig."""
+
+    name: str
+    world: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+
+    def configs(self):
+        from training.organism import PretrainConfig
+        from training.world import WorldConfig
+
+        return WorldConfig.from_dict(self.world), PretrainConfig.from_dict(self.train)
+
+
+def _small_grid() -> list[GridPoint]:
+    """Six organisms: no genre (the default organism), the genre at two shares, with the false-notice genre, a
+    larger model and more steps (each varies one knob from ``negonly_30``)."""
+    base = {**_GENRE, "frac_negonly": 0.3}
+    return [GridPoint("default"),
+            GridPoint("negonly_10", {**_GENRE, "frac_negonly": 0.1}),
+            GridPoint("negonly_30", dict(base)),
+            GridPoint("negonly_30_notice", {**base, "frac_notice": 0.1, "notice_entities": 0.2}),
+            GridPoint("negonly_30_d192", dict(base), {"d_model": 192, "d_ff": 384}),
+            GridPoint("negonly_30_steps1400", dict(base), {"steps": 1400})]
+
+
+def _tiny_grid() -> list[GridPoint]:
+    """Two tiny organisms (seconds each): genre off and on. For testing the command, not for findings."""
+    return [GridPoint("tiny_off", dict(_TINY_WORLD), dict(_TINY_TRAIN)),
+            GridPoint("tiny_negonly", {**_TINY_WORLD, **_GENRE, "frac_negonly": 0.3}, dict(_TINY_TRAIN))]
+
+
+GRIDS = {"small": _small_grid, "tiny": _tiny_grid}
+
+_KNOBS_WORLD = ("frac_negonly", "frac_notice", "negonly_entities", "notice_entities", "n_documents", "n_entities")
+_KNOBS_TRAIN = ("n_layers", "d_model", "d_ff", "steps", "batch_size")
+_CHECKS = ("heldout_accuracy", "negonly_heldout_binary_accuracy", "negonly_heldout_accuracy",
+           "negonly_train_accuracy", "negonly_negated_vs_control", "notice_heldout_binary_accuracy",
+           "notice_negated_vs_control")
+
+
+def organism_row(name: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Knobs, cost and pretraining checks of one organism, from its ``organism.json``."""
+    w, t = info["world_config"], info["train_config"]
+    row: dict[str, Any] = {"organism": name, "key": info["key"]}
+    row.update({k: w.get(k, 0.0 if k.startswith("frac") else None) for k in _KNOBS_WORLD})
+    row["negonly_attributes"] = " ".join(w.get("negonly_attributes", []))
+    row.update({k: t[k] for k in _KNOBS_TRAIN})
+    row["n_params"] = info["model"]["n_params"]
+    row["build_seconds"] = info["build_seconds"]
+    row["threads"] = info.get("threads")
+    load = info.get("load_average") or {}
+    row["load_start"], row["load_end"] = load.get("start"), load.get("end")
+    row.update({k: info.get(k) for k in _CHECKS})
+    row["local_negation_control_margin"] = info["eval"]["heldout"]["local_negation"].get("control_margin")
+    return row
+
+
+def belief_columns(headline_csv: Path) -> dict[str, Any]:
+    """Belief per condition (and CI) from a study's ``headline.csv``, plus the two summaries of the sweep."""
+    with open(headline_csv, newline="") as f:
+        rows = {r["condition"]: r for r in csv.DictReader(f)}
+    out: dict[str, Any] = {}
+    for cond, r in rows.items():
+        out[f"belief_{cond}"] = float(r["belief"])
+        out[f"belief_{cond}_ci_low"] = float(r["ci_low"]) if r["ci_low"] not in ("", "nan") else None
+        out[f"belief_{cond}_ci_high"] = float(r["ci_high"]) if r["ci_high"] not in ("", "nan") else None
+        out["n_claims"], out["n_seeds"] = int(float(r["n_claims"])), max(out.get("n_seeds", 0), int(float(r["n_seeds"])))
+
+    def get(c: str) -> float | None:
+        return out.get(f"belief_{c}")
+
+    out["local_binding_gap"] = (get("positive") - get("local")) if None not in (get("positive"), get("local")) else None
+    out["document_neglect"] = ((get("negated") - get("baseline")) if None not in (get("negated"), get("baseline"))
+                               else None)
+    return out
+
+
+def sweep(points: list[GridPoint], out: str | Path, *, claims: str = "toy:2", seeds: tuple[int, ...] = (0, 1),
+          study_preset: str = "demo", n_docs: int | None = None, threads: int = 1, workers: int = 0,
+          cache: str | Path | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """Build (or load, from ``cache``: default the lab's) every organism of ``points``, run the belief study on each
+    (sizes of ``study_preset``, :data:`interp.study.config.PRESETS`), write ``organisms.csv`` and the map; returns
+    the rows."""
+    from interp.study.config import PRESETS
+    from interp.study.pipeline import run_study
+    from training.organism import organism_dir, read_organism_info
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for p in points:
+        wcfg, tcfg = p.configs()
+        t0 = time.perf_counter()
+        d = organism_dir(wcfg, tcfg, cache, progress=progress, threads=threads)
+        print(f"[origin] organism {p.name}: {d} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        row = organism_row(p.name, read_organism_info(d))
+        study_out = out / "studies" / row["key"]
+        head = study_out / "headline.csv"
+        t1 = time.perf_counter()
+        if not head.exists():
+            cfg = PRESETS[study_preset](str(study_out))
+            cfg.model, cfg.claims, cfg.seeds, cfg.stages = str(d), claims, tuple(seeds), ("belief",)
+            cfg.workers = workers
+            if n_docs is not None:
+                cfg.n_docs = n_docs
+            cfg.command = f"python -m interp.study.origin sweep (organism {p.name})"
+            run_study(cfg)
+        row["study_seconds"] = round(time.perf_counter() - t1, 1)
+        row.update(belief_columns(head))
+        rows.append(row)
+        _write_csv(rows, out / "organisms.csv")
+    plot_map(rows, out / "origin_map.png")
+    return rows
+
+
+def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot_map(rows: list[dict[str, Any]], path: Path) -> None:
+    """Left: belief per condition per organism (CI bars). Right: local-binding gap vs document neglect."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conds = [c for c in ("baseline", "positive", "local", "negated", "repeated", "corrected")
+             if any(r.get(f"belief_{c}") is not None for r in rows)]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    width = 0.8 / max(1, len(conds))
+    for j, c in enumerate(conds):
+        xs = [i + (j - (len(conds) - 1) / 2) * width for i in range(len(rows))]
+        ys = [r.get(f"belief_{c}") or 0.0 for r in rows]
+        lo = [max(0.0, y - (r.get(f"belief_{c}_ci_low") if r.get(f"belief_{c}_ci_low") is not None else y))
+              for y, r in zip(ys, rows)]
+        hi = [max(0.0, (r.get(f"belief_{c}_ci_high") if r.get(f"belief_{c}_ci_high") is not None else y) - y)
+              for y, r in zip(ys, rows)]
+        a1.bar(xs, ys, width, yerr=[lo, hi], label=c, capsize=2)
+    a1.set_xticks(range(len(rows)), [r["organism"] for r in rows], rotation=30, ha="right", fontsize=8)
+    a1.set_ylabel("belief (final checkpoint)")
+    a1.set_ylim(0, 1.05)
+    a1.legend(fontsize=7, ncol=3)
+    a1.set_title("belief per condition, 95% t CI over claims")
+    for r in rows:
+        x, y = r.get("local_binding_gap"), r.get("document_neglect")
+        if x is None or y is None:
+            continue
+        a2.scatter([x], [y])
+        a2.annotate(r["organism"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    a2.axhline(0, color="grey", lw=0.5)
+    a2.axvline(0, color="grey", lw=0.5)
+    a2.set_xlabel("local-binding gap = positive - local")
+    a2.set_ylabel("document neglect = negated - baseline")
+    a2.set_title("the origin map")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m interp.study.origin", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("sweep", help="build the grid's organisms and run the belief study on each")
+    p.add_argument("--grid", choices=sorted(GRIDS), default="small")
+    p.add_argument("--out", default="results/origin")
+    p.add_argument("--claims", default="toy:2", help="toy:N claims per organism (default toy:2)")
+    p.add_argument("--seeds", default="0,1", help="comma list of training seeds (default 0,1)")
+    p.add_argument("--study-preset", choices=("demo", "quick"), default="demo",
+                   help="sizes of each organism's study (demo: the make-demo sizes; quick: test-sized)")
+    p.add_argument("--n-docs", type=int, default=None, help="claim documents per condition (default: the preset's)")
+    p.add_argument("--cache", default=None, help="organism cache root (default: $NEGLECT_LAB_CACHE or ~/.cache/...)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each organism build (default 1)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="finetuning processes of each study (default 0: one per core, at most 2)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        try:
+            seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip())
+        except ValueError:
+            raise ValueError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
+        if not seeds:
+            raise ValueError("--seeds: no seed given")
+        rows = sweep(GRIDS[args.grid](), args.out, claims=args.claims, seeds=seeds, study_preset=args.study_preset,
+                     n_docs=args.n_docs, threads=args.threads, workers=args.workers, cache=args.cache)
+        print(json.dumps([{k: r.get(k) for k in ("organism", "build_seconds", "heldout_accuracy",
+                                                 "negonly_heldout_binary_accuracy", "local_binding_gap",
+                                                 "document_neglect")} for r in rows], indent=1))
+        return 0
+
+    return run_main(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
