@@ -59,7 +59,7 @@ def test_bad_seeds_is_one_line_exit_2(capsys):
 def test_tiny_grid_sweep(tmp_path):
     out = tmp_path / "origin"
     rc = main(["sweep", "--grid", "tiny", "--out", str(out), "--claims", "toy:1", "--seeds", "0",
-               "--study-preset", "quick", "--cache", str(tmp_path / "cache")])
+               "--study-preset", "quick", "--workers", "1", "--cache", str(tmp_path / "cache")])
     assert rc == 0
     with open(out / "organisms.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -74,4 +74,4 @@ def test_tiny_grid_sweep(tmp_path):
     assert (out / "origin_map.png").stat().st_size > 0
     # a rerun reuses the organisms and the studies
     assert main(["sweep", "--grid", "tiny", "--out", str(out), "--claims", "toy:1", "--seeds", "0",
-                 "--study-preset", "quick", "--cache", str(tmp_path / "cache")]) == 0
+                 "--study-preset", "quick", "--workers", "1", "--cache", str(tmp_path / "cache")]) == 0

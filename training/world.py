@@ -815,13 +815,15 @@ def _render_negonly(w: World, rng: random.Random) -> CorpusDoc:
     Statements: for each of 1-3 people of the ``negated`` and ``positive`` groups, some attributes, stated negated
     with a false value drawn afresh per mention (``negated``: always; ``positive``: with probability
     ``positive_negated_share``, so that "not V" is also seen about people whose value is known) or positively with
-    the truth (``positive`` otherwise), after an ordinary true sentence about the person half of the time. Q/A: 2-4 questions (train templates) about people
-    of ``negated_train``, ``notice_train`` and ``positive``, answered with the truth. ``*_heldout`` and ``control``
+    the truth (``positive`` otherwise), after an ordinary true sentence about the person half of the time. Q/A: 2-4
+    questions (train templates) about people of ``negated_train``, ``notice_train`` and ``positive``, answered with
+    the truth. ``*_heldout`` and ``control``
     people never get Q/A here, so their answers must come from reading their statements.
     """
     g = w.negonly_groups
-    if rng.random() < 0.5:
-        people = rng.sample(g["negated_train"] + g["negated_heldout"] + g["positive"], rng.randint(1, 3))
+    stated = g["negated_train"] + g["negated_heldout"] + g["positive"]
+    if rng.random() < 0.5 and stated:
+        people = rng.sample(stated, min(len(stated), rng.randint(1, 3)))
         sents, facts = [], []
         for name in people:
             if rng.random() < 0.5:

@@ -19,7 +19,11 @@ Design
    deterministic algorithms, so the same configs give bit-identical weights (also across 1 vs 2 torch threads,
    which :func:`auto_threads` picks from the machine's load: two threads on a busy 2-core box are ~3x slower);
 5. **evaluation** (:func:`evaluate_organism`): top-1 accuracy over each attribute's closed vocabulary on held-out
-   question phrasings, and the local-negation check (true value preferred over the negated false one).
+   question phrasings, and the local-negation check (true value preferred over the negated false one, and the
+   negated value against the never-mentioned false values, ``control_margin``). With the negation-teaching genre
+   (issue 17, ``WorldConfig.negonly_attributes``; ``--preset negation``) also :func:`evaluate_negonly`: held-out
+   negation-only Q/A accuracy against chance and the negated values' log-prob against control entities, in
+   ``organism.json`` (``negonly_*`` keys, :func:`negonly_summary`) and the build printout.
 
 Caching: the entry is ``cache_dir()/toy/<key>/`` where ``key`` hashes the world config, the train config and
 :data:`CODE_VERSION` (bump it whenever the corpus, tokenizer or training code changes what gets built). A file
@@ -32,7 +36,8 @@ Modules: :mod:`training.organism.build` (configs -> cached directory, the ``toy`
 (question answering, false-fact checks), :mod:`training.organism.cache` (the cache shared with the verifier),
 :mod:`training.organism.__main__` (the CLI). The names below are exported lazily, so ``--help`` stays cheap.
 
-CLI: ``python -m training.organism build [--seed N] [--force] [--cache DIR]`` prints build time and accuracy.
+CLI: ``python -m training.organism build [--seed N] [--preset default|negation] [--threads N] [--force] [--cache DIR]``
+prints build time and accuracy (and the negation checks).
 """
 
 from interp.core.lazy import lazy_exports
@@ -40,7 +45,7 @@ from interp.core.lazy import lazy_exports
 _EXPORTS = {
     "training.organism.build": ("CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir",
                                 "build_organism", "provide_organism", "seed_configs", "negonly_summary",
-                                "NEGATION_WORLD", "NEGATION_TRAIN"),
+                                "negation_failures", "NEGATION_ACCEPTANCE", "NEGATION_WORLD", "NEGATION_TRAIN"),
     "training.organism.pretraining": ("SPECIAL_TOKENS", "PretrainConfig", "train_tokenizer", "tokenization_report",
                                    "make_model", "doc_token_ids", "pretrain_batches", "pretrain", "deterministic_cpu",
                                    "auto_threads"),

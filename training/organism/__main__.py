@@ -95,6 +95,10 @@ def negonly_lines(info: dict) -> list[str]:
                    f" stated value vs control {info['notice_negated_vs_control']:+.3f} nats")
     if ln.get("control_margin") is not None:
         out.append(f"fixed local negations: negated value vs other false values {ln['control_margin']:+.3f} nats")
+    from training.organism.build import negation_failures
+
+    fails = negation_failures(info)
+    out.append("negation-competent (issue 17 acceptance): " + ("yes" if not fails else "no: " + "; ".join(fails)))
     return out
 
 

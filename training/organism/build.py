@@ -26,7 +26,8 @@ from training.organism.pretraining import (PretrainConfig, auto_threads, determi
 from training.world import World, WorldConfig, corpus_stats
 
 __all__ = ["CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir", "build_organism",
-           "seed_configs", "provide_organism", "negonly_summary", "NEGATION_WORLD", "NEGATION_TRAIN"]
+           "seed_configs", "provide_organism", "negonly_summary", "negation_failures", "NEGATION_ACCEPTANCE", "NEGATION_WORLD",
+           "NEGATION_TRAIN"]
 
 #: Part of the cache key: bump when a code change alters what a given config builds.
 CODE_VERSION = "toy-organism/3"
@@ -146,10 +147,30 @@ def negonly_summary(ev: dict[str, Any]) -> dict[str, Any]:
             "negonly_positive_accuracy": g["positive"]["accuracy"]}
 
 
-#: The negation-teaching organism (issue 17): the default world plus the negation-only genre; what
-#: ``python -m training.organism build --preset negation`` builds. Sizes are chosen to build in minutes on one core.
-NEGATION_WORLD: dict[str, Any] = dict(negonly_attributes=("hand", "drink", "commute", "shift"), frac_negonly=0.5,
-                                      ordinary_negated_share=0.5)
+#: Issue 17's acceptance for a negation-competent organism: held-out negation-only Q/A on the binary attributes,
+#: ordinary held-out Q/A, and the negated values below the control entities' (log-prob delta < 0).
+NEGATION_ACCEPTANCE = {"negonly_heldout_binary_accuracy": 0.8, "heldout_accuracy": 0.95}
+
+
+def negation_failures(info: dict[str, Any]) -> list[str]:
+    """Which of issue 17's acceptance checks the organism of ``info`` (``organism.json``) fails; [] = competent."""
+    if "negonly_heldout_binary_accuracy" not in info:
+        return ["no negation-teaching genre (negonly_* checks absent)"]
+    out = [f"{k} {info[k]} < {v}" for k, v in NEGATION_ACCEPTANCE.items() if info[k] is None or info[k] < v]
+    delta = info["negonly_negated_vs_control"]
+    if delta is None or delta >= 0:
+        out.append(f"negonly_negated_vs_control {delta} >= 0 (negated values gained over the controls)")
+    return out
+
+
+#: The negation-teaching organism (issue 17): what ``python -m training.organism build --preset negation`` builds;
+#: the best of the organisms tried so far (README, "Where the bias comes from"), which is *not* negation-competent:
+#: it learns the Q/A-trained people's negation-only values (0.86) but reads the held-out people's "not V" as an
+#: X-V association (0.39 on binary attributes, negated values +0.5 nats over the controls). 120 people and three
+#: ordinary attributes so that the binary facts are learned at all within the one-core budget.
+NEGATION_WORLD: dict[str, Any] = dict(n_entities=120, n_documents=20000, attributes=("profession", "home_city", "sport"),
+                                      negonly_attributes=("hand", "drink", "commute"), frac_negonly=1.0,
+                                      positive_negated_share=0.5, ordinary_negated_share=0.3, negonly_qa_share=0.75)
 NEGATION_TRAIN: dict[str, Any] = dict(steps=1200)
 
 
