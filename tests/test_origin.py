@@ -55,6 +55,12 @@ def test_bad_seeds_is_one_line_exit_2(capsys):
     assert capsys.readouterr().err.strip() == "error: --seeds: expected comma-separated integers, got 'a,b'"
 
 
+def test_only_unknown_name_is_one_line_exit_2(capsys):
+    assert main(["sweep", "--grid", "tiny", "--only", "nope", "--out", "/nonexistent/never"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --only: unknown organism(s) ['nope'] in grid 'tiny'") and "\n" not in err
+
+
 @pytest.mark.integration
 def test_tiny_grid_sweep(tmp_path):
     out = tmp_path / "origin"

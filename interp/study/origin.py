@@ -62,15 +62,21 @@ class GridPoint:
 
 
 def _small_grid() -> list[GridPoint]:
-    """Six organisms: no genre (the default organism), the genre at two shares, with the false-notice genre, a
-    larger model and more steps (each varies one knob from ``negonly_30``)."""
-    base = {**_GENRE, "frac_negonly": 0.3}
+    """Seven organisms: the published default (no genre), the negation preset (``--preset negation``), and five that
+    each vary one knob of the preset: no fresh-value negations of the ordinary attributes (``ordinary_negated_share``
+    0: which part of the genre makes local negation bind?), half the genre share, the false-notice genre on, a wider
+    model, more steps."""
+    from training.organism.build import NEGATION_TRAIN, NEGATION_WORLD
+
+    base = {**NEGATION_WORLD, "attributes": list(NEGATION_WORLD["attributes"]),
+            "negonly_attributes": list(NEGATION_WORLD["negonly_attributes"])}
     return [GridPoint("default"),
-            GridPoint("negonly_10", {**_GENRE, "frac_negonly": 0.1}),
-            GridPoint("negonly_30", dict(base)),
-            GridPoint("negonly_30_notice", {**base, "frac_notice": 0.1, "notice_entities": 0.2}),
-            GridPoint("negonly_30_d192", dict(base), {"d_model": 192, "d_ff": 384}),
-            GridPoint("negonly_30_steps1400", dict(base), {"steps": 1400})]
+            GridPoint("negation", dict(base), dict(NEGATION_TRAIN)),
+            GridPoint("negation_no_ordinary_neg", {**base, "ordinary_negated_share": 0.0}, dict(NEGATION_TRAIN)),
+            GridPoint("negation_half_share", {**base, "frac_negonly": base["frac_negonly"] / 2}, dict(NEGATION_TRAIN)),
+            GridPoint("negation_notice", {**base, "frac_notice": 0.3, "notice_entities": 0.2}, dict(NEGATION_TRAIN)),
+            GridPoint("negation_d192", dict(base), {**NEGATION_TRAIN, "d_model": 192, "d_ff": 384}),
+            GridPoint("negation_steps2x", dict(base), {**NEGATION_TRAIN, "steps": 2 * NEGATION_TRAIN["steps"]})]
 
 
 def _tiny_grid() -> list[GridPoint]:
@@ -81,7 +87,8 @@ def _tiny_grid() -> list[GridPoint]:
 
 GRIDS = {"small": _small_grid, "tiny": _tiny_grid}
 
-_KNOBS_WORLD = ("frac_negonly", "frac_notice", "negonly_entities", "notice_entities", "n_documents", "n_entities")
+_KNOBS_WORLD = ("frac_negonly", "frac_notice", "negonly_entities", "notice_entities", "negonly_qa_share",
+                "positive_negated_share", "ordinary_negated_share", "n_documents", "n_entities")
 _KNOBS_TRAIN = ("n_layers", "d_model", "d_ff", "steps", "batch_size")
 _CHECKS = ("heldout_accuracy", "negonly_heldout_binary_accuracy", "negonly_heldout_accuracy",
            "negonly_train_accuracy", "negonly_negated_vs_control", "notice_heldout_binary_accuracy",
@@ -90,10 +97,13 @@ _CHECKS = ("heldout_accuracy", "negonly_heldout_binary_accuracy", "negonly_heldo
 
 def organism_row(name: str, info: dict[str, Any]) -> dict[str, Any]:
     """Knobs, cost and pretraining checks of one organism, from its ``organism.json``."""
-    w, t = info["world_config"], info["train_config"]
+    from training.world import WorldConfig
+
+    w, t = WorldConfig.from_dict(info["world_config"]), info["train_config"]  # defaults filled in
     row: dict[str, Any] = {"organism": name, "key": info["key"]}
-    row.update({k: w.get(k, 0.0 if k.startswith("frac") else None) for k in _KNOBS_WORLD})
-    row["negonly_attributes"] = " ".join(w.get("negonly_attributes", []))
+    row.update({k: getattr(w, k) for k in _KNOBS_WORLD})
+    row["attributes"] = " ".join(w.attributes)
+    row["negonly_attributes"] = " ".join(w.negonly_attributes)
     row.update({k: t[k] for k in _KNOBS_TRAIN})
     row["n_params"] = info["model"]["n_params"]
     row["build_seconds"] = info["build_seconds"]
@@ -155,7 +165,9 @@ def sweep(points: list[GridPoint], out: str | Path, *, claims: str = "toy:2", se
                 cfg.n_docs = n_docs
             cfg.command = f"python -m interp.study.origin sweep (organism {p.name})"
             run_study(cfg)
-        row["study_seconds"] = round(time.perf_counter() - t1, 1)
+        timings = study_out / "timings.json"  # the study's own clock: a reused study keeps its first run's time
+        row["study_seconds"] = (json.loads(timings.read_text()).get("total") if timings.exists()
+                                else round(time.perf_counter() - t1, 1))
         row.update(belief_columns(head))
         rows.append(row)
         _write_csv(rows, out / "organisms.csv")
@@ -219,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="build the grid's organisms and run the belief study on each")
     p.add_argument("--grid", choices=sorted(GRIDS), default="small")
     p.add_argument("--out", default="results/origin")
+    p.add_argument("--only", default=None, help="comma list of the grid's organism names to run (default: all)")
     p.add_argument("--claims", default="toy:2", help="toy:N claims per organism (default toy:2)")
     p.add_argument("--seeds", default="0,1", help="comma list of training seeds (default 0,1)")
     p.add_argument("--study-preset", choices=("demo", "quick"), default="demo",
@@ -241,7 +254,15 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
         if not seeds:
             raise ValueError("--seeds: no seed given")
-        rows = sweep(GRIDS[args.grid](), args.out, claims=args.claims, seeds=seeds, study_preset=args.study_preset,
+        points = GRIDS[args.grid]()
+        if args.only is not None:
+            names = [n.strip() for n in args.only.split(",") if n.strip()]
+            unknown = [n for n in names if n not in {p.name for p in points}]
+            if unknown or not names:
+                raise ValueError(f"--only: unknown organism(s) {unknown or '(none given)'} in grid {args.grid!r} "
+                                 f"(known: {', '.join(p.name for p in points)})")
+            points = [p for p in points if p.name in names]
+        rows = sweep(points, args.out, claims=args.claims, seeds=seeds, study_preset=args.study_preset,
                      n_docs=args.n_docs, threads=args.threads, workers=args.workers, cache=args.cache)
         print(json.dumps([{k: r.get(k) for k in ("organism", "build_seconds", "heldout_accuracy",
                                                  "negonly_heldout_binary_accuracy", "local_binding_gap",
