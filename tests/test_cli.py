@@ -43,7 +43,8 @@ MISSING_INPUT = {
     "figures": ["--data", f"{MISSING}/paper-data", "--out", "figures-out"],
 }
 # CLIs that read no input file or directory, with the reason.
-NO_INPUT = {"training.organism": "builds the organism from its configs (--seed); reads no input file"}
+NO_INPUT = {"training.organism": "builds the organism from its configs (--seed); reads no input file",
+            "interp.study.origin": "builds the organisms of a named grid (--grid) and studies them; reads no input file"}
 
 _PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Za-z]+)?(/[\w.-]+)*$")
 
