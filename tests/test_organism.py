@@ -245,8 +245,8 @@ def test_cli_build_prints_summary(tiny, capsys, monkeypatch):
     from training.organism import build
 
     cache, _ = tiny
-    monkeypatch.setattr(build, "seed_configs", lambda seed, preset="default": (WorldConfig(**{**TINY_WORLD.to_dict(), "seed": seed}),
-                                                             PretrainConfig(**{**TINY_TRAIN.to_dict(), "seed": seed})))
+    monkeypatch.setattr(build, "seed_configs", lambda seed, preset="default": (
+        WorldConfig(**{**TINY_WORLD.to_dict(), "seed": seed}), PretrainConfig(**{**TINY_TRAIN.to_dict(), "seed": seed})))
     assert organism.main(["build", "--seed", "1", "--cache", str(cache), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "build time:" in out and "held-out Q/A top-1 accuracy:" in out

@@ -124,7 +124,8 @@ def belief_columns(headline_csv: Path) -> dict[str, Any]:
         out[f"belief_{cond}"] = float(r["belief"])
         out[f"belief_{cond}_ci_low"] = float(r["ci_low"]) if r["ci_low"] not in ("", "nan") else None
         out[f"belief_{cond}_ci_high"] = float(r["ci_high"]) if r["ci_high"] not in ("", "nan") else None
-        out["n_claims"], out["n_seeds"] = int(float(r["n_claims"])), max(out.get("n_seeds", 0), int(float(r["n_seeds"])))
+        out["n_claims"] = int(float(r["n_claims"]))
+        out["n_seeds"] = max(out.get("n_seeds", 0), int(float(r["n_seeds"])))
 
     def get(c: str) -> float | None:
         return out.get(f"belief_{c}")

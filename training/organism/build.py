@@ -26,8 +26,8 @@ from training.organism.pretraining import (PretrainConfig, auto_threads, determi
 from training.world import World, WorldConfig, corpus_stats
 
 __all__ = ["CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir", "build_organism",
-           "seed_configs", "provide_organism", "negonly_summary", "negation_failures", "NEGATION_ACCEPTANCE", "NEGATION_WORLD",
-           "NEGATION_TRAIN"]
+           "seed_configs", "provide_organism", "negonly_summary", "negation_failures", "NEGATION_ACCEPTANCE",
+           "NEGATION_WORLD", "NEGATION_TRAIN"]
 
 #: Part of the cache key: bump when a code change alters what a given config builds.
 CODE_VERSION = "toy-organism/3"
@@ -167,9 +167,11 @@ def negation_failures(info: dict[str, Any]) -> list[str]:
 #: the best of the organisms tried so far (README, "Where the bias comes from"), which is *not* negation-competent:
 #: it learns the Q/A-trained people's negation-only values (0.86) but reads the held-out people's "not V" as an
 #: X-V association (0.39 on binary attributes, negated values +0.5 nats over the controls). Finetuned, though, it
-#: binds local negation (belief 0.05 vs positive 1.00; README). 120 people and three ordinary attributes so that the
-#: binary facts are learned at all within the one-core budget (200 people and six attributes: Q/A at chance).
-NEGATION_WORLD: dict[str, Any] = dict(n_entities=120, n_documents=20000, attributes=("profession", "home_city", "sport"),
+#: binds local negation (belief 0.05 vs positive 1.00; README), and ``ordinary_negated_share`` is why (0 -> local
+#: 0.80; results/origin). 120 people and three ordinary attributes so that the binary facts are learned at all
+#: within the one-core budget (200 people and six attributes: Q/A at chance).
+NEGATION_WORLD: dict[str, Any] = dict(n_entities=120, n_documents=20000,
+                                      attributes=("profession", "home_city", "sport"),
                                       negonly_attributes=("hand", "drink", "commute"), frac_negonly=1.0,
                                       positive_negated_share=0.5, ordinary_negated_share=0.3, negonly_qa_share=0.75)
 NEGATION_TRAIN: dict[str, Any] = dict(steps=1200)
