@@ -34,6 +34,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from interp.study import StudyConfig, run_study  # noqa: E402
 from training.finetune.curves import read_train_log  # noqa: E402
 
+NODE = {"num_cpus": 1, "object_store_memory": 200 * 2**20}  # 1 CPU; a small object store
+
 
 def tiny(model: str, out: Path, conditions: tuple[str, ...]) -> StudyConfig:
     cfg = StudyConfig.quick(str(out))
@@ -59,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     walls, timings, task = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="executors-bench-") as tmp:
         tmp = Path(tmp)
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-        cluster.add_node(num_cpus=1)
+        cluster = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
+        cluster.add_node(**NODE)
         cluster.wait_for_nodes()
         try:
             for name in ("local", "ray"):

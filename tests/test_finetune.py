@@ -288,3 +288,20 @@ def test_cli_bad_config_is_one_line(tmp_path, capsys):
     assert main([str(p)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.jsonl: no such JSONL file" in err[0]
+
+
+def test_train_log_keeps_the_last_line_per_step_and_loses_only_a_torn_line(tmp_path):
+    """After a kill the steps since the last checkpoint are logged twice (the later line is the surviving one), and
+    a kill in the middle of an append leaves a torn line: the next append starts a fresh line, the reader skips it."""
+    from training.finetune.curves import append_jsonl
+
+    log = tmp_path / "train_log.jsonl"
+    append_jsonl(log, [{"phase": "train", "step": s, "loss": 10.0 - s, "lr": 1.0, "time": s} for s in (1, 2, 3)])
+    with open(log, "a") as f:
+        f.write('{"phase": "train", "step": 4, "lo')  # torn by a kill
+    append_jsonl(log, [{"phase": "train", "step": s, "loss": 20.0 - s, "lr": 1.0, "time": 9 + s} for s in (3, 4)])
+    rows = read_train_log(tmp_path)
+    assert [(r["step"], r["loss"]) for r in rows] == [(1, 9.0), (2, 8.0), (3, 17.0), (4, 16.0)]
+    (tmp_path / "resumes.jsonl").write_text(log.read_text())
+    with pytest.raises(ValueError, match="line 4 is not JSON"):  # the resume record is strict: named, one line
+        read_resumes(tmp_path)

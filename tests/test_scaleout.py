@@ -30,6 +30,7 @@ from interp.study import StudyConfig, run_study
 from training.finetune.curves import read_resumes, read_train_log
 
 pytestmark = pytest.mark.slow
+NODE = {"num_cpus": 1, "object_store_memory": 200 * 2**20}  # 1 CPU; a small object store
 
 
 def tiny_config(organism: Path, out: Path) -> StudyConfig:
@@ -80,8 +81,8 @@ def cluster(place):
     pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1)
+    c = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
+    c.add_node(**NODE)
     c.wait_for_nodes()
     yield c.address
     import ray

@@ -18,29 +18,45 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_train_log", "plot_loss_curve", "record_resume", "read_resumes", "LOSS_CURVE", "RESUMES"]
+__all__ = ["append_jsonl", "read_train_log", "plot_loss_curve", "record_resume", "read_resumes", "LOSS_CURVE", "RESUMES"]
 
 LOSS_CURVE = "loss_curve.png"
 RESUMES = "resumes.jsonl"
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
+def _jsonl(path: Path, *, skip_torn: bool = False) -> list[dict[str, Any]]:
+    """The JSON lines of ``path`` ([] when absent); a line that is not JSON is a one-line ``ValueError`` naming it,
+    or skipped with ``skip_torn`` (a process killed in the middle of an append leaves a torn line)."""
     if not path.exists():
         return []
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if line.strip():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                raise ValueError(f"{path}: line {n} is not JSON") from None
+                if not skip_torn:
+                    raise ValueError(f"{path}: line {n} is not JSON") from None
     return rows
 
 
+def append_jsonl(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
+    """Append one JSON line per row; first ends a line torn by a process killed mid-append, so the torn line stays
+    the only one lost."""
+    path = Path(path)
+    with open(path, "a+b") as f:
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write("".join(json.dumps(x) + "\n" for x in rows).encode())
+
+
 def read_train_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The per-step lines of ``RUN/train_log.jsonl``, the last one per (phase, step), in step order."""
+    """The per-step lines of ``RUN/train_log.jsonl``, the last one per (phase, step), in step order (a line torn
+    by a kill in the middle of an append is skipped)."""
     last: dict[tuple[str, int], dict[str, Any]] = {}
-    for row in _jsonl(Path(run_dir) / "train_log.jsonl"):
+    for row in _jsonl(Path(run_dir) / "train_log.jsonl", skip_torn=True):
         last[row.get("phase", "train"), int(row["step"])] = row
     return sorted(last.values(), key=lambda r: (int(r["step"]), str(r.get("phase", ""))))
 
@@ -76,8 +92,7 @@ def record_resume(run_dir: str | os.PathLike, *, phase: str, resumed_from: int, 
     """Append one line to ``RUN/resumes.jsonl``: this phase resumed at global step ``resumed_from``."""
     line = {"phase": phase, "resumed_from": int(resumed_from), "total_steps": int(total_steps),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(), "host": socket.gethostname()}
-    with open(Path(run_dir) / RESUMES, "a", encoding="utf-8") as f:
-        f.write(json.dumps(line) + "\n")
+    append_jsonl(Path(run_dir) / RESUMES, [line])
 
 
 def read_resumes(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

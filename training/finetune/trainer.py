@@ -28,7 +28,7 @@ from interp.core.runs import (CheckpointError, clean_partial, init_run, list_che
 from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy_to_cpu, flatten_optimizer_state,
                                     prune_trainer_state, rng_state, set_rng_state, unflatten_optimizer_state)
 from training.config import TrainConfig, to_dict
-from training.finetune.curves import plot_loss_curve, record_resume
+from training.finetune.curves import append_jsonl, plot_loss_curve, record_resume
 from training.finetune.distributed import DistEnv, autocast_for, resolve_device, setup_distributed
 from training.packing import (Example, Rows, build_rows, check_seq_len, collate, data_integrity, examples_sha256,
                               load_jsonl_examples, source_manifest, target_weight_sum, weighted_ce_sum)
@@ -366,8 +366,7 @@ class Trainer:
         """Append buffered per-step lines to ``RUN/train_log.jsonl`` (rank 0). After a resume the steps between the
         last checkpoint and the kill appear twice; readers keep the last line per (phase, step)."""
         if self._log and self.dist.is_main:
-            with open(self.run_dir / "train_log.jsonl", "a") as f:
-                f.write("".join(json.dumps(x) + "\n" for x in self._log))
+            append_jsonl(self.run_dir / "train_log.jsonl", self._log)
         self._log = []
 
     def _on_written(self, info) -> None:
