@@ -182,6 +182,7 @@ class RayExecutor(Executor):
             except ConnectionError as e:
                 raise ValueError(f"--address: no Ray cluster at {address!r} ({str(e).splitlines()[0]})") from None
         self.resources = ray.cluster_resources()
+        self._said_no_gpu = False
         self._remote = ray.remote(_ray_call)
 
     def describe(self) -> str:
@@ -192,7 +193,9 @@ class RayExecutor(Executor):
     def _options(self, res: Resources) -> dict[str, Any]:
         gpus = res.gpus
         if gpus and not self.resources.get("GPU"):
-            print("-- the Ray cluster has no GPU: GPU tasks run on CPUs", flush=True)
+            if not self._said_no_gpu:
+                print("-- the Ray cluster has no GPU: GPU tasks run on CPUs", flush=True)
+                self._said_no_gpu = True
             gpus = 0.0
         return {"num_cpus": res.cpus, "num_gpus": gpus, "max_retries": self.max_retries}
 

@@ -12,12 +12,14 @@ folder; params: the study config; metrics ``time_s/<stage>``; tag ``out_dir``) a
 <scorer>`` = the mean score over the claim's questions per checkpoint step (step 0: the base model),
 ``train/wall_s``; tags ``run_dir`` (the absolute path: the link to the hashed checkpoints), claim, condition,
 train_seed; artifact ``loss_curve.png``). The probe sweep, when run, logs ``probe/<method>_<split>_acc`` at its
-readout layer per checkpoint step into the parent run. The default store is ``file:OUT/mlruns``
-(``--mlflow`` with no URI); any tracking URI works (``--mlflow http://host:5000``).
+readout layer per checkpoint step into the parent run. The default store is the file store ``file:OUT/mlruns``
+(``--mlflow`` with no URI; needs no database, and MLflow 3 keeps it behind ``MLFLOW_ALLOW_FILE_STORE``, which is set
+for it); any tracking URI works (``--mlflow sqlite:///mlflow.db``, ``--mlflow http://host:5000``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -50,6 +52,8 @@ def _client(uri: str):
     require_mlflow()
     from mlflow.tracking import MlflowClient
 
+    if uri.startswith("file:"):  # MLflow 3 keeps its file store in maintenance mode behind this opt-in
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MlflowClient(tracking_uri=uri)
 
 
