@@ -181,7 +181,7 @@ def test_mlflow_metrics_equal_the_runs_own_logs(local_run, place, monkeypatch):
         run_dir = Path(tags["run_dir"])
         moved = place / "local" / run_dir.relative_to(Path(cfg.out).resolve())  # the study folder was moved aside
         log = read_train_log(moved)
-        assert len(log) > 2
+        assert len(log) >= 2  # the tiny runs are 2 steps
         for key in ("loss", "lr", "grad_norm"):
             hist = sorted((m.step, m.value) for m in client.get_metric_history(child.info.run_id, f"train/{key}"))
             assert hist == [(r["step"], r[key]) for r in log], key
