@@ -61,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     walls, timings, task = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="executors-bench-") as tmp:
         tmp = Path(tmp)
+        t0 = time.perf_counter()
         cluster = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
         cluster.add_node(**NODE)
         cluster.wait_for_nodes()
+        start_s = time.perf_counter() - t0
         try:
             for name in ("local", "ray"):
                 cfg = tiny(args.model, tmp / "study", conds)
@@ -90,18 +92,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:5s}: wall {walls[name]:6.1f} s (finetune stage {t['finetune']:.1f} s, belief stage "
               f"{t['belief']:.1f} s, organism {t['organism']:.1f} s); per-finetune training time "
               f"{', '.join(f'{x:.1f}' for x in task[name])} s")
-    print(f"ray / local wall time: {walls['ray'] / walls['local']:.2f}")
+    print(f"ray / local wall time: {walls['ray'] / walls['local']:.2f} (the cluster's start, {start_s:.1f} s, not "
+          f"included; local ran first, on colder caches)")
     n_runs = len(task["local"])
     t_ft = timings["local"]["finetune"] * 2 / n_runs * args.scale  # 2 slots; model load and set-up included
     t_belief = timings["local"]["belief"] * 2 / n_runs * args.scale  # 2 slots ran the belief tasks
     t_task = t_ft + t_belief
+    t_ray = timings["ray"]["finetune"] * 2 / n_runs * args.scale  # ray: finetune + its belief sweep, per slot
     total = args.claims_paper * args.conditions_paper * args.seeds_paper
     print(f"\non paper: {total} finetunes ({args.claims_paper} claims × {args.conditions_paper} conditions × "
           f"{args.seeds_paper} seed(s)) + {total} belief tasks; measured per task {t_ft:.1f} s finetune + "
           f"{t_belief:.1f} s belief (×{args.scale:g})")
     print(f"  one after another: {total * t_task / 60:.1f} min")
+    print(f"  per (finetune + belief) task pair: {t_task:.1f} s from the local stages, {t_ray:.1f} s from the Ray graph "
+          f"(persistent workers: imports and base model paid once per worker)")
     for n in (int(x) for x in args.n_gpus.split(",")):
-        print(f"  {n:3d} GPU(s): ceil({total}/{n}) × {t_task:.1f} s = {math.ceil(total / n) * t_task / 60:.1f} min")
+        k = math.ceil(total / n)
+        print(f"  {n:3d} GPU(s): ceil({total}/{n}) = {k} rounds × {t_task:.1f} s = {k * t_task / 60:.1f} min "
+              f"(Ray-measured: {k * t_ray / 60:.1f} min)")
     return 0
 
 
