@@ -9,6 +9,7 @@ tests/test_scaleout.py (slow tier).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,32 @@ def test_study_cli_refuses_ray_without_ray_and_weight_shaping_overrides(monkeypa
     cfg.train_overrides = {"debug": {"sleep_per_step": 0.25}}
     tc = train_config(cfg, Path("r"), "negated", "c")
     assert tc.debug.sleep_per_step == 0.25 and tc.lr == StudyConfig().lr
+
+
+@dataclass
+class Claim:
+    """What the graph needs of a claim spec: its id and its dict."""
+
+    id: str
+
+    def to_dict(self) -> dict:
+        return {"id": self.id}
+
+
+def test_study_graph_puts_each_belief_sweep_behind_its_own_finetune(tmp_path):
+    """On a cluster the finetune and belief tasks are one graph: a run's belief task depends on that run's finetune
+    and nothing else, and replicate seeds are scored at their final checkpoint, looked up when the task runs."""
+    from interp.study import StudyConfig
+    from interp.study.pipeline import FinetuneJob, train_config, training_graph
+
+    cfg = StudyConfig(out=str(tmp_path), seeds=(0, 1), conditions=("positive", "negated"))
+    keys = [(c, k, s) for c in ("c0", "c1") for s in cfg.seeds for k in cfg.conditions]
+    jobs = [FinetuneJob("toy", train_config(cfg, tmp_path / c / f"s{s}" / k, k, c, s), [], {}) for c, k, s in keys]
+    claims = [Claim(c) for c in ("c0", "c1")]
+    alone, runs = training_graph(cfg, jobs, keys, claims)
+    assert [t.name for t in alone] == [f"finetune/{c}/{k}/s{s}" for c, k, s in keys] and len(runs) == len(keys)
+    tasks, _ = training_graph(cfg, jobs, keys, claims, belief=True)
+    belief = tasks[len(keys):]
+    assert [t.deps for t in belief] == [(f"finetune/{c}/{k}/s{s}",) for c, k, s in keys]
+    assert [t.job.steps for t in belief] == [None if s == 0 else "final" for _, _, s in keys]
+    assert len(order_tasks(tasks)) == 2  # finetunes, then belief sweeps

@@ -92,6 +92,31 @@ def cluster(place):
     c.shutdown()
 
 
+def write_after(job: tuple[str, float]) -> str:
+    """Sleep, then write a file (a task others must wait for)."""
+    path, wait = job
+    time.sleep(wait)
+    Path(path).write_text("done")
+    return "written"
+
+
+def read_now(path: str) -> str:
+    """The file's text now (fails when the task it depends on has not run yet)."""
+    return Path(path).read_text()
+
+
+def test_ray_executor_waits_for_dependencies_and_returns_in_order(cluster, tmp_path):
+    """Two 1-CPU nodes: without its dependency honoured, the reader would start on the free node at once."""
+    from interp.core.executor import RayExecutor, Task
+
+    f = str(tmp_path / "flag")
+    with RayExecutor(cluster) as ex:
+        assert "2 node(s), 2 CPU" in ex.describe()
+        out = ex.run([Task("read", read_now, f, deps=("write",)), Task("write", write_after, (f, 3.0)),
+                      Task("skip", read_now, f, done=lambda: True)])
+    assert out == ["done", "written", None]
+
+
 def test_ray_cluster_study_equals_local_byte_for_byte(local_run, cluster, tiny_organism, place, capsys):
     _, _, wall_local = local_run
     cfg = tiny_config(tiny_organism, place / "study")

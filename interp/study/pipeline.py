@@ -33,7 +33,7 @@ from training.generic import generic_instruct_pairs, generic_texts, toy_generic_
 from training.mixtures import build_mixture
 
 __all__ = ["run_study", "study_claims", "train_config", "FinetuneJob", "run_finetune_job", "finetune_task",
-           "study_executor"]
+           "training_graph", "study_executor"]
 
 
 def _stage(cfg: StudyConfig, name: str) -> Callable:
@@ -88,6 +88,17 @@ def finetune_task(cfg: StudyConfig, job: FinetuneJob) -> Task:
     is_complete`, which reads the hashed run format)."""
     return Task(name=f"finetune/{job.config.name}", fn=run_finetune_job, job=job, resources=task_resources(cfg),
                 done=lambda: is_complete(job.config, job.examples), outputs=(job.config.run_dir,))
+
+
+def training_graph(cfg: StudyConfig, jobs: list[FinetuneJob], keys: list[tuple[str, str, int]],
+                   claims: list[ClaimSpec], *, belief: bool = False) -> tuple[list[Task], dict[tuple, Path]]:
+    """The finetune tasks of ``jobs`` (``keys``: their (claim, condition, seed)) and, with ``belief``, one belief task
+    per run that depends on that run's finetune task only; returns the tasks (finetunes first) and the run folders."""
+    tasks = [finetune_task(cfg, j) for j in jobs]
+    runs = {k: Path(j.config.run_dir) for k, j in zip(keys, jobs)}
+    if belief:
+        tasks += belief_tasks(cfg, runs, claims, after={k: t.name for k, t in zip(keys, tasks)})
+    return tasks, runs
 
 
 def study_executor(cfg: StudyConfig) -> Executor:
@@ -185,13 +196,11 @@ def _run_study(cfg: StudyConfig, executor: Executor) -> dict[str, Any]:
                     keys.append((c.id, cond, seed))
         print(f"{len(jobs)} finetuning runs ({len(claims)} claims × {len(cfg.seeds)} seeds × {len(cfg.conditions)} "
               f"conditions) on {executor.describe()}", flush=True)
-        tasks = [finetune_task(cfg, j) for j in jobs]
-        runs = {k: Path(j.config.run_dir) for k, j in zip(keys, jobs)}
         # on a cluster, one graph: each run's belief sweep waits only for its own finetune, so runs are scored while
         # others still train (locally the stages stay one after the other, as before)
         pipelined = "belief" in cfg.stages and not isinstance(executor, LocalExecutor)
+        tasks, runs = training_graph(cfg, jobs, keys, claims, belief=pipelined)
         if pipelined:
-            tasks += belief_tasks(cfg, runs, claims, after={k: t.name for k, t in zip(keys, tasks)})
             print(f"-- {len(jobs)} belief tasks queued behind their finetunes", flush=True)
         done = executor.run(tasks, on_done=_progress("finetune + belief" if pipelined else "finetune"))
         return runs, (done[len(jobs):] if pipelined else None)
