@@ -84,7 +84,7 @@ def plot_loss_curve(run_dir: str | os.PathLike, title: str | None = None) -> Pat
     lr_ax.set_ylabel("learning rate (dashed)", color="0.4")
     ax.set_title(title or run_dir.name, fontsize=9)
     ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.13, right=0.85, bottom=0.15, top=0.9)  # fixed margins: tight_layout costs 0.1 s a run
     return save_figure(fig, run_dir / LOSS_CURVE, close=False)
 
 
