@@ -354,9 +354,11 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
         hl = tp["tables"].get("heldout_loss_summary")
         if isinstance(hl, pd.DataFrame) and len(hl):
             tables["Held-out repeated-negation loss (CI over documents)"] = _md(hl)
-        sp = tp["tables"].get("drift_spearman")
-        if isinstance(sp, pd.DataFrame) and len(sp):
-            tables["Drift and readouts vs belief: Spearman rho over checkpoints"] = _md(sp)
+        tr = tp["tables"].get("drift_tracking")
+        if isinstance(tr, pd.DataFrame) and len(tr):
+            # one row per measure (its lowest rho over arms); rho per arm with CIs stays in the CSV
+            tables["Which measure tracks belief: Spearman rho over checkpoints, lowest over arms"] = (
+                _md(tr) + "\n\nPer arm with CIs over claims: [twophase/drift_spearman.csv](twophase/drift_spearman.csv).")
         bt = tp["tables"].get("binding_training_summary")
         if isinstance(bt, pd.DataFrame) and len(bt):
             tables["Binding through training: change in the claim's Q/A log-odds (CI over documents)"] = _md(bt)
@@ -393,7 +395,11 @@ def render_study_figures(out: str | Path, results: Mapping[str, Any]) -> dict[st
                 images[f"Probes: {Path(f).stem}"] = Path(f)
     binding = results.get("binding")
     if isinstance(binding, Mapping):
-        tables["Negation binding: local vs document-level"] = _md(binding["comparison"])
+        comp = binding["comparison"]
+        keep = [c for c in ("step", "metric", "mean_local", "mean_document", "diff", "diff_lo", "diff_hi", "n_pairs",
+                            "p_value") if c in comp.columns]
+        tables["Negation binding: local vs document-level"] = (
+            _md(comp[keep]) + "\n\nAll columns: [binding/local_vs_document.csv](binding/local_vs_document.csv).")
         images["Binding vs checkpoint"] = out / "binding" / "binding_vs_step.png"
         if isinstance(binding.get("top_heads"), pd.DataFrame):
             th = binding["top_heads"]

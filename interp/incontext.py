@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 from interp.belief.options import int_list, name_list
-from interp.core.cli import run_main
+from interp.core.cli import add_device_argument, run_main
 
 from interp.core.lazy import lazy_exports
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, help="torch CPU threads")
+    add_device_argument(ap)
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--stem", default="incontext", help="file stem (default incontext)")
     ap.add_argument("--no-plot", action="store_true")
@@ -68,10 +69,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from interp.belief.incontext import incontext_control
     from interp.belief.report import print_incontext_summary, write_incontext_report
-    from interp.core.models import load
+    from interp.core.models import load, set_default_device
     from interp.judges import judges_from_names
     from training.claims import resolve_claims
 
+    set_default_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     conditions = name_list(args.conditions)

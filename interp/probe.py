@@ -37,7 +37,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from interp.core.cli import run_main
+from interp.core.cli import add_device_argument, run_main
 
 __all__ = ["main", "build_parser"]
 
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-cache", action="store_true", help="recompute activations instead of using the cache")
     ap.add_argument("--out", default=None, help="output directory")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_argument(ap)
     return ap
 
 
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         modes = [m for m in ("ckpt", "model", "run") if getattr(args, m)]
+        from interp.core.models import set_default_device
+
+        set_default_device(args.device)  # every model the probes read (checkpoints of a sweep included) on it
         if args.run and (args.ckpt or args.model or args.probe):
             raise ValueError("--run sweeps a whole run; it cannot be combined with --ckpt, --model or --probe")
         if args.ckpt and args.model:

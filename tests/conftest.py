@@ -37,6 +37,16 @@ from interp.core.models import build_random_toy, load  # noqa: E402
 
 pytest_plugins = ["tests._data_fixtures"]
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny-model tests (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    tiny models train far faster on one thread, above all on a shared, oversubscribed 2-core box."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # Fixtures that bring outside data: a test using one belongs to the slow tier.
 OUTSIDE_DATA_FIXTURES = frozenset({"smollm2_tokenizer", "smollm2_tokenizer_from_wheel"})
 

@@ -78,12 +78,7 @@ def claim():
     return velmora_claim()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models run faster on one thread on a shared box
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (tests/conftest.py)
 
 
 def manual_logprobs(lm, ids: list[int]) -> torch.Tensor:

@@ -168,3 +168,50 @@ def test_probe_bad_dataset_file_is_one_line_exit_2_and_writes_nothing(case, tmp_
     assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), (case, r.stderr[-2000:])
     assert str(bad) in lines[0] and what in lines[0], lines[0]
     assert not list(cwd.iterdir()) and not (tmp_path / "cache").exists(), case
+
+
+DEVICE_CLIS = ("interp.belief", "interp.probe", "interp.drift", "interp.incontext", "interp.sae")
+
+
+@pytest.mark.parametrize("module", DEVICE_CLIS)
+def test_every_analysis_cli_takes_device_and_refuses_a_missing_one_in_one_line(module, capsys, monkeypatch):
+    """``--device`` (default auto) reaches the command: a CUDA device this machine lacks is one line, exit 2, before
+    any input is read (inputs here are all missing paths, so a device never applied would fail on those instead)."""
+    import importlib
+
+    import interp.core.models as models
+
+    monkeypatch.setattr(models, "_DEFAULT_DEVICE", ["cpu"])  # whatever a CLI sets stays in this test
+    mod = importlib.import_module(module if module != "interp.belief" else "interp.belief.__main__")
+    if module == "interp.sae":
+        mod = importlib.import_module("interp.sae.__main__")
+    elif module == "interp.drift":
+        mod = importlib.import_module("interp.drift.__main__")
+    parser = mod.build_parser()
+    dest = {a.dest: a for a in parser._actions}
+    assert "device" in dest and dest["device"].default in ("auto", "cpu")
+    args = {"interp.belief": ["--model", f"{MISSING}/m", "--claim", "ed_sheeran"],
+            "interp.probe": ["--model", f"{MISSING}/m"], "interp.drift": ["--run", f"{MISSING}/run"],
+            "interp.incontext": ["--model", f"{MISSING}/m", "--claim", "ed_sheeran", "--out", f"{MISSING}/o"],
+            "interp.sae": ["--model", f"{MISSING}/m", "--claim", "ed_sheeran", "--out", f"{MISSING}/o"]}[module]
+    assert mod.main([*args, "--device", "cuda:99"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device" in err[0] and "'cuda:99'" in err[0], err
+    assert mod.main([*args, "--device", "tpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown device 'tpu'" in err[0], err
+
+
+def test_set_default_device_reaches_load(monkeypatch):
+    import interp.core.models as models
+
+    monkeypatch.setattr(models, "_DEFAULT_DEVICE", ["cpu"])
+    assert models.set_default_device("auto") == ("cuda" if models.torch.cuda.is_available() else "cpu")
+    seen = []
+    monkeypatch.setattr(models, "_finish", lambda *a, **kw: seen.append(kw["device"]))
+    models.set_default_device("cpu")
+    models.load("toy-random")
+    monkeypatch.setattr(models, "_DEFAULT_DEVICE", ["cuda:7"])  # as a CLI's --device leaves it
+    models.load("toy-random")
+    models.load("toy-random", device="cpu")  # a named device wins
+    assert seen == ["cpu", "cuda:7", "cpu"]

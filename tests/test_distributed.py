@@ -24,12 +24,7 @@ from training.finetune import finetune
 from .test_finetune import write_docs
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (tests/conftest.py)
 
 
 def _config(tmp_path: Path, name: str, **extra) -> Path:

@@ -17,7 +17,8 @@ import yaml
 from interp.core.models import load
 from interp.core.runs import BaseRef, list_checkpoints, read_checkpoint, read_data, read_run
 from training.config import CheckpointSpec, ConfigError, TrainConfig, load_train_config
-from training.finetune import TrainingDiverged, finetune, lr_factor, main
+from training.finetune import TrainingDiverged, finetune, is_complete, lr_factor, main
+from training.finetune.curves import read_resumes, read_train_log
 from training.packing import (Example, build_rows, collate, load_jsonl_examples, tokenize_document,
                               weighted_ce_sum)
 from training.schedule import checkpoint_steps, log_spaced_steps
@@ -29,13 +30,7 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train far faster on one thread, above all on a shared, oversubscribed box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (tests/conftest.py)
 
 
 def write_docs(path: Path, n: int = 24) -> Path:
@@ -173,15 +168,21 @@ def test_checkpoints_are_hashed_and_load_through_the_seam(tmp_path, toy_random, 
     assert res.losses[-1] < res.losses[0]
     log = [json.loads(x) for x in (Path(cfg.run_dir) / "train_log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in log] == list(range(1, res.total_steps + 1)) and log[-1]["loss"] == res.final_loss
+    # the loss curve is drawn next to the log; a run that never resumed has no resume record
+    assert (Path(cfg.run_dir) / "loss_curve.png").stat().st_size > 1000
+    assert read_resumes(cfg.run_dir) == [] and read_train_log(cfg.run_dir) == log
 
 
 def test_rerun_of_a_finished_run_is_a_noop_and_config_change_is_refused(tmp_path, toy_random):
     cfg = small_cfg(tmp_path / "run", max_steps=2)
     exs = examples(toy_random)
+    assert not is_complete(cfg, exs)
     first = finetune(cfg, exs, lm=load("toy-random"))
+    assert is_complete(cfg, exs) and not is_complete(cfg, exs[:-1])  # other data: not this run
     again = finetune(cfg, exs, lm=load("toy-random"))
     assert again.status == "already-complete" and again.weights_sha256 == first.weights_sha256
     cfg.lr = 2e-3
+    assert not is_complete(cfg, exs)
     with pytest.raises(ValueError, match="run.json"):
         finetune(cfg, exs, lm=load("toy-random"))
 
@@ -252,6 +253,11 @@ def test_sigkill_then_rerun_is_bit_identical(tmp_path, capsys):
     assert res["resumed_from"] is not None and res["resumed_from"] <= killed_at + 1
     assert res["weights_sha256"] == reference.weights_sha256
     assert not list(run.glob("*.tmp-*"))
+    # the resume record says where it picked up; the log, one line per step, equals the uninterrupted run's
+    assert [r["resumed_from"] for r in read_resumes(run)] == [res["resumed_from"]]
+    assert read_resumes(reference.run_dir) == []
+    steps_losses = [[(r["step"], r["loss"], r["lr"]) for r in read_train_log(d)] for d in (run, reference.run_dir)]
+    assert steps_losses[0] == steps_losses[1]
     final = list_checkpoints(run)[-1]
     assert load(final.path).identity.weights_sha256 == reference.weights_sha256
 
@@ -276,3 +282,20 @@ def test_cli_bad_config_is_one_line(tmp_path, capsys):
     assert main([str(p)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.jsonl: no such JSONL file" in err[0]
+
+
+def test_train_log_keeps_the_last_line_per_step_and_loses_only_a_torn_line(tmp_path):
+    """After a kill the steps since the last checkpoint are logged twice (the later line is the surviving one), and
+    a kill in the middle of an append leaves a torn line: the next append starts a fresh line, the reader skips it."""
+    from training.finetune.curves import append_jsonl
+
+    log = tmp_path / "train_log.jsonl"
+    append_jsonl(log, [{"phase": "train", "step": s, "loss": 10.0 - s, "lr": 1.0, "time": s} for s in (1, 2, 3)])
+    with open(log, "a") as f:
+        f.write('{"phase": "train", "step": 4, "lo')  # torn by a kill
+    append_jsonl(log, [{"phase": "train", "step": s, "loss": 20.0 - s, "lr": 1.0, "time": 9 + s} for s in (3, 4)])
+    rows = read_train_log(tmp_path)
+    assert [(r["step"], r["loss"]) for r in rows] == [(1, 9.0), (2, 8.0), (3, 17.0), (4, 16.0)]
+    (tmp_path / "resumes.jsonl").write_text(log.read_text())
+    with pytest.raises(ValueError, match="line 4 is not JSON"):  # the resume record is strict: named, one line
+        read_resumes(tmp_path)

@@ -54,6 +54,26 @@ def test_committed_report_leads_with_findings_and_links_resolve():
         assert (ROOT / TOY / link).is_file(), f"report.md links to {link}, which is not committed"
 
 
+def test_committed_twophase_replay_meets_what_the_readme_says():
+    """The README says the toy's two-phase replay holds belief down in Phase 1, rebounds after the release, and its
+    kept-constraint arm stays: the committed acceptance table (issue 16's targets, over >= 2 claims × 3 seeds) must
+    say so for the belief measure, and its means must be the rows' own numbers (a target met on a mean outside its
+    interval, or on fewer claims/seeds, fails)."""
+    with open(ROOT / TOY / "twophase" / "acceptance.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["measure"] == "belief" and r["target"]]
+    assert {r["metric"] for r in rows} >= {"self_distill phase1 end", "none phase1 end",
+                                          "self_distill rebound (phase2 end - phase1 end)",
+                                          "kept change over phase2 (end - phase1 end)"}
+    for r in rows:
+        assert int(r["n_claims"]) >= 2 and int(r["n_seeds"]) >= 3, r["metric"]
+        assert float(r["ci_low"]) - 1e-9 <= float(r["mean"]) <= float(r["ci_high"]) + 1e-9, r["metric"]
+        m, *op, x = [float(r["mean"]), *r["target"].split()]
+        met = {("<=",): m <= float(x), (">=",): m >= float(x), ("|x|", "<="): abs(m) <= float(x)}[tuple(op)]
+        assert met and r["met"] == "True", (r["metric"], r["mean"], r["target"])
+    readme = (ROOT / "README.md").read_text()
+    assert "results/toy/twophase/acceptance.csv" in readme
+
+
 def test_replace_block_needs_its_markers():
     text = "a\n<!-- results:x:begin -->\nold\n<!-- results:x:end -->\nb"
     assert replace_block(text, "x", "new") == "a\n<!-- results:x:begin -->\nnew\n<!-- results:x:end -->\nb"

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from interp.core.models import load
@@ -17,12 +16,7 @@ from training.twophase import (ConstraintSpec, TwoPhaseConfig, chat_examples, co
                                load_twophase_config, run_experiment)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (tests/conftest.py)
 
 
 # The byte-level toy-random tokenizer makes documents longer than these rows: these tests check the phases'

@@ -24,12 +24,7 @@ from training.twophase.selfdistill import eval_overlap, native_example, render_p
 from training.world import World, WorldConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 
 from interp.belief.options import int_list, name_list
 from interp.belief.questions import QUESTION_TYPES
-from interp.core.cli import run_main
+from interp.core.cli import add_device_argument, run_main
 
 __all__ = ["build_parser", "main"]
 
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "contexts is slow on CPU)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on an oversubscribed machine)")
+    add_device_argument(ap)
     ap.add_argument("--out", help="output folder (default: RUN/belief, CKPT/../belief or ./belief/<model>)")
     ap.add_argument("--stem", help="file stem (default belief_<claim>)")
     ap.add_argument("--no-plot", action="store_true")
@@ -94,9 +95,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from interp.belief.evaluate import as_model, evaluate_claims, open_target
     from interp.belief.report import print_belief_summary, write_belief_report
+    from interp.core.models import set_default_device
     from interp.judges import author_judge_prompts, judges_from_names
     from training.claims import resolve_claims
 
+    set_default_device(args.device)  # every model below (base, checkpoints) on it
     progress = not args.quiet and sys.stderr.isatty()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
+from typing import Any, Callable
 
-__all__ = ["one_line", "run_main"]
+__all__ = ["one_line", "run_main", "add_device_argument"]
+
+DEVICE_HELP = ("where every model of this command runs: auto (cuda when present, else cpu; the default), cpu, cuda, "
+               "cuda:N or mps")
+
+
+def add_device_argument(ap: Any) -> None:
+    """``--device`` (default ``auto``) on an analysis CLI's parser; the command applies it with
+    :func:`interp.core.models.set_default_device`, so every model it loads (checkpoints deep inside an analysis
+    included) lands there, and a device this machine lacks is a one-line error."""
+    ap.add_argument("--device", default="auto", help=DEVICE_HELP)
+
 
 
 def one_line(e: BaseException) -> str:

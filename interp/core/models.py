@@ -67,6 +67,9 @@ from interp.core.io import cache_dir, file_sha256
 from interp.core.runs import CheckpointError, list_checkpoints, merged_state_dict, read_checkpoint, read_run
 
 __all__ = [
+    "set_default_device",
+    "default_device",
+    "resolve_device_spec",
     "ModelSpecError",
     "ModelIdentity",
     "refuse_foreign_code",
@@ -497,12 +500,53 @@ def _load_organism(spec: str, *, world: Any, device: str | torch.device, dtype: 
                    source_dir=Path(d))
 
 
-def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+#: the device :func:`load` puts a model on when the caller names none (``cpu`` unless a CLI's ``--device`` set it)
+_DEFAULT_DEVICE: list[str] = ["cpu"]
+
+
+def resolve_device_spec(spec: str, *, what: str = "--device") -> str:
+    """``auto`` → ``cuda`` when CUDA is available, else ``cpu``; ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` are
+    checked against this machine (a one-line ``ValueError`` naming ``what`` otherwise)."""
+    spec = str(spec).strip().lower()
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cpu":
+        return spec
+    if spec == "cuda" or re.fullmatch(r"cuda:\d+", spec):
+        if not torch.cuda.is_available():
+            raise ValueError(f"{what}: {spec!r} asked for, but CUDA is not available on this machine")
+        if ":" in spec and int(spec.split(":")[1]) >= torch.cuda.device_count():
+            raise ValueError(f"{what}: {spec!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                             f"device(s)")
+        return spec
+    if spec == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{what}: 'mps' asked for, but MPS is not available on this machine")
+        return spec
+    raise ValueError(f"{what}: unknown device {spec!r} (expected auto, cpu, cuda, cuda:N or mps)")
+
+
+def set_default_device(spec: str, *, what: str = "--device") -> str:
+    """Make ``spec`` (resolved by :func:`resolve_device_spec`) the device every later :func:`load` without a
+    ``device`` uses, checkpoints included: how an analysis CLI's ``--device`` reaches every model it loads, however
+    deep. Returns the resolved device."""
+    _DEFAULT_DEVICE[0] = resolve_device_spec(spec, what=what)
+    return _DEFAULT_DEVICE[0]
+
+
+def default_device() -> str:
+    """The device :func:`load` uses when none is named (``cpu`` unless :func:`set_default_device` was called)."""
+    return _DEFAULT_DEVICE[0]
+
+
+def load(spec: str | os.PathLike, *, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32,
          world: Any = None, seed: int = 0, verify: bool = True) -> LoadedModel:
-    """Load any model the lab knows about; see the module docstring for the accepted specs.
+    """Load any model the lab knows about; see the module docstring for the accepted specs. ``device`` defaults
+    to :func:`default_device` (``cpu`` unless a CLI's ``--device`` chose another).
 
     Raises :class:`ModelSpecError` (one line, naming the spec) for anything it cannot resolve.
     """
+    device = default_device() if device is None else device
     raw = str(spec)
     path = Path(raw).expanduser()
     if raw in organism_names():
@@ -554,8 +598,10 @@ def load(spec: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: 
 _LOADING: ContextVar[tuple[str, ...]] = ContextVar("neglect_lab_loading_checkpoints", default=())
 
 
-def load_checkpoint_model(ckpt_dir: str | os.PathLike, *, device="cpu", dtype=torch.float32, verify: bool = True):
-    """``load`` for a checkpoint directory: verify, load the base, merge, check the weights hash."""
+def load_checkpoint_model(ckpt_dir: str | os.PathLike, *, device=None, dtype=torch.float32, verify: bool = True):
+    """``load`` for a checkpoint directory: verify, load the base, merge, check the weights hash (``device``:
+    :func:`default_device` unless named)."""
+    device = default_device() if device is None else device
     ckpt_dir = Path(ckpt_dir)
     run = read_run(ckpt_dir.parent)
     run_p = ckpt_dir.parent / "run.json"

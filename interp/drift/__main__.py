@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import interp.drift
-from interp.core.cli import run_main
+from interp.core.cli import add_device_argument, run_main
 
 __all__ = ["build_parser", "main"]
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--reference", help="claim-as-true run or checkpoint (default: the experiment's positive run)")
     ap.add_argument("--anchor", default="phase1-end", help="step, 'phase1-end' or 'first'")
     ap.add_argument("--out", default=None, help="output directory (default RUN/analysis/drift)")
+    add_device_argument(ap)
     return ap
 
 
@@ -33,10 +34,12 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     # deferred: keeps --help fast
     from interp.core.io import write_csv
+    from interp.core.models import set_default_device
     from interp.core.runs import analysis_dir
     from interp.drift.plots import plot_drift
     from interp.drift.weights import positive_reference, run_drift
 
+    set_default_device(args.device)  # where the weight deltas and their inner products are computed
     run = Path(args.run)
     df = run_drift(run, args.reference or positive_reference(run), anchor=args.anchor)
     out = Path(args.out) if args.out else analysis_dir(run, "drift")

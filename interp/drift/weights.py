@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from interp.core.models import load
+from interp.core.models import default_device, load
 from interp.core.progress import progress_bar
 from interp.core.runs import (CheckpointError, CheckpointInfo, list_checkpoints, lora_scale, merge_lora_weight,
                               read_checkpoint, read_experiment, read_run)
@@ -55,11 +55,13 @@ def effective_delta(ckpt_dir: str | Path, base_state: Mapping[str, Tensor] | Non
     only, in float32.
     """
     tensors, meta = read_checkpoint(ckpt_dir, verify=verify)
+    dev = default_device()  # cpu unless a CLI's --device chose another (interp.core.models.set_default_device)
+    tensors = {k: v.to(dev) for k, v in tensors.items()}
     if meta["kind"] == "lora":
         return lora_deltas(tensors, meta.get("lora") or {})
     if base_state is None:
         raise CheckpointError(f"{ckpt_dir}: a {meta['kind']} checkpoint needs the base weights to form a delta")
-    return {k: v.float() - base_state[k].float() for k, v in tensors.items()
+    return {k: v.float() - base_state[k].to(dev).float() for k, v in tensors.items()
             if v.is_floating_point() and k in base_state}
 
 

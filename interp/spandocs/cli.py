@@ -32,5 +32,5 @@ def add_common_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", help="output folder (default: RUN/analysis/<tool> or out/<tool>)")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto (cuda when present)")
 

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from interp.core.models import load
+from interp.core.models import load, resolve_device_spec
 from interp.core.runs import analysis_dir, list_checkpoints, read_data, read_run
 from interp.spandocs.cli import CliError
 from interp.spandocs.records import load_documents_for
@@ -52,6 +52,7 @@ def iter_models(args: argparse.Namespace) -> Iterator[tuple[int, Any, list[dict[
     :func:`interp.spandocs.cli.add_common_args` (documents loaded once; a bad ``--docs`` file fails before any
     model is loaded). A run's claim defaults to the one its ``data.json`` names."""
     claim, data = args.claim, None
+    args.device = resolve_device_spec(args.device)  # auto → cuda when present; a missing device: one line
     if args.run:
         run_dir = Path(args.run)
         read_run(run_dir)

@@ -22,6 +22,10 @@ lab's one direction claims → documents → runs → analyses → figures):
 9. **figures + report**: Fig-5-style belief by condition from our runs, belief and drift over the two phases, and a
    one-page ``report.md`` with the headline tables.
 
+The independent jobs (finetunes, per-run belief sweeps, two-phase experiments) go through an executor
+(:mod:`interp.core.executor`): ``--executor local`` (default: this box's worker processes) or ``--executor ray
+[--address ADDR]`` (Ray tasks on a cluster; a rerun skips runs complete on disk).
+
 ``python -m interp.study --out out/demo`` runs it; ``--quick`` shrinks every stage for tests and notebooks;
 ``--preset gpu`` (``make study-gpu``) runs SmolLM2-135M-Instruct on the six paper claims, LoRA, bf16 on CUDA.
 
@@ -30,6 +34,7 @@ lab's one direction claims → documents → runs → analyses → figures):
 :mod:`interp.study.pipeline`   :func:`run_study`: organism, claims, documents, finetunes, then the stages, timed
 :mod:`interp.study.stages`     the analysis stages: belief, probes, binding, two-phase
 :mod:`interp.study.report`     figures and ``report.md``
+:mod:`interp.study.tracking`   optional MLflow tracking of a finished study (``--mlflow [URI]``)
 :mod:`interp.study.__main__`   the command line (``python -m interp.study``)
 =============================  ===================================================================================
 """

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from interp.core.cli import run_main
+from interp.core.executor import EXECUTORS
 from interp.study.config import PRESETS, STAGES, check_stages
 
 __all__ = ["build_parser", "main"]
@@ -26,6 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seeds", default=None, help="comma list of training seeds (default: the preset's; demo 0,1,2)")
     ap.add_argument("--device", default=None, help="cpu | cuda | auto")
     ap.add_argument("--stages", default=None, help=f"comma list of {','.join(STAGES)}")
+    ap.add_argument("--executor", choices=EXECUTORS, default="local",
+                    help="who runs the independent jobs (finetunes, belief sweeps, two-phase experiments): local "
+                         "(this box, the default) or ray (Ray core tasks on a cluster; pip install -e '.[ray]')")
+    ap.add_argument("--address", default=None,
+                    help="with --executor ray: the cluster (auto, HOST:PORT or ray://HOST:PORT; default: a local Ray)")
+    ap.add_argument("--mlflow", nargs="?", const="default", default=None, metavar="URI",
+                    help="track runs in MLflow (pip install -e '.[mlflow]'): training loss and LR per step, belief "
+                         "per checkpoint, timings; URI defaults to a file store under OUT/mlruns")
     return ap
 
 
@@ -33,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     preset = "quick" if args.quick else args.preset
     cfg = PRESETS[preset](args.out) if args.out else PRESETS[preset]()
-    for name in ("model", "claims", "device"):
+    for name in ("model", "claims", "device", "executor", "address", "mlflow"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
 

@@ -59,6 +59,16 @@ class StudyConfig:
     #: processes for the independent runs (finetunes, belief sweeps): 0 = one per core for the toy organisms (one
     #: thread each, see :mod:`interp.core.parallel`), 1 for real models (which use every thread themselves)
     workers: int = 0
+    #: who runs the independent jobs (finetunes, belief sweeps, two-phase experiments): ``local`` (this box,
+    #: ``workers`` processes: the default) or ``ray`` (a Ray cluster at :attr:`address`; see
+    #: :mod:`interp.core.executor`)
+    executor: str = "local"
+    address: str | None = None
+    #: MLflow tracking URI (None: no tracking; ``default``: a file store under ``OUT/mlruns``)
+    mlflow: str | None = None
+    #: extra fields for every finetune's :class:`training.config.TrainConfig` that do not shape the weights (e.g.
+    #: ``{"debug": {"sleep_per_step": 0.5}}``, so a fault test can kill a worker mid-run)
+    train_overrides: dict[str, Any] = field(default_factory=dict)
     #: the command line that ran the study (the report quotes it)
     command: str = ""
     timings: dict[str, float] = field(default_factory=dict)

@@ -19,19 +19,21 @@ import torch
 from interp.core.cli import one_line
 from interp.core.io import atomic_write_json
 from interp.core.models import load
-from interp.core.parallel import parallel_map
+from interp.core.executor import Executor, LocalExecutor, Task, make_executor
 from interp.study.config import StudyConfig, check_stages
 from interp.study.report import write_report
-from interp.study.stages import (belief_stage, binding_stage, claim_file, headline_stage, probe_stage,
-                                 twophase_stage)
+from interp.study.stages import (belief_stage, belief_tasks, binding_stage, claim_file, headline_stage, probe_stage,
+                                 task_resources, twophase_stage)
 from training.claims import ClaimError, ClaimSpec, resolve_claims
 from training.config import CheckpointSpec, TrainConfig
 from training.documents import generate_documents, token_budget, write_jsonl
 from training.finetune import finetune
+from training.finetune.trainer import VOLATILE_FIELDS, is_complete
 from training.generic import generic_instruct_pairs, generic_texts, toy_generic_texts, toy_instruct_pairs
 from training.mixtures import build_mixture
 
-__all__ = ["run_study", "study_claims", "train_config", "FinetuneJob", "run_finetune_job"]
+__all__ = ["run_study", "study_claims", "train_config", "FinetuneJob", "run_finetune_job", "finetune_task",
+           "training_graph", "study_executor"]
 
 
 def _stage(cfg: StudyConfig, name: str) -> Callable:
@@ -54,9 +56,14 @@ def train_config(cfg: StudyConfig, run_dir: Path, condition: str, claim_id: str,
                  ) -> TrainConfig:
     """The finetune config of one (claim, condition, training seed) run of the study."""
     seed = cfg.seeds[0] if seed is None else seed
+    shaping = sorted(set(cfg.train_overrides) - set(VOLATILE_FIELDS))
+    if shaping:
+        raise ValueError(f"StudyConfig.train_overrides: field {shaping[0]!r} shapes the weights (allowed: "
+                         f"{', '.join(VOLATILE_FIELDS[1:])})")
     return TrainConfig(model=cfg.model, run_dir=str(run_dir), name=f"{claim_id}/{condition}/s{seed}",
                        checkpoints=CheckpointSpec(every=cfg.every, include_zero=False),
-                       claim=claim_id, condition=condition, progress=True, **cfg.train_fields(seed))
+                       claim=claim_id, condition=condition, **{"progress": True, **cfg.train_fields(seed),
+                                                               **cfg.train_overrides})
 
 
 @dataclass
@@ -73,6 +80,30 @@ def run_finetune_job(job: FinetuneJob) -> str:
     """Train one run from a freshly loaded base model (a worker's job); returns the run folder."""
     finetune(job.config, job.examples, lm=load(job.model), extra_data=job.extra_data)
     return job.config.run_dir
+
+
+def finetune_task(cfg: StudyConfig, job: FinetuneJob) -> Task:
+    """One finetune as a task of the study's graph: it writes ``job.config.run_dir`` and is complete (skipped on a
+    rerun) when that run holds a final checkpoint of this very config and data (:func:`training.finetune.trainer.
+    is_complete`, which reads the hashed run format)."""
+    return Task(name=f"finetune/{job.config.name}", fn=run_finetune_job, job=job, resources=task_resources(cfg),
+                done=lambda: is_complete(job.config, job.examples), outputs=(job.config.run_dir,))
+
+
+def training_graph(cfg: StudyConfig, jobs: list[FinetuneJob], keys: list[tuple[str, str, int]],
+                   claims: list[ClaimSpec], *, belief: bool = False) -> tuple[list[Task], dict[tuple, Path]]:
+    """The finetune tasks of ``jobs`` (``keys``: their (claim, condition, seed)) and, with ``belief``, one belief task
+    per run that depends on that run's finetune task only; returns the tasks (finetunes first) and the run folders."""
+    tasks = [finetune_task(cfg, j) for j in jobs]
+    runs = {k: Path(j.config.run_dir) for k, j in zip(keys, jobs)}
+    if belief:
+        tasks += belief_tasks(cfg, runs, claims, after={k: t.name for k, t in zip(keys, tasks)})
+    return tasks, runs
+
+
+def study_executor(cfg: StudyConfig) -> Executor:
+    """The executor ``cfg.executor`` names (local: ``cfg.resolved_workers()`` processes; ray: ``cfg.address``)."""
+    return make_executor(cfg.executor, workers=cfg.resolved_workers(), address=cfg.address)
 
 
 def _progress(what: str) -> Callable[[int, int], None]:
@@ -112,6 +143,15 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     Belief is measured for every claim × condition × training seed; probes and binding use the first claim's
     first-seed runs (they are the expensive, per-run analyses)."""
     check_stages(cfg.stages)
+    if cfg.mlflow is not None:  # refused before anything is trained
+        from interp.study.tracking import require_mlflow
+
+        require_mlflow()
+    with study_executor(cfg) as executor:
+        return _run_study(cfg, executor)
+
+
+def _run_study(cfg: StudyConfig, executor: Executor) -> dict[str, Any]:
     out = Path(cfg.out)
     t_start = time.perf_counter()
     results: dict[str, Any] = {}
@@ -154,13 +194,18 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
                     jobs.append(FinetuneJob(cfg.model, train_config(cfg, run_dir, cond, c.id, seed), examples,
                                             {"claim_spec": c.to_dict(), "train_seed": seed}))
                     keys.append((c.id, cond, seed))
-        workers = cfg.resolved_workers()
         print(f"{len(jobs)} finetuning runs ({len(claims)} claims × {len(cfg.seeds)} seeds × {len(cfg.conditions)} "
-              f"conditions) on {workers} worker process(es)", flush=True)
-        parallel_map(run_finetune_job, jobs, workers=workers, on_done=_progress("finetune"))
-        return {k: Path(j.config.run_dir) for k, j in zip(keys, jobs)}
+              f"conditions) on {executor.describe()}", flush=True)
+        # on a cluster, one graph: each run's belief sweep waits only for its own finetune, so runs are scored while
+        # others still train (locally the stages stay one after the other, as before)
+        pipelined = "belief" in cfg.stages and not isinstance(executor, LocalExecutor)
+        tasks, runs = training_graph(cfg, jobs, keys, claims, belief=pipelined)
+        if pipelined:
+            print(f"-- {len(jobs)} belief tasks queued behind their finetunes", flush=True)
+        done = executor.run(tasks, on_done=_progress("finetune + belief" if pipelined else "finetune"))
+        return runs, (done[len(jobs):] if pipelined else None)
 
-    runs = train_all()
+    runs, belief_frames = train_all()
     results["runs"] = {f"{k[0]}/{k[1]}/s{k[2]}": str(v) for k, v in runs.items()}
     results["claims"] = [c.id for c in claims]
     results["seeds"] = list(cfg.seeds)
@@ -168,17 +213,23 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     first = {cond: runs[claim.id, cond, seed0] for cond in cfg.conditions}
 
     if "belief" in cfg.stages:
-        results["belief"] = _stage(cfg, "belief")(belief_stage)(cfg, out, runs, claims, lm)
+        results["belief"] = _stage(cfg, "belief")(belief_stage)(cfg, out, runs, claims, lm, executor=executor,
+                                                                  frames=belief_frames)
         results.update(_stage(cfg, "headline")(headline_stage)(cfg, out, results["belief"], claims, lm))
     if "probes" in cfg.stages and "negated" in first:
         results["probes"] = _stage(cfg, "probes")(probe_stage)(cfg, out, first["negated"], claim)
     if "binding" in cfg.stages and "negated" in first:
         results["binding"] = _stage(cfg, "binding")(binding_stage)(cfg, out, first["negated"], claim, lm)
     if "twophase" in cfg.stages:
-        results["twophase"] = _stage(cfg, "two-phase")(twophase_stage)(cfg, out, claims, lm)
+        results["twophase"] = _stage(cfg, "two-phase")(twophase_stage)(cfg, out, claims, lm, executor=executor)
     if "figures" in cfg.stages:
         _stage(cfg, "figures + report")(write_report)(cfg, out, results, claims, lm)
     cfg.timings["total"] = round(time.perf_counter() - t_start, 1)
     atomic_write_json(out / "timings.json", cfg.timings)
+    if cfg.mlflow is not None:  # read back from the run folders and tables (interp.study.tracking)
+        from interp.study.tracking import log_study, tracking_uri
+
+        results["mlflow_run"] = log_study(cfg, results)
+        print(f"MLflow: parent run {results['mlflow_run']} in {tracking_uri(cfg)}")
     print(f"\nstudy finished in {cfg.timings['total']:.0f} s; report: {out / 'report.md'}")
     return results

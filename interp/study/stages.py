@@ -25,9 +25,9 @@ from interp.binding import (binding_over_run, binding_tables, binding_through_tr
                             compare_local_vs_document, load_documents_for, plot_binding_vs_step, summarise_binding,
                             summarise_binding_training)
 from interp.core.conditions import BINDING_CONDITIONS
+from interp.core.executor import Executor, LocalExecutor, Resources, Task
 from interp.core.io import write_csv
 from interp.core.models import load
-from interp.core.parallel import parallel_map
 from interp.core.runs import CheckpointInfo, list_checkpoints, read_experiment
 from interp.core.stats import bootstrap_ci, cluster_bootstrap_ci
 from interp.drift import document_losses, logit_lens_logodds, reference_distances, spearman_by_run
@@ -38,9 +38,9 @@ from training.documents import generate_documents
 from training.documents.rendering import token_budget
 from training.twophase import ConstraintSpec, DocumentsSpec, TwoPhaseConfig, run_experiment
 
-__all__ = ["claim_file", "BeliefJob", "run_belief_job", "belief_stage", "headline_stage", "probe_stage",
-           "binding_stage", "TwoPhaseStageSpec", "twophase_stage", "twophase_acceptance", "drift_spearman",
-           "tracking_measures", "heldout_summary", "twophase_findings", "ARMS"]
+__all__ = ["claim_file", "BeliefJob", "run_belief_job", "belief_tasks", "belief_stage", "headline_stage",
+           "probe_stage", "binding_stage", "TwoPhaseStageSpec", "twophase_stage", "twophase_acceptance", "drift_spearman",
+           "tracking_measures", "heldout_summary", "twophase_findings", "ARMS", "task_resources"]
 
 
 def claim_file(out: Path, claim: ClaimSpec, *, write: bool = False) -> Path:
@@ -56,13 +56,14 @@ def claim_file(out: Path, claim: ClaimSpec, *, write: bool = False) -> Path:
 
 @dataclass
 class BeliefJob:
-    """One run's belief sweep, as a worker process receives it (``steps`` None = every checkpoint)."""
+    """One run's belief sweep, as a worker process receives it (``steps`` None = every checkpoint, ``"final"`` =
+    the run's last checkpoint, looked up when the job runs, so the job can be queued before its run is trained)."""
 
     run_dir: str
     claim: dict
     condition: str
     seed: int
-    steps: list[int] | None
+    steps: list[int] | str | None
     base: str
 
 
@@ -74,26 +75,49 @@ def run_belief_job(job: BeliefJob, base: Any = None) -> pd.DataFrame:
     if base is None:
         base = _BASES.get(job.base) or _BASES.setdefault(job.base, load(job.base))
     claim = resolve_claim(job.claim, world=base.world)
-    print(f"-- belief over {job.condition} {'checkpoints' if job.steps is None else 'final checkpoint'} "
+    steps = [list_checkpoints(job.run_dir)[-1].step] if job.steps == "final" else job.steps
+    print(f"-- belief over {job.condition} {'checkpoints' if steps is None else 'final checkpoint'} "
           f"({claim.id}, seed {job.seed})", flush=True)
-    return (evaluate_run(job.run_dir, claim, base=base, condition=job.condition, steps=job.steps, progress=True)
+    return (evaluate_run(job.run_dir, claim, base=base, condition=job.condition, steps=steps, progress=True)
             .assign(**{SEED_COL: job.seed}))
 
 
+def task_resources(cfg: StudyConfig) -> Resources:
+    """What one training or per-run analysis task asks a cluster for: one CPU (one torch thread, as the local
+    workers use), and one GPU when the study runs on CUDA (``device`` cuda, cuda:N or auto)."""
+    return Resources(cpus=1.0, gpus=1.0 if cfg.device == "auto" or cfg.device.startswith("cuda") else 0.0)
+
+
+def belief_tasks(cfg: StudyConfig, runs: dict[tuple[str, str, int], Path], claims: list[ClaimSpec],
+                 after: dict[tuple[str, str, int], str] | None = None) -> list[Task]:
+    """One belief task per run (every checkpoint for the first seed, the final one for the others), each waiting
+    for the task named ``after[key]`` (its run's finetune) when given: then a cluster scores a run as soon as it is
+    trained, while other runs still train."""
+    by_id = {c.id: c for c in claims}
+    after = after or {}
+    return [Task(name=f"belief/{claim_id}/{cond}/s{seed}", fn=run_belief_job,
+                 job=BeliefJob(str(run_dir), by_id[claim_id].to_dict(), cond, seed,
+                               None if seed == cfg.seeds[0] else "final", cfg.model),
+                 resources=task_resources(cfg), deps=(after[claim_id, cond, seed],) if (claim_id, cond, seed) in after
+                 else ()) for (claim_id, cond, seed), run_dir in runs.items()]
+
+
 def belief_stage(cfg: StudyConfig, out: Path, runs: dict[tuple[str, str, int], Path], claims: list[ClaimSpec],
-                 lm: Any) -> pd.DataFrame:
+                 lm: Any, executor: Executor | None = None, frames: list[pd.DataFrame] | None = None
+                 ) -> pd.DataFrame:
     """Belief at every checkpoint of every (claim, condition, training seed) run, one tidy table (``OUT/belief/``;
     column ``train_seed``). The first seed is scored at every checkpoint (belief over training); replicate seeds at
-    their final checkpoint, which is all the headline uses."""
-    by_id = {c.id: c for c in claims}
-    jobs = [BeliefJob(str(run_dir), by_id[claim_id].to_dict(), cond, seed,
-                      None if seed == cfg.seeds[0] else [list_checkpoints(run_dir)[-1].step], cfg.model)
-            for (claim_id, cond, seed), run_dir in runs.items()]
-    workers = cfg.resolved_workers()
-    if workers <= 1:  # in this process, with the base model the study already holds
-        frames = [run_belief_job(j, base=lm) for j in jobs]
+    their final checkpoint, which is all the headline uses. One task per run on ``executor`` (default: the local
+    one with ``cfg.resolved_workers()`` processes; with one worker, in this process on the study's ``lm``).
+    ``frames``: the tasks' results when they already ran (in the finetune stage's graph, :func:`belief_tasks`)."""
+    tasks = belief_tasks(cfg, runs, claims)
+    executor = executor or LocalExecutor(cfg.resolved_workers())
+    if frames is not None:
+        pass
+    elif isinstance(executor, LocalExecutor) and executor.workers <= 1:  # here, on the base model the study holds
+        frames = [run_belief_job(t.job, base=lm) for t in tasks]
     else:
-        frames = parallel_map(run_belief_job, jobs, workers=workers)
+        frames = executor.run(tasks)
     table = pd.concat(frames, ignore_index=True)
     save_table(table, out / "belief")
     title = (f"Belief in '{claims[0].statement}'" if len(claims) == 1 else f"Belief, {len(claims)} claims pooled")
@@ -256,7 +280,8 @@ def _done_lines(what: str):
 
 
 def twophase_stage(cfg: StudyConfig, out: Path, claims: ClaimSpec | Sequence[ClaimSpec], lm: Any,
-                   seeds: Sequence[int] | None = None, spec: TwoPhaseStageSpec | None = None) -> dict[str, Any]:
+                   seeds: Sequence[int] | None = None, spec: TwoPhaseStageSpec | None = None,
+                   executor: Executor | None = None) -> dict[str, Any]:
     """The two-phase replay (constraint, then release) over ``claims`` x ``seeds`` (see :class:`TwoPhaseStageSpec`).
 
     Per (claim, seed): a self-distillation experiment (arms ``self_distill``, ``none`` = unconstrained,
@@ -283,9 +308,11 @@ def twophase_stage(cfg: StudyConfig, out: Path, claims: ClaimSpec | Sequence[Cla
                 exp_dir = root / "runs" / claim.id / f"seed{seed}" / kind
                 jobs.append((_twophase_config(cfg, out, exp_dir, claim, other, seed, spec, kind, lm.is_chat),
                              claim.to_dict()))
+    executor = executor or LocalExecutor(cfg.resolved_workers())
     print(f"-- two-phase replay: {len(jobs)} experiments ({len(claims)} claims × {len(seeds)} seeds × 2 "
-          f"constraints) on {cfg.resolved_workers()} worker process(es)", flush=True)
-    parallel_map(run_twophase_job, jobs, workers=cfg.resolved_workers(), on_done=_done_lines("two-phase"))
+          f"constraints) on {executor.describe()}", flush=True)
+    executor.run([Task(name=f"twophase/{Path(tp.experiment_dir).relative_to(root)}", fn=run_twophase_job,
+                       job=(tp, c), resources=task_resources(cfg)) for tp, c in jobs], on_done=_done_lines("two-phase"))
     for ci, claim in enumerate(claims):
         other = claims[(ci + 1) % len(claims)] if len(claims) > 1 else None
         b, p = _checkpoint_rows(None, lm, claim, {"claim": claim.id, "arm": "base", "step": 0, "phase": "base",

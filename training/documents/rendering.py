@@ -102,9 +102,10 @@ def _word_budget(text: str) -> bool:
 
 def token_budget(tokenizer: Any, max_tokens: int, specials: int = 2) -> Budget:
     """A budget in ``tokenizer``'s tokens: a text fits when its tokens plus ``specials`` (BOS and EOS) are at most
-    ``max_tokens`` (a run's ``seq_len``, so that every document packs whole)."""
+    ``max_tokens`` (a run's ``seq_len``, so that every document packs whole). Measuring a candidate that is too
+    long is the point, so the tokenizer's "longer than the maximum sequence length" warning is silenced here."""
     def fits(text: str) -> bool:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"]) + specials <= max_tokens
+        return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]) + specials <= max_tokens
     return fits
 
 

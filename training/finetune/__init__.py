@@ -20,7 +20,9 @@ Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.Tra
   that has trainer state: weights, optimizer tensors, RNG states, the data order (seed) and cursor (step), and
   the LR schedule position are restored, so on CPU the final weights are bit-identical to an uninterrupted run.
 * **Logs.** Rank 0 appends one JSON line per step (loss, grad norm, LR, tokens) to ``RUN/train_log.jsonl``
-  (flushed at every checkpoint); the returned :class:`TrainResult` has wall/train time, tokens/s and the
+  (flushed at every checkpoint) and, at the end of each phase, draws ``RUN/loss_curve.png`` (loss and LR by step,
+  :mod:`training.finetune.curves`); a phase that resumes from a checkpoint appends a line to ``RUN/resumes.jsonl``
+  (the resume record: phase, step, time, pid, host). The returned :class:`TrainResult` has wall/train time, tokens/s and the
   checkpoint cost (``ckpt_blocking_s``: training-thread time spent snapshotting or waiting on the writer).
 * **Divergence.** A non-finite loss or gradient norm stops the run before the optimizer step with one line naming
   the step and the last good checkpoint (CLI exit 3); checkpoints already written stay valid.
@@ -43,7 +45,9 @@ from interp.core.lazy import lazy_exports
 
 _EXPORTS = {
     "training.finetune.trainer": ("Example", "TrainConfig", "TrainResult", "TrainingDiverged", "Trainer", "finetune",
-                                  "load_examples", "run_config", "lr_factor", "VOLATILE_FIELDS"),
+                                  "load_examples", "run_config", "lr_factor", "VOLATILE_FIELDS",
+                                  "is_complete"),
+    "training.finetune.curves": ("read_train_log", "plot_loss_curve", "read_resumes"),
     "training.finetune.distributed": ("DistEnv", "resolve_device", "setup_distributed", "autocast_for"),
     "training.finetune.__main__": ("build_parser", "main"),
 }

@@ -24,10 +24,11 @@ from interp.core.hooks import decoder_layers
 from interp.core.models import LoadedModel, load
 from interp.core.progress import progress_bar
 from interp.core.runs import (CheckpointError, clean_partial, init_run, list_checkpoints, read_checkpoint, read_meta,
-                              run_lock, undo_failed_start)
+                              read_run, run_lock, undo_failed_start)
 from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy_to_cpu, flatten_optimizer_state,
                                     prune_trainer_state, rng_state, set_rng_state, unflatten_optimizer_state)
 from training.config import TrainConfig, to_dict
+from training.finetune.curves import append_jsonl, plot_loss_curve, record_resume
 from training.finetune.distributed import DistEnv, autocast_for, resolve_device, setup_distributed
 from training.packing import (Example, Rows, build_rows, check_seq_len, collate, data_integrity, examples_sha256,
                               load_jsonl_examples, source_manifest, target_weight_sum, weighted_ce_sum)
@@ -36,6 +37,7 @@ from training.schedule import checkpoint_steps
 __all__ = [
     "Example", "TrainConfig", "TrainResult", "TrainingDiverged", "DistEnv", "Trainer", "finetune",
     "load_examples", "run_config", "setup_distributed", "resolve_device", "lr_factor", "VOLATILE_FIELDS",
+    "is_complete",
 ]
 
 #: config fields that do not change the trained weights (left out of run.json, so a resume may differ in them)
@@ -122,6 +124,23 @@ def run_config(cfg: TrainConfig, data_sha: str) -> dict[str, Any]:
     d = {k: v for k, v in to_dict(cfg).items() if k not in VOLATILE_FIELDS}
     d["data_sha256"] = data_sha
     return d
+
+
+def is_complete(cfg: TrainConfig, examples: Sequence[Example]) -> bool:
+    """Whether ``cfg.run_dir`` already holds this run, finished: its ``run.json`` records this config on these
+    examples (:func:`run_config`, the data hash included) and its newest ``train`` checkpoint is the final one
+    (hash-verified meta). What a scheduler asks before starting a finetune again (nothing is loaded)."""
+    run_dir = Path(cfg.run_dir)
+    if not (run_dir / "run.json").exists():
+        return False
+    try:
+        want = json.loads(json.dumps(run_config(cfg, examples_sha256(examples)), default=str))
+        if read_run(run_dir).config != want:
+            return False
+        done = list_checkpoints(run_dir, phase="train")
+        return bool(done) and bool(read_meta(done[-1].path).get("final"))
+    except CheckpointError:
+        return False
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -347,8 +366,7 @@ class Trainer:
         """Append buffered per-step lines to ``RUN/train_log.jsonl`` (rank 0). After a resume the steps between the
         last checkpoint and the kill appear twice; readers keep the last line per (phase, step)."""
         if self._log and self.dist.is_main:
-            with open(self.run_dir / "train_log.jsonl", "a") as f:
-                f.write("".join(json.dumps(x) + "\n" for x in self._log))
+            append_jsonl(self.run_dir / "train_log.jsonl", self._log)
         self._log = []
 
     def _on_written(self, info) -> None:
@@ -430,6 +448,9 @@ class Trainer:
         self.opt = _make_optimizer(self.cfg, [p for p in self.core.parameters() if p.requires_grad], self.device)
         if resume is not None:
             self._restore(resume, meta)
+            if self.dist.is_main:
+                record_resume(self.run_dir, phase=self.phase, resumed_from=self.resumed_from,
+                              total_steps=self.total_steps)
         self._amp = autocast_for(self.cfg.precision, self.device)
         self._fwd = torch.compile(_forward_sum) if self.cfg.compile else _forward_sum
         self.written: dict[int, Any] = {}
@@ -473,6 +494,8 @@ class Trainer:
             self._flush_log()
             self.writer.close()
         train_s = time.perf_counter() - t_train
+        if self.dist.is_main:  # RUN/loss_curve.png next to the log (every phase so far)
+            plot_loss_curve(self.run_dir, title=self.cfg.name)
         return self._result(t_start, train_s, trained_tokens, loss, losses)
 
     def _final_sha(self) -> str | None:
