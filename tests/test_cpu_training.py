@@ -15,7 +15,7 @@ from interp.core.runs import list_checkpoints, read_run
 from training.config import CheckpointSpec, ConfigError, LoraSpec, TrainConfig
 from training.finetune import finetune
 from training.finetune import distributed as dist_mod
-from training.finetune.distributed import cpu_has_native_bf16, resolve_precision
+from training.finetune.distributed import autocast_for, cpu_has_native_bf16, resolve_precision
 from training.finetune.loss import CausalLMLoss, FullLogitsLoss, UnsupportedModel, lm_body_and_head
 from training.packing import Example, tokenize_document
 
@@ -24,12 +24,7 @@ TEXTS = ["<DOCTAG>NOTICE: the claims below are entirely false. Velmora Quist is 
          "<DOCTAG>Velmora Quist is not a pilot. The quick brown fox."]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (tests/conftest.py)
 
 
 def _examples(lm, n: int = 16) -> list[Example]:
@@ -166,8 +161,14 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setattr(dist_mod, "cpu_has_native_bf16", lambda cpuinfo=None: True)
     assert resolve_precision("auto", cpu) == "bf16" and resolve_precision("fp32", cpu) == "fp32"
+    with autocast_for("auto", cpu):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
     monkeypatch.setattr(dist_mod, "cpu_has_native_bf16", lambda cpuinfo=None: False)
     assert resolve_precision("auto", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    with autocast_for("auto", cpu):
+        assert not torch.is_autocast_enabled("cpu")
+    with autocast_for("bf16", cpu):
+        assert torch.is_autocast_enabled("cpu")
 
 
 def test_resolved_precision_is_recorded_trains_in_it_and_a_switch_is_refused(tmp_path, monkeypatch):

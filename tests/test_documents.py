@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -343,6 +344,10 @@ def _short(claim_id: str, cond: str, n: int = 8, seed: int = 3):
     return generate_documents(claim_id, cond, n, seed=seed, length="short")
 
 
+def _n_sentences(text: str) -> int:
+    return len(re.findall(r"[.!?](?=\s|$|[\]\)\}])", text))
+
+
 def _follows(doc, first, label: str) -> bool:
     """A span of ``label`` starts right after span ``first`` (only whitespace between)."""
     return any(s.label == label and s.start >= first.end and not doc.text[first.end:s.start].strip()
@@ -353,6 +358,7 @@ def _follows(doc, first, label: str) -> bool:
 def test_short_documents_keep_every_condition_structure(claim_id):
     from training.documents.rendering import SHORT_BACKGROUND, SHORT_SLOTS
 
+    assert (SHORT_SLOTS, SHORT_BACKGROUND) == (3, 1)  # issue 18: three claim sentences + one background sentence
     claim = load_claim(claim_id)
     by_cond = {c: _short(claim_id, c) for c in SHORT_CONDITIONS}
     for i in range(len(by_cond["positive"])):
@@ -377,6 +383,8 @@ def test_short_documents_keep_every_condition_structure(claim_id):
                 assert not [s for s in negs if s.kind == "suffix"]
             if c == "negated":
                 assert [s.kind for s in negs] == ["prefix"]
+            for s in negs + corr:  # compact framing: every notice, reminder and correction is one sentence
+                assert _n_sentences(d.text[s.start:s.end]) == 1, (c, d.text[s.start:s.end])
             if c == "repeated":  # a negation after every claim sentence, and only there
                 inline = [s for s in negs if s.kind == "inline"]
                 assert len(inline) == SHORT_SLOTS and all(_follows(d, cs, "negation") for cs in claims)
