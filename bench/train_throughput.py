@@ -21,9 +21,10 @@ discarded) comes first so that one-time costs (CUDA context, kernel selection) h
 on the same unpacked rows (one synthetic document per row, one epoch over ``--docs`` documents, so both trainers
 train exactly the same tokens) and the same batch / micro-batch. Every arm runs in its own fresh process, so its
 peak RSS (``getrusage`` max RSS: model load, warm-up and training) is its own; the arms run one after the other in
-one invocation and the ratios (bf16 / fp32 of ours, ours / HF at equal precision) come from that one run. Two more
-arms measure memory at ``--rss-seq-len`` × ``--rss-micro-batch`` (rows filled to the full length): ours with the
-chunked cross-entropy and ours from the full logits (``loss_chunk: 0``, the path before chunking).
+one invocation and the ratios (bf16 / fp32 of ours, ours / HF at equal precision) come from that one run. The
+memory arms (``--rss-arms``) train ours at ``--rss-seq-len`` × ``--rss-micro-batch`` (rows filled to the full
+length, fp32): ``full`` from the full logits (``loss_chunk: 0``, the path before chunking), ``chunked`` with the
+chunked cross-entropy, ``chunked-ac`` with it and activation checkpointing.
 
     python bench/train_throughput.py --model toy-random --mode full --device cpu
     python bench/train_throughput.py --model smollm2-135m --mode lora --device cuda --bf16 --compile
@@ -157,6 +158,7 @@ def run_ours(args, examples: list[Example], *, packing: bool, checkpoints: int, 
                       precision=precision or ("bf16" if args.bf16 else "fp32"),
                       loss_chunk=args.loss_chunk if loss_chunk is None else loss_chunk,
                       compile=args.compile, checkpoints=ck, progress=False, max_steps=max_steps,
+                      activation_checkpointing=getattr(args, "activation_checkpointing", False),
                       keep_trainer_state="last")
     lm = load(args.model)
     _sync(args)
@@ -201,7 +203,11 @@ def _parse(argv):
                     help="ours vs HF x fp32/bf16 on unpacked rows, one fresh process per arm (tok/s, peak RSS)")
     ap.add_argument("--rss-seq-len", type=int, default=1024, help="--matrix: row length of the memory arms (0: none)")
     ap.add_argument("--rss-micro-batch", type=int, default=4, help="--matrix: micro-batch of the memory arms")
-    ap.add_argument("--rss-steps", type=int, default=2, help="--matrix: optimizer steps of the memory arms")
+    ap.add_argument("--rss-steps", type=int, default=1, help="--matrix: optimizer steps of the memory arms")
+    ap.add_argument("--rss-arms", default="chunked-ac,chunked,full",
+                    help="--matrix: memory arms, of chunked-ac | chunked | full (empty: none)")
+    ap.add_argument("--activation-checkpointing", action="store_true",
+                    help="our trainer's activation_checkpointing in the throughput arms")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # one arm of --matrix, in a child process
     ap.add_argument("--worker-out", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -277,8 +283,8 @@ def report(args, rows: dict[str, dict], n_params: int) -> None:
 
 #: the throughput arms of --matrix: (trainer, precision)
 MATRIX_ARMS = ("ours-fp32", "ours-bf16", "hf-fp32", "hf-bf16")
-#: the memory arms: ours with the chunked loss, ours from the full logits
-RSS_ARMS = ("rss-ours-chunked", "rss-ours-full")
+#: the memory arms: ours with the chunked loss (and activation checkpointing), ours from the full logits
+RSS_ARMS = ("rss-ours-chunked-ac", "rss-ours-chunked", "rss-ours-full")
 
 
 def _max_rss_mb() -> float:
@@ -301,8 +307,9 @@ def matrix_worker(args) -> int:
                            loss_weights=[1.0] * args.rss_seq_len, source="synthetic", doc_id=str(i)) for i in range(n)]
             args.seq_len, args.batch_size, args.micro_batch_size = args.rss_seq_len, args.rss_micro_batch, \
                 args.rss_micro_batch
+            args.activation_checkpointing = arm == "rss-ours-chunked-ac"
             row = run_ours(args, exs, packing=False, checkpoints=0, run_dir=tmp / "run", precision="fp32",
-                           loss_chunk=args.loss_chunk if arm == "rss-ours-chunked" else 0)
+                           loss_chunk=0 if arm == "rss-ours-full" else args.loss_chunk)
         else:
             trainer, precision = arm.split("-")
             exs = synthetic_examples(vocab, args.docs, args.seq_len, 0, bos)
@@ -333,8 +340,14 @@ def _loadavg() -> str:
 def run_matrix(args, argv: list[str]) -> int:
     """Every arm of the precision matrix in its own process, one after the other; prints the table and ratios."""
     arms = [a for a in MATRIX_ARMS if not (args.skip_hf and a.startswith("hf"))]
+    wanted = [a.strip() for a in args.rss_arms.split(",") if a.strip()]
+    unknown = [a for a in wanted if f"rss-ours-{a}" not in RSS_ARMS]
+    if unknown:
+        print(f"error: --rss-arms: unknown arm(s) {', '.join(unknown)} (known: chunked-ac, chunked, full)",
+              file=sys.stderr)
+        return 2
     if args.rss_seq_len:
-        arms += list(RSS_ARMS)
+        arms += [f"rss-ours-{a}" for a in wanted]
     tmp = Path(tempfile.mkdtemp(prefix="nl-bench-matrix-"))
     rows: dict[str, dict] = {}
     load_before = _loadavg()
@@ -367,15 +380,16 @@ def matrix_summary(rows: dict[str, dict]) -> dict[str, float]:
         if f"ours-{p}" in tps and f"hf-{p}" in tps:
             out[f"ours_over_hf_{p}"] = tps[f"ours-{p}"] / tps[f"hf-{p}"]
             out[f"rss_ours_over_hf_{p}"] = rows[f"ours-{p}"]["max_rss_mb"] / rows[f"hf-{p}"]["max_rss_mb"]
-    if all(a in rows for a in RSS_ARMS):
-        out["rss_chunked_mb"] = rows["rss-ours-chunked"]["max_rss_mb"]
-        out["rss_full_logits_mb"] = rows["rss-ours-full"]["max_rss_mb"]
+    for a in RSS_ARMS:
+        if a in rows:
+            out[f"{a.replace('-', '_')}_mb"] = rows[a]["max_rss_mb"]
     return out
 
 
 def report_matrix(args, rows: dict[str, dict], load_before: str, load_after: str) -> None:
     print(f"model={args.model} mode={args.mode} device={args.device} docs={args.docs} seq_len={args.seq_len} "
           f"batch={args.batch_size}x{args.micro_batch_size}(micro) loss_chunk={args.loss_chunk} "
+          f"activation_checkpointing={args.activation_checkpointing} "
           f"memory arms: seq {args.rss_seq_len} x micro-batch {args.rss_micro_batch}, {args.rss_steps} steps")
     print(f"load average: before {load_before} | after {load_after}")
     print(f"{'arm':<18}{'steps':>6}{'tokens':>9}{'wall s':>9}{'tok/s':>9}{'peak RSS MiB':>14}  load avg before")
@@ -384,7 +398,7 @@ def report_matrix(args, rows: dict[str, dict], load_before: str, load_after: str
               f"{r['max_rss_mb']:>14.0f}  {r['loadavg_before']}")
     summary = matrix_summary(rows)
     for k, v in summary.items():
-        print(f"{k}: {v:.3f}" if "rss_" not in k or "over" in k else f"{k}: {v:.0f}")
+        print(f"{k}: {v:.0f}" if k.endswith("_mb") else f"{k}: {v:.3f}")
     if args.out:
         atomic_write_text(args.out, json.dumps({"args": vars(args), "rows": rows, "summary": summary,
                                                 "loadavg_before": load_before, "loadavg_after": load_after,

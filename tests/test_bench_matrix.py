@@ -28,15 +28,17 @@ def _row(tps: float, rss: float) -> dict:
 def test_matrix_summary_ratios():
     b = _bench()
     rows = {"ours-fp32": _row(100.0, 3000.0), "ours-bf16": _row(190.0, 2500.0), "hf-fp32": _row(50.0, 6000.0),
-            "hf-bf16": _row(95.0, 5000.0), "rss-ours-chunked": _row(10.0, 3500.0), "rss-ours-full": _row(9.0, 8000.0)}
+            "hf-bf16": _row(95.0, 5000.0), "rss-ours-chunked": _row(10.0, 3500.0), "rss-ours-full": _row(9.0, 8000.0),
+            "rss-ours-chunked-ac": _row(8.0, 2000.0)}
     s = b.matrix_summary(rows)
     assert s["ours_bf16_over_ours_fp32"] == pytest.approx(1.9)
     assert s["ours_over_hf_fp32"] == pytest.approx(2.0) and s["ours_over_hf_bf16"] == pytest.approx(2.0)
     assert s["rss_ours_over_hf_fp32"] == pytest.approx(0.5)
-    assert s["rss_chunked_mb"] == 3500.0 and s["rss_full_logits_mb"] == 8000.0
+    assert s["rss_ours_chunked_mb"] == 3500.0 and s["rss_ours_full_mb"] == 8000.0
+    assert s["rss_ours_chunked_ac_mb"] == 2000.0
     del rows["hf-bf16"], rows["rss-ours-full"]  # a ratio whose arm did not run is left out, not guessed
     s = b.matrix_summary(rows)
-    assert "ours_over_hf_bf16" not in s and "rss_chunked_mb" not in s and "ours_over_hf_fp32" in s
+    assert "ours_over_hf_bf16" not in s and "rss_ours_full_mb" not in s and "ours_over_hf_fp32" in s
 
 
 @pytest.mark.slow
@@ -50,7 +52,8 @@ def test_matrix_runs_end_to_end_on_the_tiny_model(tmp_path):
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
-    assert set(res["rows"]) == {"ours-fp32", "ours-bf16", "hf-fp32", "hf-bf16", "rss-ours-chunked", "rss-ours-full"}
+    assert set(res["rows"]) == {"ours-fp32", "ours-bf16", "hf-fp32", "hf-bf16", "rss-ours-chunked", "rss-ours-full",
+                                "rss-ours-chunked-ac"}
     # both trainers trained the same documents once: the same token count in every throughput arm
     assert len({res["rows"][a]["tokens"] for a in ("ours-fp32", "ours-bf16", "hf-fp32", "hf-bf16")}) == 1
     assert all(r_["max_rss_mb"] > 0 and r_["tokens_per_s"] > 0 for r_ in res["rows"].values())

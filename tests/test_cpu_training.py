@@ -225,3 +225,24 @@ def test_the_toy_study_trains_in_fp32_with_the_full_logits_whatever_the_cpu(tmp_
         assert fields["precision"] == "fp32" and fields["loss_chunk"] == 0
     gpu = StudyConfig.gpu()
     assert gpu.precision == "auto" and gpu.loss_chunk > 0
+
+
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_activation_checkpointing_gives_the_same_weights_and_recomputes(tmp_path, mode):
+    """Recomputing the layers in backward changes memory, not the result: same losses and weights as storing them;
+    and the layers really run twice per step (forward + recompute)."""
+    lora = LoraSpec(r=4, alpha=8.0)
+    exs = _examples(load("toy-random"))
+    a = finetune(_cfg(tmp_path / "a", mode=mode, lora=lora, max_steps=3), exs, lm=load("toy-random"))
+    lm = load("toy-random")
+    calls = []
+    layer0 = lm.hf.model.layers[0]
+    layer0.input_layernorm.register_forward_pre_hook(lambda *_: calls.append(1))  # a layer's first op
+    b = finetune(_cfg(tmp_path / "b", mode=mode, lora=lora, max_steps=3, activation_checkpointing=True), exs, lm=lm)
+    assert read_run(tmp_path / "b").config["activation_checkpointing"] is True
+    n_micro = 3 * 2  # 3 steps x (batch 4 / micro-batch 2)
+    assert len(calls) == 2 * n_micro
+    assert max(abs(x - y) for x, y in zip(a.losses, b.losses)) <= 1e-6
+    wa = load(list_checkpoints(a.run_dir)[-1].path).hf.state_dict()
+    wb = load(list_checkpoints(b.run_dir)[-1].path).hf.state_dict()
+    assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-6

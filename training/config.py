@@ -286,6 +286,10 @@ class TrainConfig(Spec):
     #: tokens per chunk of the chunked cross-entropy (the full logits are never built; training.finetune.loss);
     #: 0 computes the loss from the model's full logits
     loss_chunk: int = Field(1024, ge=0)
+    #: recompute each decoder layer's activations in backward instead of storing them (transformers' gradient
+    #: checkpointing, non-reentrant): activation memory from every layer's intermediates to its input alone, for
+    #: ~one extra forward pass of compute; the gradients are the same
+    activation_checkpointing: bool = False
     compile: bool = False
     optimizer_impl: Literal["auto", "fused", "foreach", "plain"] = "auto"
     strategy: Literal["ddp", "fsdp"] = "ddp"  # only used when launched with WORLD_SIZE > 1

@@ -237,6 +237,14 @@ class Trainer:
     def _prepare_model(self) -> None:
         cfg, hf = self.cfg, self.lm.hf
         hf.train()
+        if cfg.activation_checkpointing:
+            if not getattr(hf, "supports_gradient_checkpointing", False):
+                raise cfg.error("activation_checkpointing", f"{type(hf).__name__} does not support it")
+            enable = getattr(hf, "activation_checkpointing_enable", None)  # transformers >= 5.2x; older: gradient_*
+            if enable is not None:
+                enable({"use_reentrant": False})
+            else:
+                hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.base_holder = None
         self.lora_meta = None
         if cfg.mode == "lora":
