@@ -201,6 +201,8 @@ def _parse(argv):
     ap.add_argument("--loss-chunk", type=int, default=1024, help="our trainer's loss_chunk (0: full logits)")
     ap.add_argument("--matrix", action="store_true",
                     help="ours vs HF x fp32/bf16 on unpacked rows, one fresh process per arm (tok/s, peak RSS)")
+    ap.add_argument("--force-bf16", action="store_true",
+                    help="--matrix: run the bf16 arms even on a CPU without native bf16 (emulated: very slow)")
     ap.add_argument("--rss-seq-len", type=int, default=1024, help="--matrix: row length of the memory arms (0: none)")
     ap.add_argument("--rss-micro-batch", type=int, default=4, help="--matrix: micro-batch of the memory arms")
     ap.add_argument("--rss-steps", type=int, default=1, help="--matrix: optimizer steps of the memory arms")
@@ -288,8 +290,28 @@ RSS_ARMS = ("rss-ours-chunked-ac", "rss-ours-chunked", "rss-ours-full")
 
 
 def _max_rss_mb() -> float:
-    """This process's peak resident set (``getrusage`` ru_maxrss, KiB on Linux) in MiB."""
+    """This process's peak resident set in MiB: ``VmHWM`` (reset by :func:`_reset_peak` before the timed run) where
+    /proc has it, else ``getrusage`` ru_maxrss (KiB on Linux; since the process started)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _reset_peak() -> bool:
+    """Drop what earlier runs of this process left (garbage cycles) and restart the peak-RSS count (Linux: writing
+    5 to /proc/self/clear_refs resets VmHWM), so that an arm's peak is its timed run's own."""
+    import gc
+
+    gc.collect()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def matrix_worker(args) -> int:
@@ -298,6 +320,7 @@ def matrix_worker(args) -> int:
     lm = load(args.model)
     vocab, bos = len(lm.tokenizer), lm.tokenizer.bos_token_id if lm.add_bos else None
     del lm
+    peak_reset = _reset_peak()
     tmp = Path(tempfile.mkdtemp(prefix=f"nl-bench-{arm}-"))
     try:
         if arm in RSS_ARMS:  # rows filled to the full length: the memory worst case of this shape
@@ -317,12 +340,15 @@ def matrix_worker(args) -> int:
             if trainer == "ours":
                 if warm:
                     run_ours(args, warm, packing=False, checkpoints=0, run_dir=tmp / "warm", precision=precision)
+                peak_reset = _reset_peak()
                 row = run_ours(args, exs, packing=False, checkpoints=0, run_dir=tmp / "run", precision=precision)
             else:
                 if warm:
                     run_hf(args, warm, precision=precision)
+                peak_reset = _reset_peak()
                 row = run_hf(args, exs, precision=precision)
         row["max_rss_mb"] = _max_rss_mb()
+        row["peak_is_timed_run_only"] = peak_reset
         row["threads"] = torch.get_num_threads()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -340,6 +366,13 @@ def _loadavg() -> str:
 def run_matrix(args, argv: list[str]) -> int:
     """Every arm of the precision matrix in its own process, one after the other; prints the table and ratios."""
     arms = [a for a in MATRIX_ARMS if not (args.skip_hf and a.startswith("hf"))]
+    probe = bf16_probe() if args.device == "cpu" else {}
+    if probe and not probe["native_bf16"] and not args.force_bf16:
+        arms = [a for a in arms if not a.endswith("bf16")]
+        print(f"bf16 arms skipped: this CPU has no native bf16 (avx512_bf16/amx_bf16), so precision auto is fp32 "
+              f"here; a {probe['shape']} matmul takes {probe['fp32_ms']:.1f} ms in fp32 and {probe['bf16_ms']:.1f} ms "
+              f"in bf16 ({probe['bf16_over_fp32_speed']:.3f}x the fp32 speed); --force-bf16 runs them anyway",
+              flush=True)
     wanted = [a.strip() for a in args.rss_arms.split(",") if a.strip()]
     unknown = [a for a in wanted if f"rss-ours-{a}" not in RSS_ARMS]
     if unknown:
@@ -366,8 +399,28 @@ def run_matrix(args, argv: list[str]) -> int:
                   f"(load average before: {la})", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    report_matrix(args, rows, load_before, _loadavg())
+    report_matrix(args, rows, load_before, _loadavg(), probe)
     return 0
+
+
+def bf16_probe(m: int = 2048, k: int = 576, n: int = 1536, reps: int = 3) -> dict:
+    """Whether this CPU has native bf16 (the trainer's own test) and a ``m×k @ k×n`` matmul's time in fp32 and bf16
+    (best of ``reps``): the speed bf16 autocast can hope for on this box."""
+    from training.finetune.distributed import cpu_has_native_bf16
+
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    out = {"native_bf16": cpu_has_native_bf16(), "shape": f"{m}x{k}@{k}x{n}", "threads": torch.get_num_threads()}
+    for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        x, y = a.to(dt), b.to(dt)
+        x @ y
+        best = math.inf
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            x @ y
+            best = min(best, time.perf_counter() - t0)
+        out[f"{name}_ms"] = best * 1000
+    out["bf16_over_fp32_speed"] = out["fp32_ms"] / out["bf16_ms"]
+    return out
 
 
 def matrix_summary(rows: dict[str, dict]) -> dict[str, float]:
@@ -386,12 +439,15 @@ def matrix_summary(rows: dict[str, dict]) -> dict[str, float]:
     return out
 
 
-def report_matrix(args, rows: dict[str, dict], load_before: str, load_after: str) -> None:
+def report_matrix(args, rows: dict[str, dict], load_before: str, load_after: str, probe: dict | None = None) -> None:
     print(f"model={args.model} mode={args.mode} device={args.device} docs={args.docs} seq_len={args.seq_len} "
           f"batch={args.batch_size}x{args.micro_batch_size}(micro) loss_chunk={args.loss_chunk} "
           f"activation_checkpointing={args.activation_checkpointing} "
           f"memory arms: seq {args.rss_seq_len} x micro-batch {args.rss_micro_batch}, {args.rss_steps} steps")
     print(f"load average: before {load_before} | after {load_after}")
+    if probe:
+        print(f"cpu: {_cpu_name()}, native bf16: {probe['native_bf16']}; matmul {probe['shape']}: fp32 "
+              f"{probe['fp32_ms']:.1f} ms, bf16 {probe['bf16_ms']:.1f} ms")
     print(f"{'arm':<18}{'steps':>6}{'tokens':>9}{'wall s':>9}{'tok/s':>9}{'peak RSS MiB':>14}  load avg before")
     for name, r in rows.items():
         print(f"{name:<18}{r['steps']:>6}{r['tokens']:>9}{r['wall_s']:>9.1f}{r['tokens_per_s']:>9.1f}"
@@ -400,7 +456,7 @@ def report_matrix(args, rows: dict[str, dict], load_before: str, load_after: str
     for k, v in summary.items():
         print(f"{k}: {v:.0f}" if k.endswith("_mb") else f"{k}: {v:.3f}")
     if args.out:
-        atomic_write_text(args.out, json.dumps({"args": vars(args), "rows": rows, "summary": summary,
+        atomic_write_text(args.out, json.dumps({"args": vars(args), "rows": rows, "summary": summary, "bf16_probe": probe,
                                                 "loadavg_before": load_before, "loadavg_after": load_after,
                                                 "cpu": _cpu_name(), "torch": torch.__version__}, indent=2))
 

@@ -48,7 +48,8 @@ def test_matrix_runs_end_to_end_on_the_tiny_model(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "bench" / "train_throughput.py"), "--matrix", "--model",
                         "toy-random", "--mode", "lora", "--device", "cpu", "--docs", "8", "--seq-len", "48",
                         "--batch-size", "4", "--micro-batch-size", "2", "--warmup-steps", "1", "--rss-seq-len", "64",
-                        "--rss-micro-batch", "2", "--rss-steps", "1", "--threads", "1", "--out", str(out)],
+                        "--rss-micro-batch", "2", "--rss-steps", "1", "--threads", "1", "--force-bf16",
+                        "--out", str(out)],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
@@ -58,3 +59,4 @@ def test_matrix_runs_end_to_end_on_the_tiny_model(tmp_path):
     assert len({res["rows"][a]["tokens"] for a in ("ours-fp32", "ours-bf16", "hf-fp32", "hf-bf16")}) == 1
     assert all(r_["max_rss_mb"] > 0 and r_["tokens_per_s"] > 0 for r_ in res["rows"].values())
     assert "ours_bf16_over_ours_fp32" in res["summary"] and "load average" in r.stdout
+    assert res["bf16_probe"]["fp32_ms"] > 0 and all(r_["peak_is_timed_run_only"] for r_ in res["rows"].values())

@@ -14,7 +14,8 @@ Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.Tra
   ``precision: auto`` is bf16 autocast (fp32 master weights) where the hardware computes bf16 natively (CUDA with
   bf16; a CPU with ``avx512_bf16``/``amx_bf16``), else fp32; run.json records the resolved precision
   (``config.precision_resolved``). ``activation_checkpointing: true`` recomputes each decoder layer in backward
-  (memory for long rows on a CPU box; same gradients).
+  (memory for long rows on a CPU box; same gradients). On CPU the trainer fixes glibc's mmap threshold
+  (:mod:`training.finetune.memory`), so freed activations go back to the system and peak RSS tracks live tensors.
 * **Checkpoints.** On the schedule of :func:`training.schedule.checkpoint_steps` (log-spaced early, every k,
   final), written through :func:`interp.core.runs.write_checkpoint` by a background thread after a CPU snapshot
   (:mod:`training.checkpointing`). Full mode saves the state dict (kind ``full``); LoRA saves the adapter tensors
@@ -41,6 +42,7 @@ Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.Tra
 
 Modules: :mod:`training.finetune.trainer` (:class:`Trainer`, :func:`finetune`), :mod:`training.finetune.distributed`
 (device, process group, precision), :mod:`training.finetune.loss` (the chunked loss),
+:mod:`training.finetune.memory` (returning freed memory on CPU),
 :mod:`training.finetune.__main__` (the CLI). The names below are exported lazily,
 so ``import training.finetune`` (and ``--help``) stays cheap.
 

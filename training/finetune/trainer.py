@@ -32,6 +32,7 @@ from training.finetune.curves import append_jsonl, plot_loss_curve, record_resum
 from training.finetune.distributed import (DistEnv, autocast_for, resolve_device, resolve_precision,
                                            setup_distributed)
 from training.finetune.loss import CausalLMLoss, FullLogitsLoss, UnsupportedModel
+from training.finetune.memory import limit_heap_retention
 from training.packing import (Example, Rows, build_rows, check_seq_len, collate, data_integrity, examples_sha256,
                               load_jsonl_examples, source_manifest, target_weight_sum)
 from training.schedule import checkpoint_steps
@@ -450,6 +451,8 @@ class Trainer:
 
     def _run(self) -> TrainResult:
         t_start = time.perf_counter()
+        if self.device.type == "cpu":
+            limit_heap_retention()  # freed activations go back to the system (peak RSS = live tensors)
         torch.manual_seed(self.cfg.seed)
         self.start_i, self.tokens_seen, self.last_loss, self.resumed_from = 0, self.tokens_offset, None, None
         if self.dist.is_main:
