@@ -24,7 +24,8 @@ peak RSS (``getrusage`` max RSS: model load, warm-up and training) is its own; t
 one invocation and the ratios (bf16 / fp32 of ours, ours / HF at equal precision) come from that one run. The
 memory arms (``--rss-arms``) train ours at ``--rss-seq-len`` × ``--rss-micro-batch`` (rows filled to the full
 length, fp32): ``full`` from the full logits (``loss_chunk: 0``, the path before chunking), ``chunked`` with the
-chunked cross-entropy, ``chunked-ac`` with it and activation checkpointing.
+chunked cross-entropy, ``chunked-ac`` with it and activation checkpointing, ``chunked-ac-release`` with both and
+``release_memory`` (freed activations returned to the system).
 
     python bench/train_throughput.py --model toy-random --mode full --device cpu
     python bench/train_throughput.py --model smollm2-135m --mode lora --device cuda --bf16 --compile
@@ -159,6 +160,7 @@ def run_ours(args, examples: list[Example], *, packing: bool, checkpoints: int, 
                       loss_chunk=args.loss_chunk if loss_chunk is None else loss_chunk,
                       compile=args.compile, checkpoints=ck, progress=False, max_steps=max_steps,
                       activation_checkpointing=getattr(args, "activation_checkpointing", False),
+                      release_memory=getattr(args, "release_memory", False),
                       keep_trainer_state="last")
     lm = load(args.model)
     _sync(args)
@@ -207,7 +209,7 @@ def _parse(argv):
     ap.add_argument("--rss-micro-batch", type=int, default=4, help="--matrix: micro-batch of the memory arms")
     ap.add_argument("--rss-steps", type=int, default=1, help="--matrix: optimizer steps of the memory arms")
     ap.add_argument("--rss-arms", default="chunked-ac,chunked,full",
-                    help="--matrix: memory arms, of chunked-ac | chunked | full (empty: none)")
+                    help="--matrix: memory arms, of chunked-ac-release | chunked-ac | chunked | full (empty: none)")
     ap.add_argument("--activation-checkpointing", action="store_true",
                     help="our trainer's activation_checkpointing in the throughput arms")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # one arm of --matrix, in a child process
@@ -286,7 +288,7 @@ def report(args, rows: dict[str, dict], n_params: int) -> None:
 #: the throughput arms of --matrix: (trainer, precision)
 MATRIX_ARMS = ("ours-fp32", "ours-bf16", "hf-fp32", "hf-bf16")
 #: the memory arms: ours with the chunked loss (and activation checkpointing), ours from the full logits
-RSS_ARMS = ("rss-ours-chunked-ac", "rss-ours-chunked", "rss-ours-full")
+RSS_ARMS = ("rss-ours-chunked-ac-release", "rss-ours-chunked-ac", "rss-ours-chunked", "rss-ours-full")
 
 
 def _max_rss_mb() -> float:
@@ -330,7 +332,8 @@ def matrix_worker(args) -> int:
                            loss_weights=[1.0] * args.rss_seq_len, source="synthetic", doc_id=str(i)) for i in range(n)]
             args.seq_len, args.batch_size, args.micro_batch_size = args.rss_seq_len, args.rss_micro_batch, \
                 args.rss_micro_batch
-            args.activation_checkpointing = arm == "rss-ours-chunked-ac"
+            args.activation_checkpointing = arm.startswith("rss-ours-chunked-ac")
+            args.release_memory = arm == "rss-ours-chunked-ac-release"
             row = run_ours(args, exs, packing=False, checkpoints=0, run_dir=tmp / "run", precision="fp32",
                            loss_chunk=0 if arm == "rss-ours-full" else args.loss_chunk)
         else:
@@ -376,7 +379,8 @@ def run_matrix(args, argv: list[str]) -> int:
     wanted = [a.strip() for a in args.rss_arms.split(",") if a.strip()]
     unknown = [a for a in wanted if f"rss-ours-{a}" not in RSS_ARMS]
     if unknown:
-        print(f"error: --rss-arms: unknown arm(s) {', '.join(unknown)} (known: chunked-ac, chunked, full)",
+        print(f"error: --rss-arms: unknown arm(s) {', '.join(unknown)} "
+              f"(known: {', '.join(a.removeprefix('rss-ours-') for a in RSS_ARMS)})",
               file=sys.stderr)
         return 2
     if args.rss_seq_len:

@@ -290,6 +290,10 @@ class TrainConfig(Spec):
     #: checkpointing, non-reentrant): activation memory from every layer's intermediates to its input alone, for
     #: ~one extra forward pass of compute; the gradients are the same
     activation_checkpointing: bool = False
+    #: CPU: fix glibc's mmap threshold so freed activations go back to the system (peak RSS tracks live tensors;
+    #: training.finetune.memory). Off by default: the extra page faults cost throughput on a busy 2-core box.
+    #: Changes no numbers, so it is not part of run.json
+    release_memory: bool = False
     compile: bool = False
     optimizer_impl: Literal["auto", "fused", "foreach", "plain"] = "auto"
     strategy: Literal["ddp", "fsdp"] = "ddp"  # only used when launched with WORLD_SIZE > 1

@@ -14,8 +14,9 @@ Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.Tra
   ``precision: auto`` is bf16 autocast (fp32 master weights) where the hardware computes bf16 natively (CUDA with
   bf16; a CPU with ``avx512_bf16``/``amx_bf16``), else fp32; run.json records the resolved precision
   (``config.precision_resolved``). ``activation_checkpointing: true`` recomputes each decoder layer in backward
-  (memory for long rows on a CPU box; same gradients). On CPU the trainer fixes glibc's mmap threshold
-  (:mod:`training.finetune.memory`), so freed activations go back to the system and peak RSS tracks live tensors.
+  (memory for long rows on a CPU box; same gradients). ``release_memory: true`` (CPU) fixes glibc's mmap
+  threshold (:mod:`training.finetune.memory`), so freed activations go back to the system and peak RSS tracks live
+  tensors, at a cost in throughput (page faults).
 * **Checkpoints.** On the schedule of :func:`training.schedule.checkpoint_steps` (log-spaced early, every k,
   final), written through :func:`interp.core.runs.write_checkpoint` by a background thread after a CPU snapshot
   (:mod:`training.checkpointing`). Full mode saves the state dict (kind ``full``); LoRA saves the adapter tensors

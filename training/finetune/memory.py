@@ -10,8 +10,10 @@ of which 95 MiB were live tensors; ``malloc_trim`` gave the rest back.
 
 :func:`limit_heap_retention` sets a *fixed* threshold (``mallopt(M_MMAP_THRESHOLD, 1 MiB)``, which also turns the
 dynamic adjustment off), so every tensor of 1 MiB or more is its own mapping and is returned to the system when
-freed; peak RSS then tracks the live tensors. It changes no numbers (allocation only). Elsewhere (not glibc, not
-Linux) it does nothing and says so by returning ``False``.
+freed; peak RSS then tracks the live tensors. It changes no numbers (allocation only), but every large allocation
+now costs fresh page faults: on a busy 2-core box a SmolLM2 LoRA step ran markedly slower, so the trainer calls it
+only when a run asks (``release_memory: true``). Elsewhere (not glibc, not Linux) it does nothing and says so by
+returning ``False``.
 """
 
 from __future__ import annotations

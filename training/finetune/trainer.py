@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: config fields that do not change the trained weights (left out of run.json, so a resume may differ in them)
-VOLATILE_FIELDS = ("run_dir", "progress", "debug", "async_checkpoint", "keep_trainer_state")
+VOLATILE_FIELDS = ("run_dir", "progress", "debug", "async_checkpoint", "keep_trainer_state", "release_memory")
 
 
 class TrainingDiverged(RuntimeError):
@@ -451,7 +451,7 @@ class Trainer:
 
     def _run(self) -> TrainResult:
         t_start = time.perf_counter()
-        if self.device.type == "cpu":
+        if self.cfg.release_memory and self.device.type == "cpu":
             limit_heap_retention()  # freed activations go back to the system (peak RSS = live tensors)
         torch.manual_seed(self.cfg.seed)
         self.start_i, self.tokens_seen, self.last_loss, self.resumed_from = 0, self.tokens_offset, None, None
