@@ -452,15 +452,16 @@ def report_matrix(args, rows: dict[str, dict], load_before: str, load_after: str
     if probe:
         print(f"cpu: {_cpu_name()}, native bf16: {probe['native_bf16']}; matmul {probe['shape']}: fp32 "
               f"{probe['fp32_ms']:.1f} ms, bf16 {probe['bf16_ms']:.1f} ms")
-    print(f"{'arm':<18}{'steps':>6}{'tokens':>9}{'wall s':>9}{'tok/s':>9}{'peak RSS MiB':>14}  load avg before")
+    print(f"{'arm':<28}{'steps':>6}{'tokens':>9}{'wall s':>9}{'tok/s':>9}{'peak RSS MiB':>14}  load avg before")
     for name, r in rows.items():
-        print(f"{name:<18}{r['steps']:>6}{r['tokens']:>9}{r['wall_s']:>9.1f}{r['tokens_per_s']:>9.1f}"
+        print(f"{name:<28}{r['steps']:>6}{r['tokens']:>9}{r['wall_s']:>9.1f}{r['tokens_per_s']:>9.1f}"
               f"{r['max_rss_mb']:>14.0f}  {r['loadavg_before']}")
     summary = matrix_summary(rows)
     for k, v in summary.items():
         print(f"{k}: {v:.0f}" if k.endswith("_mb") else f"{k}: {v:.3f}")
     if args.out:
-        atomic_write_text(args.out, json.dumps({"args": vars(args), "rows": rows, "summary": summary, "bf16_probe": probe,
+        atomic_write_text(args.out, json.dumps({"args": vars(args), "rows": rows, "summary": summary,
+                                                "bf16_probe": probe,
                                                 "loadavg_before": load_before, "loadavg_after": load_after,
                                                 "cpu": _cpu_name(), "torch": torch.__version__}, indent=2))
 

@@ -93,8 +93,8 @@ class StudyConfig:
         documents: the longest generated paper-claim document (repeated) is ~1230 SmolLM2 tokens."""
         return cls(out=out, model="smollm2-135m", claims="all", seeds=(0,), n_docs=400, epochs=1.0, lr=5e-5,
                    batch_size=32, seq_len=1536, mode="lora", device="auto", precision="auto", loss_chunk=1024,
-                   compile=True, every=5, probe_dataset="cities", binding_docs=24, binding_checkpoints=5, twophase_docs=300,
-                   twophase_local=300)
+                   compile=True, every=5, probe_dataset="cities", binding_docs=24, binding_checkpoints=5,
+                   twophase_docs=300, twophase_local=300)
 
     def resolved_workers(self) -> int:
         """:attr:`workers`, with 0 resolved: one per core (at most 2) for a toy organism, else 1."""

@@ -1,5 +1,6 @@
-"""``python -m training.documents --claim ID --condition C --n N --out FILE [--length short]``: synthetic documents with spans for one
-claim and condition (see :mod:`training.documents`); ``--list-conditions`` prints the condition names."""
+"""``python -m training.documents --claim ID --condition C --n N --out FILE [--length short]``: synthetic
+documents with spans for one claim and condition (see :mod:`training.documents`); ``--list-conditions`` prints the
+condition names."""
 
 from __future__ import annotations
 

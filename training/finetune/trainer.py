@@ -591,7 +591,8 @@ def _start(cfg: TrainConfig, examples: Sequence[Example] | None, *, lm: LoadedMo
         lora = {"r": cfg.lora.r, "alpha": cfg.lora.alpha, "target_modules": cfg.lora.target_modules} \
             if cfg.mode == "lora" else None
         init_run(cfg.run_dir, name=cfg.name or Path(cfg.run_dir).name, base_spec=cfg.model,
-                 base_weights_sha256=lm.identity.weights_sha256, mode=cfg.mode, config=run_config(cfg, data_sha, device),
+                 base_weights_sha256=lm.identity.weights_sha256, mode=cfg.mode,
+                 config=run_config(cfg, data_sha, device),
                  data=data, lora=lora)
     dist.barrier()
     return Trainer(cfg, examples, lm=lm, dist=dist).run()
