@@ -141,7 +141,8 @@ def is_complete(cfg: TrainConfig, examples: Sequence[Example]) -> bool:
     if not (run_dir / "run.json").exists():
         return False
     try:
-        want = json.loads(json.dumps(run_config(cfg, examples_sha256(examples)), default=str))
+        device = resolve_device(cfg, int(os.environ.get("LOCAL_RANK", "0")))  # precision_resolved depends on it
+        want = json.loads(json.dumps(run_config(cfg, examples_sha256(examples), device), default=str))
         if read_run(run_dir).config != want:
             return False
         done = list_checkpoints(run_dir, phase="train")
