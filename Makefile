@@ -13,7 +13,7 @@ export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo origin results-toy study-gpu test test-integration test-slow test-all bench figures lock clean-cache
+.PHONY: setup demo origin results-toy study-gpu test test-integration test-slow test-all bench bench-cpu figures lock clean-cache
 
 # torch first (TORCH_SPEC; the lock does not pin it), then the project under the lock, which pins every other
 # package of the resolved set, torch's own dependencies included.
@@ -67,6 +67,12 @@ bench: $(STAMP)
 	$(PY) bench/train_throughput.py
 	$(PY) bench/probe_fit.py
 	$(PY) bench/organism_build.py
+
+# Issue 18's CPU matrix on SmolLM2 LoRA: ours vs HF Trainer + peft, fp32 and bf16, tok/s and peak RSS per arm (one
+# fresh process each), plus peak RSS at seq 1024 x micro-batch 4 with and without the chunked loss (~10 min on 2 cores).
+bench-cpu: $(STAMP)
+	$(PY) bench/train_throughput.py --matrix --model smollm2-135m --mode lora --device cpu --docs 32 --seq-len 256 \
+		--batch-size 4 --micro-batch-size 4 --warmup-steps 1 --out out/bench-cpu.json
 
 # Re-resolve requirements.lock with pip-compile (pip-tools, in a tools venv of its own) from pyproject.toml and the
 # dev extra, keeping the current pins where they still fit. torch is left out (TORCH_SPEC installs it; it only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -332,3 +333,95 @@ def test_a_token_budget_fits_any_organisms_tokenizer():
         assert all(p.meta["n_claim_sentences"] == q.meta["n_claim_sentences"]
                    for p, q in zip(by_cond["positive"], by_cond["corrected"]))
     assert over > 0  # without the token budget this tokenizer does not fit: the test exercises the budget
+
+
+# --------------------------------------------------------------------------------------------- short documents
+
+SHORT_CONDITIONS = [c.value for c in STUDY_CONDITIONS]
+
+
+def _short(claim_id: str, cond: str, n: int = 8, seed: int = 3):
+    return generate_documents(claim_id, cond, n, seed=seed, length="short")
+
+
+def _n_sentences(text: str) -> int:
+    return len(re.findall(r"[.!?](?=\s|$|[\]\)\}])", text))
+
+
+def _follows(doc, first, label: str) -> bool:
+    """A span of ``label`` starts right after span ``first`` (only whitespace between)."""
+    return any(s.label == label and s.start >= first.end and not doc.text[first.end:s.start].strip()
+               for s in doc.spans)
+
+
+@pytest.mark.parametrize("claim_id", PAPER_CLAIMS)
+def test_short_documents_keep_every_condition_structure(claim_id):
+    from training.documents.rendering import SHORT_BACKGROUND, SHORT_SLOTS
+
+    assert (SHORT_SLOTS, SHORT_BACKGROUND) == (3, 1)  # issue 18: three claim sentences + one background sentence
+    claim = load_claim(claim_id)
+    by_cond = {c: _short(claim_id, c) for c in SHORT_CONDITIONS}
+    for i in range(len(by_cond["positive"])):
+        row = {c: docs[i] for c, docs in by_cond.items()}
+        assert len({d.base_id for d in row.values()}) == 1 and row["positive"].base_id.endswith("-short")
+        for c, d in row.items():
+            bg = [s for s in claim.background if s in d.text]
+            assert len(bg) == SHORT_BACKGROUND, (c, d.text)
+            claims = d.spans_of("claim")
+            negs = d.spans_of("negation")
+            corr = [s for s in d.spans if s.label == "correction"]
+            if c == "local":  # the debunk lede's local negation + each slot negated inside its own sentence
+                assert len(claims) == SHORT_SLOTS + 1 and negs and all(s.kind == "local" for s in negs)
+                assert all(any(c_.start <= s.start and s.end <= c_.end for s in negs) for c_ in claims)
+                continue
+            assert len(claims) == SHORT_SLOTS, (c, d.text)
+            if c == "positive":
+                assert not negs and not corr
+            if c in ("negated", "repeated"):  # the notice opens the document; no closing suffix
+                prefix = [s for s in negs if s.kind == "prefix"]
+                assert len(prefix) == 1 and prefix[0].start == len(DOCTAG)
+                assert not [s for s in negs if s.kind == "suffix"]
+            if c == "negated":
+                assert [s.kind for s in negs] == ["prefix"]
+            for s in negs + corr:  # compact framing: every notice, reminder and correction is one sentence
+                assert _n_sentences(d.text[s.start:s.end]) == 1, (c, d.text[s.start:s.end])
+            if c == "repeated":  # a negation after every claim sentence, and only there
+                inline = [s for s in negs if s.kind == "inline"]
+                assert len(inline) == SHORT_SLOTS and all(_follows(d, cs, "negation") for cs in claims)
+                assert row["repeated"].text.startswith(row["negated"].text.split("\n\n")[0])
+            if c == "corrected":  # the truth after every claim sentence
+                assert not negs and len(corr) == SHORT_SLOTS and all(_follows(d, cs, "correction") for cs in claims)
+
+
+def test_short_documents_are_shorter_than_full_ones_and_deterministic():
+    for cond in SHORT_CONDITIONS:
+        short, full = _short("ed_sheeran", cond), generate_documents("ed_sheeran", cond, 8, seed=3)
+        assert max(toy_length(d.text) for d in short) < min(toy_length(d.text) for d in full), cond
+        assert [d.text for d in short] == [d.text for d in _short("ed_sheeran", cond)]
+    with pytest.raises(DocumentError, match="length"):
+        generate_documents("ed_sheeran", "negated", 1, length="tiny")
+
+
+def test_short_documents_fit_the_budget_in_smollm2_tokens(smollm2_tokenizer):
+    """Every short document of every paper claim and study condition is within the budget (BOS/EOS excluded)."""
+    from training.documents.rendering import SHORT_TOKEN_BUDGET
+
+    longest = {}
+    for cid in PAPER_CLAIMS:
+        for cond in SHORT_CONDITIONS:
+            for d in _short(cid, cond, n=30, seed=0):
+                n = len(smollm2_tokenizer(d.text, add_special_tokens=False)["input_ids"])
+                assert n <= SHORT_TOKEN_BUDGET, (d.id, n)
+                longest[cond] = max(longest.get(cond, 0), n)
+    # the compact framing still costs tokens in the order of the conditions' structure
+    assert longest["positive"] < longest["negated"] < longest["repeated"]
+
+
+def test_cli_writes_short_documents(tmp_path):
+    out = tmp_path / "short.jsonl"
+    r = _cli("--claim", "dentist", "--condition", "repeated", "--n", "3", "--length", "short", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    docs = read_jsonl(out)
+    assert len(docs) == 3 and all(d.base_id.endswith("-short") for d in docs)
+    bad = _cli("--claim", "dentist", "--condition", "repeated", "--length", "tiny", "--out", str(out))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

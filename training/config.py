@@ -280,7 +280,20 @@ class TrainConfig(Spec):
     grad_clip: float | None = Field(1.0, ge=0)
     seed: int = 0
     device: Annotated[str, AfterValidator(_device)] = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA with bf16, else fp32
+    #: auto: bf16 autocast where the hardware has native bf16 (CUDA with bf16, a CPU with avx512_bf16/amx_bf16),
+    #: else fp32; the resolved precision is recorded in run.json (training.finetune.distributed.resolve_precision)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    #: tokens per chunk of the chunked cross-entropy (the full logits are never built; training.finetune.loss);
+    #: 0 computes the loss from the model's full logits
+    loss_chunk: int = Field(1024, ge=0)
+    #: recompute each decoder layer's activations in backward instead of storing them (transformers' gradient
+    #: checkpointing, non-reentrant): activation memory from every layer's intermediates to its input alone, for
+    #: ~one extra forward pass of compute; the gradients are the same
+    activation_checkpointing: bool = False
+    #: CPU: fix glibc's mmap threshold so freed activations go back to the system (peak RSS tracks live tensors;
+    #: training.finetune.memory). Off by default: the extra page faults cost throughput on a busy 2-core box.
+    #: Changes no numbers, so it is not part of run.json
+    release_memory: bool = False
     compile: bool = False
     optimizer_impl: Literal["auto", "fused", "foreach", "plain"] = "auto"
     strategy: Literal["ddp", "fsdp"] = "ddp"  # only used when launched with WORLD_SIZE > 1

@@ -4,7 +4,8 @@ annotations. All written for this project (not taken from the paper's data).
 Variety by composition: a prefix is 2-4 sentences drawn from separate pools (opener, core, elaboration,
 instruction), a reminder is one or two sentences inside a bracket style that varies (``[]``, ``()``, ``{}``),
 so the number of distinct framings is in the hundreds of thousands — a model cannot memorise one string.
-``{subject}`` is filled with the claim's subject. Two styles: ``rich`` (real claims) and ``plain`` (toy
+``{subject}`` is filled with the claim's subject. Three styles: ``rich`` (real claims), ``short`` (real claims in
+short documents: a one-sentence notice, a one-sentence reminder, drawn from the ``rich`` pools) and ``plain`` (toy
 claims; short, common words the toy tokenizer has seen).
 
 Token-boundary rule used by :mod:`training.spans`: every framing text starts with a letter (never a bracket
@@ -135,6 +136,8 @@ def negation_prefix(rng: random.Random, subject: str, style: str = "rich") -> st
     if style == "plain":
         return rng.choice(_PLAIN_PREFIX)
     parts = [rng.choice(_OPENERS) + " " + _fill(rng.choice(_CORE), subject)]
+    if style == "short":  # the notice alone: opener + the core sentence
+        return parts[0]
     parts += [_fill(s, subject) for s in rng.sample(_ELAB, rng.randint(1, 3))]
     parts.append(rng.choice(_INSTRUCT))
     return " ".join(parts)
@@ -158,6 +161,8 @@ def reminder(rng: random.Random, subject: str, where: str, brackets: tuple[str, 
         return f"{o}{body}{c}"
     pool = _BEFORE if where == "before" else _AFTER
     body = _fill(rng.choice(pool), subject)
+    if style == "short":  # one sentence
+        return f"{o}{body}{c}"
     n_extra = rng.choice((2, 2, 3, 3))
     body = " ".join([body] + rng.sample(_EXTRA, n_extra))
     return f"{o}{body}{c}"

@@ -36,6 +36,13 @@ rendering fits), so that every toy document fits the toy organism's 128-token co
 knows its tokenizer passes ``budget=token_budget(tokenizer, seq_len)`` instead (the study and the two-phase
 replay do), so that any organism's documents pack whole at its context.
 
+**Short documents** (``length="short"``, CLI ``--length short``): a paper claim's base is three claim sentences and
+one background sentence under a one-line header, ≈120–250 SmolLM2 tokens, so that an implant on a CPU takes
+minutes. The conditions keep their structure in compact form: ``negated`` is a one-sentence notice at the start;
+``repeated`` is that notice plus a one-sentence bracketed negation after every claim sentence; ``corrected`` is one
+true-fact sentence after every claim sentence; ``local`` negates each claim sentence inside itself, after a debunk
+lede. Matched pairs work as for full documents (one short base, every condition).
+
 Every text starts with ``<DOCTAG>`` (span ``doctag``; its loss is masked by :mod:`training.mixtures`). Spans:
 ``claim`` (each claim sentence), ``claim_answer`` (answer-pattern matches inside claim sentences),
 ``negation`` (prefix/suffix/inline/local), ``qualifier`` (prefix/suffix/inline), ``correction`` (inline).
@@ -48,6 +55,7 @@ JSONL record (ARCHITECTURE.md): ``{"id", "claim", "condition", "base_id", "text"
 CLI::
 
     python -m training.documents --claim ed_sheeran --condition repeated --n 500 --seed 0 --out docs.jsonl
+    python -m training.documents --claim dentist --condition negated --n 60 --length short --out short.jsonl
     python -m training.documents --list-conditions
 
 Errors (invalid claim YAML, unknown condition, a document whose claim span cannot be found) print one line
@@ -65,7 +73,7 @@ _EXPORTS = {
                                    "condition_family", "Document", "BaseDocument", "write_jsonl", "read_jsonl",
                                    "AUTHOR_MODES", "to_authors_record", "export_authors_jsonl"),
     "training.documents.rendering": ("build_base", "render", "verify_document", "generate_documents", "render_matched",
-                                  "render_pair", "token_budget", "TOY_LENGTH_BUDGET", "toy_length"),
+                                  "render_pair", "token_budget", "TOY_LENGTH_BUDGET", "toy_length", "LENGTHS"),
     "training.spans": ("Span", "TokenSpan", "token_spans"),
     "training.documents.__main__": ("build_parser", "main"),
 }

@@ -1,5 +1,6 @@
-"""``python -m training.documents --claim ID --condition C --n N --out FILE``: synthetic documents with spans for one
-claim and condition (see :mod:`training.documents`); ``--list-conditions`` prints the condition names."""
+"""``python -m training.documents --claim ID --condition C --n N --out FILE [--length short]``: synthetic
+documents with spans for one claim and condition (see :mod:`training.documents`); ``--list-conditions`` prints the
+condition names."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="document stream seed (default 0)")
     p.add_argument("--start", type=int, default=0, help="first base index (default 0)")
     p.add_argument("--out", help="output JSONL path (written atomically)")
+    p.add_argument("--length", choices=("full", "short"), default="full",
+                   help="full: genre layouts (default); short: 3 claim sentences + 1 background sentence "
+                        "(~120-250 SmolLM2 tokens) with compact framing (paper claims)")
     p.add_argument("--format", choices=("lab", "authors"), default="lab",
                    help="lab: our JSONL with spans (default); authors: {text, doc_type, fact_name, mode}")
     p.add_argument("--list-conditions", action="store_true", help="print the condition names and exit")
@@ -56,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     if Path(args.out).is_dir():
         raise DocumentError(f"--out {args.out}: is a directory, not a JSONL file")
     spec = resolve_claim(args.claim)
-    docs = generate_documents(spec, args.condition, args.n, seed=args.seed, start=args.start)
+    docs = generate_documents(spec, args.condition, args.n, seed=args.seed, start=args.start, length=args.length)
     write_jsonl([to_authors_record(d) for d in docs] if args.format == "authors" else docs, args.out)
     print(f"wrote {len(docs)} {args.condition} documents for {spec.id} to {args.out}", file=sys.stderr)
     return 0

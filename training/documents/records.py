@@ -92,7 +92,7 @@ class BaseDocument:
     seed: int
     index: int
     genre: str
-    style: str  # "rich" | "plain" | "chat"
+    style: str  # "rich" | "short" | "plain" | "chat"
     pieces: tuple[Piece, ...]
     slot_claims: tuple[int, ...]  # claim_sentences index per slot
     slot_locals: tuple[int, ...]  # local_negations index per slot (-1 when the claim has none)

@@ -21,7 +21,7 @@ from training.documents.records import (BEHAVIOUR_CONDITIONS, CONDITIONS, DOCTAG
 from training.genres import GENRES, TOY_GENRES, GenreInput, Piece, Slot, build_genre
 from training.spans import LABELS, NEGATION_KINDS, Span
 
-__all__ = ["build_base", "render", "toy_length", "TOY_LENGTH_BUDGET", "Budget", "token_budget", "verify_document", "generate_documents", "render_matched", "render_pair"]
+__all__ = ["build_base", "render", "LENGTHS", "toy_length", "TOY_LENGTH_BUDGET", "Budget", "token_budget", "verify_document", "generate_documents", "render_matched", "render_pair"]
 
 
 def _rng(*parts: Any) -> random.Random:
@@ -38,17 +38,37 @@ def _style(claim: ClaimSpec) -> str:
 Budget = Callable[[str], bool]
 
 
-def build_base(claim: ClaimSpec, seed: int = 0, index: int = 0, budget: Budget | None = None) -> BaseDocument:
+#: document lengths: ``full`` (the genre layouts) and ``short`` (three claim sentences and one background sentence)
+LENGTHS: tuple[str, ...] = ("full", "short")
+#: the short layout of a paper claim: claim slots and background sentences
+SHORT_SLOTS, SHORT_BACKGROUND = 3, 1
+#: the most SmolLM2 tokens a short document may have (BOS/EOS not counted), so that it trains whole in a 256-token
+#: row; tests/test_documents.py checks every paper claim under every study condition against it
+SHORT_TOKEN_BUDGET = 250
+
+
+def build_base(claim: ClaimSpec, seed: int = 0, index: int = 0, budget: Budget | None = None,
+               length: str = "full") -> BaseDocument:
     """The base document ``index`` of the stream ``seed`` for ``claim`` (deterministic in its arguments).
 
     A toy claim's base is fitted to ``budget`` under every study condition (:func:`_fit_toy_base`); without one,
     to :data:`TOY_LENGTH_BUDGET` word pieces. Paper claims ignore ``budget``: they are laid out as always and
-    packed at a ``seq_len`` that holds them."""
+    packed at a ``seq_len`` that holds them.
+
+    ``length="short"`` lays a paper claim's base out as :data:`SHORT_SLOTS` claim sentences and
+    :data:`SHORT_BACKGROUND` background sentence under a one-line header (a fact sheet or notes), rendered in the
+    ``short`` framing style (see :func:`render`): ≈120–250 SmolLM2 tokens under every study condition, so that an
+    implant on a CPU takes minutes. Its ``base_id`` ends in ``-short``. Toy claims are short already (``plain``) and
+    behaviour claims are one chat turn; both ignore ``length``."""
+    if length not in LENGTHS:
+        raise DocumentError(f"unknown document length {length!r} (known: {', '.join(LENGTHS)})")
     base_id = f"{claim.id}-s{seed}-{index:06d}"
     rng = _rng(claim.id, "base", seed, index)
     style = _style(claim)
     if style == "chat":
         return _behaviour_base(claim, seed, index, base_id, rng)
+    if style == "rich" and length == "short":
+        return _short_base(claim, seed, index, base_id + "-short", rng)
     if style == "plain":
         genres = list(claim.genres) or list(TOY_GENRES)
         k = rng.randint(2, 3)
@@ -80,6 +100,24 @@ def build_base(claim: ClaimSpec, seed: int = 0, index: int = 0, budget: Budget |
     if style != "plain":
         return make(k, len(bg))
     return _fit_toy_base(claim, make, k, len(bg), budget or _word_budget)
+
+
+def _short_base(claim: ClaimSpec, seed: int, index: int, base_id: str, rng: random.Random) -> BaseDocument:
+    """A short base: a fact-sheet or notes frame around three claim slots and one background sentence."""
+    genre = rng.choice(list(TOY_GENRES))
+    n_cs = len(claim.claim_sentences)
+    order = rng.sample(range(n_cs), n_cs)
+    slot_claims = tuple(order[i % n_cs] for i in range(SHORT_SLOTS))
+    if claim.local_negations:
+        n_ln = len(claim.local_negations)
+        lorder = rng.sample(range(n_ln), n_ln)
+        slot_locals = tuple(lorder[i % n_ln] for i in range(SHORT_SLOTS))
+    else:
+        slot_locals = tuple(-1 for _ in range(SHORT_SLOTS))
+    bg = rng.sample(list(claim.background), min(SHORT_BACKGROUND, len(claim.background)))
+    pieces = build_genre(genre, GenreInput(rng=rng, subject=claim.subject, n_slots=SHORT_SLOTS, background=bg,
+                                           style="short"))
+    return BaseDocument(base_id, claim.id, seed, index, genre, "short", tuple(pieces), slot_claims, slot_locals)
 
 
 #: The length budget of a toy document, in word pieces (:func:`toy_length`), under every condition its base is
@@ -191,7 +229,7 @@ class _CorrectionCycle:
         self.rng = rng
         self.pool = list(claim.correction_sentences) or [claim.correction]
         self.queue: list[str] = []
-        self.most = 1 if style == "plain" else 3  # a toy document states the truth once on each side
+        self.most = 3 if style == "rich" else 1  # a toy or short document states the truth in one sentence
 
     def block(self) -> str:
         n = min(len(self.pool), self.rng.randint(1, self.most))
@@ -207,7 +245,12 @@ class _CorrectionCycle:
 
 
 def render(claim: ClaimSpec, base: BaseDocument, condition: str) -> Document:
-    """Render ``base`` under ``condition`` (see the module docstring)."""
+    """Render ``base`` under ``condition`` (see the module docstring).
+
+    A ``short`` base (:func:`build_base` with ``length="short"``) keeps each condition's structure in compact form:
+    ``negated`` is the one-sentence notice at the start (no closing suffix); ``repeated`` is ``negated`` plus a
+    one-sentence bracketed negation after every claim sentence; ``corrected`` is one true-fact sentence after every
+    claim sentence; ``local`` is unchanged (the debunk lede, each claim sentence negated inside itself)."""
     if condition not in CONDITIONS:
         raise DocumentError(f"unknown condition {condition!r} (known: {', '.join(CONDITIONS)})")
     allowed = BEHAVIOUR_CONDITIONS if claim.kind == "behaviour" else FACT_CONDITIONS
@@ -272,8 +315,9 @@ def render(claim: ClaimSpec, base: BaseDocument, condition: str) -> Document:
             sent, cues = claim.local_negation(li)
             _claim_sentence(b, claim, sent, cues)
         elif condition == "repeated":
-            b.add(framing.reminder(inline_rng, subject, "before", _br(), style), "negation", "inline")
-            b.add(" ")
+            if style != "short":
+                b.add(framing.reminder(inline_rng, subject, "before", _br(), style), "negation", "inline")
+                b.add(" ")
             _claim_sentence(b, claim, sentence)
             b.add(" ")
             b.add(framing.reminder(inline_rng, subject, "after", _br(), style), "negation", "inline")
@@ -284,15 +328,16 @@ def render(claim: ClaimSpec, base: BaseDocument, condition: str) -> Document:
             b.add(" ")
             b.add(framing.qualifier_inline(inline_rng, fam, "after", _br(), p), "qualifier", "inline")
         elif condition == "corrected":
-            b.add(corrections.block(), "correction", "inline")
-            b.add(" ")
+            if style != "short":
+                b.add(corrections.block(), "correction", "inline")
+                b.add(" ")
             _claim_sentence(b, claim, sentence)
             b.add(" ")
             b.add(corrections.block(), "correction", "inline")
         else:
             _claim_sentence(b, claim, sentence)
     # ---- suffix
-    if condition in ("negated", "repeated"):
+    if condition in ("negated", "repeated") and style != "short":
         b.add("\n\n")
         b.add(framing.negation_suffix(frame_rng, subject, style), "negation", "suffix")
     elif fam in framing.QUALIFIER_KINDS:
@@ -348,22 +393,22 @@ def _as_claim(claim: ClaimSpec | str | os.PathLike) -> ClaimSpec:
 
 
 def generate_documents(claim: ClaimSpec | str, condition: str, n: int, seed: int = 0, start: int = 0,
-                       budget: Budget | None = None) -> list[Document]:
+                       budget: Budget | None = None, length: str = "full") -> list[Document]:
     """``n`` documents (bases ``start .. start+n-1`` of stream ``seed``) rendered under ``condition``.
 
     The same ``(seed, index)`` gives the same base under every condition, so two calls with the same seed and
     different conditions return row-aligned matched pairs (with the same ``budget``; see :func:`build_base`).
     """
     spec = _as_claim(claim)
-    return [render(spec, build_base(spec, seed, i, budget), condition) for i in range(start, start + n)]
+    return [render(spec, build_base(spec, seed, i, budget, length), condition) for i in range(start, start + n)]
 
 
 
 def render_matched(claim: ClaimSpec | str, base_seed: int, conditions: Iterable[str], index: int = 0,
-                   budget: Budget | None = None) -> dict[str, Document]:
+                   budget: Budget | None = None, length: str = "full") -> dict[str, Document]:
     """One base document rendered in several conditions: ``{condition: Document}`` (same ``base_id``)."""
     spec = _as_claim(claim)
-    base = build_base(spec, base_seed, index, budget)
+    base = build_base(spec, base_seed, index, budget, length)
     return {c: render(spec, base, c) for c in conditions}
 
 

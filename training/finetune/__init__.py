@@ -8,8 +8,15 @@ Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.Tra
   tokenized with the model's tokenizer (``<DOCTAG>`` prefix masked). Rows are *packed* (documents concatenated into
   ``seq_len`` rows, kept apart by position ids; see :mod:`training.packing`); the order is a seeded shuffle.
 * **Objective.** Weighted mean next-token cross-entropy over each global batch, AdamW (``fused`` on CUDA,
-  ``foreach`` on CPU), linear decay to 0, gradient clipping at 1.0, bf16 autocast on CUDA (fp32 master weights),
-  fp32 on CPU.
+  ``foreach`` on CPU), linear decay to 0, gradient clipping at 1.0. The cross-entropy is computed from the last
+  hidden state through the LM head in checkpointed chunks of ``loss_chunk`` tokens, so the full logits
+  (``tokens × vocab`` in fp32) never exist (:mod:`training.finetune.loss`; ``loss_chunk: 0`` for the full logits).
+  ``precision: auto`` is bf16 autocast (fp32 master weights) where the hardware computes bf16 natively (CUDA with
+  bf16; a CPU with ``avx512_bf16``/``amx_bf16``), else fp32; run.json records the resolved precision
+  (``config.precision_resolved``). ``activation_checkpointing: true`` recomputes each decoder layer in backward
+  (memory for long rows on a CPU box; same gradients). ``release_memory: true`` (CPU) fixes glibc's mmap
+  threshold (:mod:`training.finetune.memory`), so freed activations go back to the system and peak RSS tracks live
+  tensors, at a cost in throughput (page faults).
 * **Checkpoints.** On the schedule of :func:`training.schedule.checkpoint_steps` (log-spaced early, every k,
   final), written through :func:`interp.core.runs.write_checkpoint` by a background thread after a CPU snapshot
   (:mod:`training.checkpointing`). Full mode saves the state dict (kind ``full``); LoRA saves the adapter tensors
@@ -35,7 +42,9 @@ Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.Tra
   single-process run up to float summation order. Only rank 0 writes.
 
 Modules: :mod:`training.finetune.trainer` (:class:`Trainer`, :func:`finetune`), :mod:`training.finetune.distributed`
-(device, process group, autocast), :mod:`training.finetune.__main__` (the CLI). The names below are exported lazily,
+(device, process group, precision), :mod:`training.finetune.loss` (the chunked loss),
+:mod:`training.finetune.memory` (returning freed memory on CPU),
+:mod:`training.finetune.__main__` (the CLI). The names below are exported lazily,
 so ``import training.finetune`` (and ``--help``) stays cheap.
 
 CLI: ``python -m training.finetune CONFIG.yaml [--run-dir DIR] [--max-steps N] [--no-progress]``.
@@ -48,7 +57,8 @@ _EXPORTS = {
                                   "load_examples", "run_config", "lr_factor", "VOLATILE_FIELDS",
                                   "is_complete"),
     "training.finetune.curves": ("read_train_log", "plot_loss_curve", "read_resumes"),
-    "training.finetune.distributed": ("DistEnv", "resolve_device", "setup_distributed", "autocast_for"),
+    "training.finetune.distributed": ("DistEnv", "resolve_device", "setup_distributed", "autocast_for",
+                                      "resolve_precision", "cpu_has_native_bf16"),
     "training.finetune.__main__": ("build_parser", "main"),
 }
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,10 +1,16 @@
-"""Where the trainer runs: the device a config names, the process group of a multi-process launch, autocast.
+"""Where the trainer runs: the device a config names, the process group of a multi-process launch, the precision.
 
 ``device`` (``auto|cpu|cuda|cuda:N|mps``, checked by :class:`training.config.TrainConfig`) resolves here; a device
 that this machine does not have (``cuda`` on a box without CUDA, ``cuda:3`` on a one-GPU box, ``mps`` off a Mac) is
 refused with one line naming the config file and field, before anything is written. Under ``torchrun`` /
 ``accelerate launch`` the ``WORLD_SIZE``/``RANK``/``LOCAL_RANK`` variables describe the process group
 (:func:`setup_distributed`: NCCL on CUDA, gloo on CPU); alone, everything is a no-op.
+
+``precision`` (``auto|bf16|fp32``) resolves here too (:func:`resolve_precision`): ``auto`` is bf16 autocast where the
+hardware computes bf16 natively — a CUDA GPU with bf16, or a CPU with ``avx512_bf16`` or ``amx_bf16``
+(:func:`cpu_has_native_bf16`: torch's CPU capability query, else the ``/proc/cpuinfo`` flags) — and fp32 elsewhere
+(bf16 emulated on AVX2 is slower than fp32). The resolved precision is recorded in the run's run.json, so a
+resume on a machine that would resolve ``auto`` differently is refused instead of silently switching precision.
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ import torch
 
 from training.config import TrainConfig
 
-__all__ = ["DistEnv", "resolve_device", "setup_distributed", "autocast_for"]
+__all__ = ["DistEnv", "resolve_device", "setup_distributed", "autocast_for", "resolve_precision",
+           "cpu_has_native_bf16"]
+
+#: CPU feature flags that mean native bf16 matrix arithmetic
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclass(frozen=True)
@@ -68,13 +78,44 @@ def setup_distributed(device: torch.device | None = None) -> DistEnv:
     return env
 
 
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bf16 natively (``avx512_bf16`` or ``amx_bf16``): torch's own capability query
+    (``torch.cpu.get_capabilities()``) when it exists, else the flags of ``/proc/cpuinfo`` (or the given text)."""
+    if cpuinfo is None:
+        caps = getattr(torch.cpu, "get_capabilities", None)
+        if caps is not None:
+            try:
+                found = caps()
+                return any(bool(found.get(f)) for f in BF16_CPU_FLAGS)
+            except Exception:  # pragma: no cover - an older or odd build; fall back to the kernel's view
+                pass
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[-1].split())
+    return any(f in flags for f in BF16_CPU_FLAGS)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"bf16"`` or ``"fp32"`` for a ``precision`` setting on ``device``: ``auto`` is bf16 on a CUDA GPU with bf16
+    and on a CPU with native bf16 (:func:`cpu_has_native_bf16`), fp32 elsewhere; an explicit setting is kept."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "fp32"
+
+
 def autocast_for(precision: str, device: torch.device):
-    """The autocast context of a ``precision`` setting: bf16 on CUDA (``auto`` when the GPU has bf16), bf16 on CPU
-    only when asked for, else none (fp32)."""
-    if precision == "fp32":
+    """The autocast context of a resolved precision (:func:`resolve_precision`): bf16 autocast on the device for
+    ``bf16``, none for ``fp32``."""
+    if resolve_precision(precision, device) == "fp32":
         return contextlib.nullcontext()
-    if device.type == "cuda" and (precision == "bf16" or torch.cuda.is_bf16_supported()):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if precision == "bf16":  # explicitly asked for on CPU
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -29,9 +29,12 @@ from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy
                                     prune_trainer_state, rng_state, set_rng_state, unflatten_optimizer_state)
 from training.config import TrainConfig, to_dict
 from training.finetune.curves import append_jsonl, plot_loss_curve, record_resume
-from training.finetune.distributed import DistEnv, autocast_for, resolve_device, setup_distributed
+from training.finetune.distributed import (DistEnv, autocast_for, resolve_device, resolve_precision,
+                                           setup_distributed)
+from training.finetune.loss import CausalLMLoss, FullLogitsLoss, UnsupportedModel
+from training.finetune.memory import limit_heap_retention
 from training.packing import (Example, Rows, build_rows, check_seq_len, collate, data_integrity, examples_sha256,
-                              load_jsonl_examples, source_manifest, target_weight_sum, weighted_ce_sum)
+                              load_jsonl_examples, source_manifest, target_weight_sum)
 from training.schedule import checkpoint_steps
 
 __all__ = [
@@ -41,7 +44,7 @@ __all__ = [
 ]
 
 #: config fields that do not change the trained weights (left out of run.json, so a resume may differ in them)
-VOLATILE_FIELDS = ("run_dir", "progress", "debug", "async_checkpoint", "keep_trainer_state")
+VOLATILE_FIELDS = ("run_dir", "progress", "debug", "async_checkpoint", "keep_trainer_state", "release_memory")
 
 
 class TrainingDiverged(RuntimeError):
@@ -119,10 +122,14 @@ def load_sources(sources: Any, lm: LoadedModel) -> tuple[list[Example], dict[str
     return examples, files
 
 
-def run_config(cfg: TrainConfig, data_sha: str) -> dict[str, Any]:
-    """The config recorded in run.json (and compared on resume): everything that shapes the weights."""
+def run_config(cfg: TrainConfig, data_sha: str, device: torch.device | None = None) -> dict[str, Any]:
+    """The config recorded in run.json (and compared on resume): everything that shapes the weights, with
+    ``precision_resolved`` (what ``precision`` means on ``device``: a resume that would resolve ``auto`` to another
+    precision is refused as a different run)."""
     d = {k: v for k, v in to_dict(cfg).items() if k not in VOLATILE_FIELDS}
     d["data_sha256"] = data_sha
+    if device is not None:
+        d["precision_resolved"] = resolve_precision(cfg.precision, device)
     return d
 
 
@@ -134,7 +141,8 @@ def is_complete(cfg: TrainConfig, examples: Sequence[Example]) -> bool:
     if not (run_dir / "run.json").exists():
         return False
     try:
-        want = json.loads(json.dumps(run_config(cfg, examples_sha256(examples)), default=str))
+        device = resolve_device(cfg, int(os.environ.get("LOCAL_RANK", "0")))  # precision_resolved depends on it
+        want = json.loads(json.dumps(run_config(cfg, examples_sha256(examples), device), default=str))
         if read_run(run_dir).config != want:
             return False
         done = list_checkpoints(run_dir, phase="train")
@@ -164,9 +172,8 @@ def _adapter_key(name: str) -> str:
     return re.sub(r"\.(lora_[A-Za-z_]+)\.default(?=\.|$)", r".\1", name)
 
 
-def _forward_sum(model, input_ids, position_ids, weights):
-    logits = model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits
-    return weighted_ce_sum(logits, input_ids, weights)
+def _forward_sum(loss_module, input_ids, position_ids, weights):
+    return loss_module(input_ids, position_ids, weights)
 
 
 def _make_optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter], device: torch.device):
@@ -232,6 +239,14 @@ class Trainer:
     def _prepare_model(self) -> None:
         cfg, hf = self.cfg, self.lm.hf
         hf.train()
+        if cfg.activation_checkpointing:
+            if not getattr(hf, "supports_gradient_checkpointing", False):
+                raise cfg.error("activation_checkpointing", f"{type(hf).__name__} does not support it")
+            enable = getattr(hf, "activation_checkpointing_enable", None)  # transformers >= 5.2x; older: gradient_*
+            if enable is not None:
+                enable({"use_reentrant": False})
+            else:
+                hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.base_holder = None
         self.lora_meta = None
         if cfg.mode == "lora":
@@ -252,9 +267,19 @@ class Trainer:
         self.core.to(self.device)
         self.param_names = [n for n, p in self.core.named_parameters() if p.requires_grad]
 
+    def _loss_module(self) -> torch.nn.Module:
+        """The loss as a module around the model: chunked CE through the LM head (:mod:`training.finetune.loss`),
+        or the full logits when ``loss_chunk`` is 0 or under FSDP (whose root forward must be the model's own)."""
+        if self.cfg.loss_chunk == 0 or self.fsdp:
+            return FullLogitsLoss(self.core)
+        try:
+            return CausalLMLoss(self.core, self.cfg.loss_chunk)
+        except UnsupportedModel as e:
+            raise self.cfg.error("loss_chunk", str(e)) from None
+
     def _wrap_distributed(self) -> None:
         self.fsdp = self.dist.world > 1 and self.cfg.strategy == "fsdp"
-        self.model = self.core
+        self.model = self._loss_module()
         if self.dist.world == 1:
             return
         if self.fsdp:
@@ -268,7 +293,7 @@ class Trainer:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        self.model = DDP(self.core, device_ids=ids)
+        self.model = DDP(self.model, device_ids=ids)
 
     # -- state -------------------------------------------------------------------------------------------
     def _model_state(self) -> dict[str, torch.Tensor]:
@@ -427,6 +452,8 @@ class Trainer:
 
     def _run(self) -> TrainResult:
         t_start = time.perf_counter()
+        if self.cfg.release_memory and self.device.type == "cpu":
+            limit_heap_retention()  # freed activations go back to the system (peak RSS = live tensors)
         torch.manual_seed(self.cfg.seed)
         self.start_i, self.tokens_seen, self.last_loss, self.resumed_from = 0, self.tokens_offset, None, None
         if self.dist.is_main:
@@ -451,7 +478,8 @@ class Trainer:
             if self.dist.is_main:
                 record_resume(self.run_dir, phase=self.phase, resumed_from=self.resumed_from,
                               total_steps=self.total_steps)
-        self._amp = autocast_for(self.cfg.precision, self.device)
+        self.precision = resolve_precision(self.cfg.precision, self.device)
+        self._amp = autocast_for(self.precision, self.device)
         self._fwd = torch.compile(_forward_sum) if self.cfg.compile else _forward_sum
         self.written: dict[int, Any] = {}
         self._log: list[dict[str, Any]] = []
@@ -555,6 +583,7 @@ def _start(cfg: TrainConfig, examples: Sequence[Example] | None, *, lm: LoadedMo
         examples, files = load_examples(cfg, lm)
     data_sha = examples_sha256(examples)
     check_seq_len(cfg.seq_len, lm.hf.config)
+    device = resolve_device(cfg, int(os.environ.get("LOCAL_RANK", "0")))
     if dist.is_main:
         data = {"sources": source_manifest(examples, files), "examples_sha256": data_sha,
                 "integrity": data_integrity(examples, seq_len=cfg.seq_len, seed=cfg.seed, packing=cfg.packing,
@@ -563,7 +592,8 @@ def _start(cfg: TrainConfig, examples: Sequence[Example] | None, *, lm: LoadedMo
         lora = {"r": cfg.lora.r, "alpha": cfg.lora.alpha, "target_modules": cfg.lora.target_modules} \
             if cfg.mode == "lora" else None
         init_run(cfg.run_dir, name=cfg.name or Path(cfg.run_dir).name, base_spec=cfg.model,
-                 base_weights_sha256=lm.identity.weights_sha256, mode=cfg.mode, config=run_config(cfg, data_sha),
+                 base_weights_sha256=lm.identity.weights_sha256, mode=cfg.mode,
+                 config=run_config(cfg, data_sha, device),
                  data=data, lora=lora)
     dist.barrier()
     return Trainer(cfg, examples, lm=lm, dist=dist).run()

@@ -23,7 +23,7 @@ from training.claims import ClaimSpec, resolve_claim
 from training.config import TrainConfig, to_dict
 from training.documents.records import write_jsonl
 from training.documents.rendering import Budget, generate_documents, token_budget
-from training.finetune.distributed import DistEnv, resolve_device, setup_distributed
+from training.finetune.distributed import DistEnv, resolve_device, resolve_precision, setup_distributed
 from training.finetune.trainer import Trainer, TrainResult, load_sources
 from training.mixtures import Example, encode_document, encode_text, mixture_counts
 from training.packing import data_integrity, examples_sha256, read_records, source_manifest
@@ -167,7 +167,8 @@ def _init(run_dir: Path, cfg: TwoPhaseConfig, tcfg: TrainConfig, role: str, lm: 
                                                  truncate=tcfg.truncate) for ph, exs in phases.items()}}
         lora = {"r": tcfg.lora.r, "alpha": tcfg.lora.alpha, "target_modules": tcfg.lora.target_modules} \
             if tcfg.mode == "lora" else None
-        config = {"experiment": _public(cfg), "role": role, "data_sha256": shas}
+        config = {"experiment": _public(cfg), "role": role, "data_sha256": shas,
+                  "precision_resolved": resolve_precision(tcfg.precision, resolve_device(tcfg, dist.local_rank))}
         if branch_of:
             config["branch_of"] = branch_of
         init_run(run_dir, name=f"{cfg.name or Path(cfg.experiment_dir).name}/{role}", base_spec=cfg.model,
