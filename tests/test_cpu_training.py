@@ -266,6 +266,7 @@ print(grown, rss() - before)
 """
 
 
+@pytest.mark.slow  # 5 s of allocations for an opt-in setting; the fast tier stays within 5 min
 def test_limit_heap_retention_returns_freed_tensors_to_the_system():
     """With the fixed threshold, freed 2 MiB tensors leave the resident set; without it, they stay in the heap."""
     import subprocess
