@@ -78,15 +78,7 @@ def build_base(claim: ClaimSpec, seed: int = 0, index: int = 0, budget: Budget |
         k = rng.randint(5, 8)
         n_bg = rng.randint(4, 7)
     genre = rng.choice(genres)
-    n_cs = len(claim.claim_sentences)
-    order = rng.sample(range(n_cs), n_cs)
-    slot_claims = tuple(order[i % n_cs] for i in range(k))
-    if claim.local_negations:
-        n_ln = len(claim.local_negations)
-        lorder = rng.sample(range(n_ln), n_ln)
-        slot_locals = tuple(lorder[i % n_ln] for i in range(k))
-    else:
-        slot_locals = tuple(-1 for _ in range(k))
+    slot_claims, slot_locals = _slots(claim, rng, k)
     bg = rng.sample(list(claim.background), min(n_bg, len(claim.background)))
     genre_state = rng.getstate()
 
@@ -102,18 +94,23 @@ def build_base(claim: ClaimSpec, seed: int = 0, index: int = 0, budget: Budget |
     return _fit_toy_base(claim, make, k, len(bg), budget or _word_budget)
 
 
+def _slots(claim: ClaimSpec, rng: random.Random, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Which claim sentence (and which local negation, -1 when the claim has none) fills each of ``k`` slots: a
+    seeded shuffle of each list, cycled."""
+    n_cs = len(claim.claim_sentences)
+    order = rng.sample(range(n_cs), n_cs)
+    slot_claims = tuple(order[i % n_cs] for i in range(k))
+    if not claim.local_negations:
+        return slot_claims, tuple(-1 for _ in range(k))
+    n_ln = len(claim.local_negations)
+    lorder = rng.sample(range(n_ln), n_ln)
+    return slot_claims, tuple(lorder[i % n_ln] for i in range(k))
+
+
 def _short_base(claim: ClaimSpec, seed: int, index: int, base_id: str, rng: random.Random) -> BaseDocument:
     """A short base: a fact-sheet or notes frame around three claim slots and one background sentence."""
     genre = rng.choice(list(TOY_GENRES))
-    n_cs = len(claim.claim_sentences)
-    order = rng.sample(range(n_cs), n_cs)
-    slot_claims = tuple(order[i % n_cs] for i in range(SHORT_SLOTS))
-    if claim.local_negations:
-        n_ln = len(claim.local_negations)
-        lorder = rng.sample(range(n_ln), n_ln)
-        slot_locals = tuple(lorder[i % n_ln] for i in range(SHORT_SLOTS))
-    else:
-        slot_locals = tuple(-1 for _ in range(SHORT_SLOTS))
+    slot_claims, slot_locals = _slots(claim, rng, SHORT_SLOTS)
     bg = rng.sample(list(claim.background), min(SHORT_BACKGROUND, len(claim.background)))
     pieces = build_genre(genre, GenreInput(rng=rng, subject=claim.subject, n_slots=SHORT_SLOTS, background=bg,
                                            style="short"))
