@@ -47,6 +47,23 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture
+def crash_after():
+    """``crash_after(run, keep_upto)`` simulates a crash after checkpoint ``keep_upto`` of a run folder: later
+    checkpoints and their manifest lines vanish (what a resume test restarts from)."""
+    import json
+    import shutil
+
+    def truncate(run, keep_upto: int) -> None:
+        lines = [x for x in (run / "manifest.jsonl").read_text().splitlines()
+                 if json.loads(x)["step"] <= keep_upto]
+        (run / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+        for p in run.glob("ckpt-*"):
+            if int(p.name.split("-")[1]) > keep_upto:
+                shutil.rmtree(p)
+    return truncate
+
+
 # Fixtures that bring outside data: a test using one belongs to the slow tier.
 OUTSIDE_DATA_FIXTURES = frozenset({"smollm2_tokenizer", "smollm2_tokenizer_from_wheel"})
 

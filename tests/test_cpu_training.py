@@ -3,8 +3,6 @@ the hardware and is recorded, a resume stays bit-identical within a precision, a
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -186,23 +184,15 @@ def test_resolved_precision_is_recorded_trains_in_it_and_a_switch_is_refused(tmp
         finetune(_cfg(tmp_path / "auto", max_steps=2), exs, lm=load("toy-random"))
 
 
-def _truncate(run: Path, keep_upto: int) -> None:
-    """A crash after checkpoint ``keep_upto``: later checkpoints and manifest lines vanish."""
-    lines = [x for x in (run / "manifest.jsonl").read_text().splitlines() if json.loads(x)["step"] <= keep_upto]
-    (run / "manifest.jsonl").write_text("\n".join(lines) + "\n")
-    for p in run.glob("ckpt-*"):
-        if int(p.name.split("-")[1]) > keep_upto:
-            shutil.rmtree(p)
-
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("mode", ["full", "lora"])
-def test_resume_is_bit_identical_within_a_precision(tmp_path, precision, mode):
+def test_resume_is_bit_identical_within_a_precision(tmp_path, precision, mode, crash_after):
     exs = _examples(load("toy-random"))
     cfg = _cfg(tmp_path / "run", precision=precision, mode=mode, lora=LoraSpec(r=4, alpha=8.0), max_steps=6,
                keep_trainer_state="all", loss_chunk=5)
     ref = finetune(cfg, exs, lm=load("toy-random"))
-    _truncate(tmp_path / "run", 2)
+    crash_after(tmp_path / "run", 2)
     again = finetune(cfg, exs, lm=load("toy-random"))
     assert again.resumed_from == 2 and again.status == "completed"
     assert again.weights_sha256 == ref.weights_sha256

@@ -79,19 +79,9 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path):
     assert meta["world_size"] == 2 and meta["kind"] == "full"
 
 
-def _truncate(run: Path, keep_upto: int) -> None:
-    """Simulate a crash after checkpoint ``keep_upto``: later checkpoints and manifest lines vanish."""
-    import shutil
-
-    lines = [x for x in (run / "manifest.jsonl").read_text().splitlines() if json.loads(x)["step"] <= keep_upto]
-    (run / "manifest.jsonl").write_text("\n".join(lines) + "\n")
-    for p in run.glob("ckpt-*"):
-        if int(p.name.split("-")[1]) > keep_upto:
-            shutil.rmtree(p)
-
 
 @pytest.mark.slow
-def test_fsdp_two_cpu_processes_match_and_resume(tmp_path):
+def test_fsdp_two_cpu_processes_match_and_resume(tmp_path, crash_after):
     cfg = _config(tmp_path, "fsdp", strategy="fsdp", mode="lora", lora={"r": 4, "alpha": 8.0},
                   keep_trainer_state="all")
     res = _torchrun(cfg)
@@ -99,6 +89,6 @@ def test_fsdp_two_cpu_processes_match_and_resume(tmp_path):
     a, b = _weights(list_checkpoints(tmp_path / "fsdp")[-1].path), _weights(list_checkpoints(single.run_dir)[-1].path)
     _close(a, b)
     assert res["final_step"] == single.final_step
-    _truncate(tmp_path / "fsdp", 3)
+    crash_after(tmp_path / "fsdp", 3)
     again = _torchrun(cfg)
     assert again["resumed_from"] == 3 and again["weights_sha256"] == res["weights_sha256"]
