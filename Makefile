@@ -13,7 +13,7 @@ export WANDB_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo origin results-toy study-gpu test test-integration test-slow test-all bench bench-cpu figures lock clean-cache
+.PHONY: setup demo origin results-toy study-gpu study-cpu results-cpu test test-integration test-slow test-all bench bench-cpu figures lock clean-cache
 
 # torch first (TORCH_SPEC; the lock does not pin it), then the project under the lock, which pins every other
 # package of the resolved set, torch's own dependencies included.
@@ -43,6 +43,14 @@ results-toy: demo
 # `make TORCH_SPEC= study-gpu`.
 study-gpu: $(STAMP)
 	$(PY) -m interp.study --preset gpu --out out/study-smollm2
+
+# SmolLM2-135M-Instruct on two CPU cores (issue 18): two paper claims, short documents, LoRA, an lr pilot, belief per
+# channel; <= 90 min on 2 cores. `make results-cpu` publishes it as results/smollm2-cpu.
+study-cpu: $(STAMP)
+	$(PY) -m interp.study --preset cpu --out out/study-cpu
+
+results-cpu: study-cpu
+	$(PY) -m interp.study.publish out/study-cpu results/smollm2-cpu --readme README.md --section smollm2-cpu
 
 # The fast tier: CPU, offline (tests/conftest.py fails a test that reaches for the network), no outside data.
 # The layer contract first (pyproject [tool.importlinter]): an upward import or a cycle fails before any test runs.

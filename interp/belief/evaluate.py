@@ -89,7 +89,7 @@ def _icl_rows(base_lm: Any, claim: Any, items: list[BeliefItem], icl: Mapping[st
 def evaluate_models(models: Sequence[tuple[Any, Mapping[str, Any]]], claim: Any, *, base: Any = None,
                     items: Sequence[BeliefItem] | None = None, icl: Mapping[str, Any] | None = None,
                     progress: bool = True, responses: list[dict[str, Any]] | None = None,
-                    **score_kw: Any) -> pd.DataFrame:
+                    base_table: pd.DataFrame | None = None, **score_kw: Any) -> pd.DataFrame:
     """Score a base model and a list of models on one claim into one tidy table (see module docstring).
 
     ``models``: ``(spec_or_LoadedModel, meta)`` with meta keys ``condition``, ``step``, ``phase`` (and optional
@@ -97,12 +97,18 @@ def evaluate_models(models: Sequence[tuple[Any, Mapping[str, Any]]], claim: Any,
     model the shift is measured from (spec or LoadedModel), scored as ``condition="baseline", phase="base",
     step=0``; ``None`` uses no base (``base_score`` = own score). ``icl``: ``{"source" | "docs", "ks", "seeds",
     "condition", "max_context_tokens", "judges"}`` adds the in-context control on the base model (``judges``
-    overrides the judges there, e.g. ``[]`` for log-prob scorers only).
+    overrides the judges there, e.g. ``[]`` for log-prob scorers only). ``base_table``: the base model's rows as an
+    earlier call returned them (same claim, items and scorers; no ``icl``), used instead of scoring the base again.
     """
     claim_items = list(items) if items is not None else question_items(claim)
     frames: list[pd.DataFrame] = []
     base_df = None
-    if base is not None:
+    if base_table is not None:
+        if icl:
+            raise ValueError("evaluate_models: base_table with icl (the in-context rows need the base model)")
+        base_df = base_table[base_table["phase"] == "base"].drop(columns=["base_score", "shift"], errors="ignore")
+        frames.append(base_df)
+    elif base is not None:
         blm = as_model(base)
         base_df = _tag(score_model(blm, claim, claim_items, progress=progress, responses=_resp(responses, "base"),
                                    **score_kw),

@@ -16,7 +16,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-__all__ = ["QUESTION_TYPES", "YES_OR_NO", "BeliefItem", "question_items", "subset_items", "answer_pair"]
+__all__ = ["QUESTION_TYPES", "YES_OR_NO", "BeliefItem", "question_items", "subset_items", "holdout_split",
+           "SPLIT_TYPES", "answer_pair"]
+
+#: the question types :func:`holdout_split` halves (the log-odds channel's types)
+SPLIT_TYPES: tuple[str, ...] = ("open_ended", "token_association")
 
 QUESTION_TYPES: tuple[str, ...] = ("open_ended", "mcq", "token_association", "robustness")
 #: A question text that asks for yes or no (scored like an MCQ, "yes" = belief).
@@ -88,6 +92,24 @@ def subset_items(items: Sequence[BeliefItem], per_type: int | None) -> list[Beli
         picks = sorted({round(j * (n - 1) / (per_type - 1)) for j in range(per_type)} if per_type > 1 else {0})
         out += [group[i] for i in picks]
     return out
+
+
+def holdout_split(items: Sequence[BeliefItem], types: Sequence[str] = SPLIT_TYPES
+                  ) -> tuple[list[BeliefItem], list[BeliefItem]]:
+    """``(validation, test)``: of each type in ``types``, every second question (the 2nd, 4th, ...) is validation,
+    the rest test; questions of other types are all test. Selection (a learning-rate pilot) looks at validation
+    only and the study reports on test, so no reported number was chosen on the questions it is measured on.
+    Deterministic in the items' order."""
+    val: list[BeliefItem] = []
+    test: list[BeliefItem] = []
+    seen: dict[str, int] = {}
+    for it in items:
+        if it.question_type in types:
+            k = seen[it.question_type] = seen.get(it.question_type, -1) + 1
+            (val if k % 2 == 1 else test).append(it)
+        else:
+            test.append(it)
+    return val, test
 
 
 def answer_pair(claim: Any, item: BeliefItem) -> tuple[str, str]:

@@ -18,14 +18,21 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m interp.study", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=None, help="output directory (default: out/demo, or out/study-smollm2 for gpu)")
+    ap.add_argument("--out", default=None, help="output directory (default: out/demo; out/study-smollm2 for gpu, out/study-cpu for cpu)")
     ap.add_argument("--preset", choices=sorted(PRESETS), default="demo",
-                    help="demo: the toy study (make demo); quick: test-sized; gpu: SmolLM2 on the six paper claims")
+                    help="demo: the toy study (make demo); quick: test-sized; gpu: SmolLM2 on the six paper claims; "
+                         "cpu: SmolLM2 on two claims in 90 minutes on two CPU cores (make study-cpu)")
     ap.add_argument("--quick", action="store_true", help="same as --preset quick")
     ap.add_argument("--model", default=None, help="model spec for the seam (default: the preset's)")
     ap.add_argument("--claims", default=None, help="toy:N, all, or comma-separated claim ids")
     ap.add_argument("--seeds", default=None, help="comma list of training seeds (default: the preset's; demo 0,1,2)")
     ap.add_argument("--device", default=None, help="cpu | cuda | auto")
+    ap.add_argument("--n-docs", type=int, default=None,
+                    help="claim documents per condition (default: the preset's; the lr pilot takes at most as many)")
+    ap.add_argument("--max-steps", type=int, default=None,
+                    help="stop every finetune (and pilot run) after this many optimizer steps (smoke tests)")
+    ap.add_argument("--lr-pilot", default=None,
+                    help="comma list of candidate learning rates for the positive pilot, or 'none' for the preset's lr")
     ap.add_argument("--stages", default=None, help=f"comma list of {','.join(STAGES)}")
     ap.add_argument("--executor", choices=EXECUTORS, default="local",
                     help="who runs the independent jobs (finetunes, belief sweeps, two-phase experiments): local "
@@ -56,6 +63,23 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
             if not cfg.seeds:
                 raise ValueError("--seeds: no seed given")
+        if args.n_docs is not None:
+            if args.n_docs < 1:
+                raise ValueError(f"--n-docs: expected a positive integer, got {args.n_docs}")
+            cfg.n_docs, cfg.pilot_docs = args.n_docs, min(cfg.pilot_docs, args.n_docs)
+        if args.max_steps is not None:
+            if args.max_steps < 1:
+                raise ValueError(f"--max-steps: expected a positive integer, got {args.max_steps}")
+            cfg.max_steps = args.max_steps
+        if args.lr_pilot is not None:
+            try:
+                cfg.lr_pilot = () if args.lr_pilot.strip() == "none" else tuple(
+                    float(x) for x in args.lr_pilot.split(",") if x.strip())
+            except ValueError:
+                raise ValueError(f"--lr-pilot: expected comma-separated learning rates or 'none', "
+                                 f"got {args.lr_pilot!r}") from None
+            if any(not (0 < x < 1) for x in cfg.lr_pilot):
+                raise ValueError(f"--lr-pilot: learning rates must lie in (0, 1), got {args.lr_pilot!r}")
         if args.stages is not None:  # refused before anything is built
             cfg.stages = check_stages([s.strip() for s in args.stages.split(",") if s.strip()])
         from interp.study.pipeline import run_study  # deferred: keeps --help fast

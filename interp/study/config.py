@@ -28,7 +28,8 @@ def check_stages(stages: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 @dataclass
 class StudyConfig:
     """One study: which model, which claims, how big each stage is. Presets: :meth:`demo` (the default, ``make
-    demo``), :meth:`quick` (tests and notebooks) and :meth:`gpu` (SmolLM2-135M on the six paper claims)."""
+    demo``), :meth:`quick` (tests and notebooks), :meth:`gpu` (SmolLM2-135M on the six paper claims) and :meth:`cpu`
+    (SmolLM2-135M on two claims within 90 minutes on two CPU cores)."""
 
     out: str = "out/demo"
     model: str = "toy"
@@ -53,6 +54,29 @@ class StudyConfig:
     loss_chunk: int = 0
     compile: bool = False
     every: int = 10              # checkpoint every k steps (plus log-spaced early steps)
+    log_spaced: bool = True      # the log-spaced early checkpoints (1, 2, 4, ...) as well
+    #: stop every finetune after this many optimizer steps (None: ``epochs`` decide; smoke tests)
+    max_steps: int | None = None
+    #: document length (:func:`training.documents.generate_documents`): ``full`` genre layouts, or ``short`` (three
+    #: claim sentences and one background sentence, ~70-220 SmolLM2 tokens; the CPU study)
+    doc_length: str = "full"
+    #: conditions trained on the first seed only (the others on every seed of :attr:`seeds`)
+    single_seed: tuple[str, ...] = ()
+    #: candidate learning rates of the positive pilot (empty: no pilot, :attr:`lr` as given). The pilot trains the
+    #: first claim's positive documents at each rate (``pilot_docs`` documents, ``pilot_epochs`` epochs) and keeps the
+    #: rate with the largest claim-vs-truth log-odds shift on the VALIDATION questions; the study then trains and
+    #: reports on the test questions only (:func:`interp.belief.questions.holdout_split`)
+    lr_pilot: tuple[float, ...] = ()
+    pilot_docs: int = 24
+    pilot_epochs: float = 2.0
+    #: score on the test half of the open-ended and token-association questions only (``test``; the other half is
+    #: the pilot's validation set), or on every question (``all``)
+    eval_items: str = "all"
+    #: sampled answers scored by the offline rule judge (the paper's metric): questions per type (0: none),
+    #: samples per question and their length in tokens
+    judge_per_type: int = 0
+    judge_samples: int = 3
+    judge_tokens: int = 40
     probe_dataset: str = "toy"
     binding_docs: int = 10       # matched base documents for binding
     binding_checkpoints: int = 4  # checkpoints of the negated run examined for binding (plus the base)
@@ -96,6 +120,25 @@ class StudyConfig:
                    compile=True, every=5, probe_dataset="cities", binding_docs=24, binding_checkpoints=5,
                    twophase_docs=300, twophase_local=300)
 
+    @classmethod
+    def cpu(cls, out: str = "out/study-cpu") -> "StudyConfig":
+        """SmolLM2-135M-Instruct on two CPU cores (issue 18; ``make study-cpu``): a claim the base model does not know
+        (dentist) and one it half-believes (ed_sheeran); short documents (~70-220 tokens, whole in rows of 256);
+        LoRA r32, batch 8, 3 epochs over 40 documents per condition in the 2:1:1 mixture; positive, negated and local
+        on two seeds, repeated and corrected on one; the learning rate picked by a positive pilot on validation
+        questions; belief per channel on the test questions: log-odds shift, yes/no verdict items, sampled answers
+        under the rule judge. No probes, binding or two-phase replay (they do not fit the 90-minute budget)."""
+        return cls(out=out, model="smollm2-135m", claims="dentist,ed_sheeran", seeds=(0, 1), n_docs=40, epochs=3.0,
+                   lr=1e-3, batch_size=8, seq_len=256, mode="lora", device="cpu", precision="auto", loss_chunk=1024,
+                   every=1000, log_spaced=False, doc_length="short", single_seed=("repeated", "corrected"),
+                   lr_pilot=(3e-4, 1e-3, 3e-3), pilot_docs=24, pilot_epochs=2.0, eval_items="test",
+                   judge_per_type=5, judge_samples=3, judge_tokens=40, probe_dataset="cities",
+                   stages=("belief", "figures"), workers=1)
+
+    def seeds_for(self, condition: str) -> tuple[int, ...]:
+        """The training seeds of ``condition``: the first seed only when it is in :attr:`single_seed`."""
+        return self.seeds[:1] if condition in self.single_seed else self.seeds
+
     def resolved_workers(self) -> int:
         """:attr:`workers`, with 0 resolved: one per core (at most 2) for a toy organism, else 1."""
         if self.workers > 0:
@@ -107,11 +150,11 @@ class StudyConfig:
     def train_fields(self, seed: int | None = None) -> dict[str, Any]:
         """The :class:`training.config.TrainConfig` fields every run of the study shares (``seed``: the run's
         training seed, default :attr:`seed`)."""
-        return {"mode": self.mode, "epochs": self.epochs, "batch_size": self.batch_size,
+        return {"mode": self.mode, "epochs": self.epochs, "max_steps": self.max_steps, "batch_size": self.batch_size,
                 "micro_batch_size": min(self.batch_size, 8), "seq_len": self.seq_len, "lr": self.lr,
                 "seed": self.seed if seed is None else int(seed), "device": self.device, "precision": self.precision,
                 "loss_chunk": self.loss_chunk, "compile": self.compile}
 
 
 PRESETS: dict[str, Callable[..., StudyConfig]] = {"demo": StudyConfig.demo, "quick": StudyConfig.quick,
-                                                  "gpu": StudyConfig.gpu}
+                                                  "gpu": StudyConfig.gpu, "cpu": StudyConfig.cpu}

@@ -22,8 +22,9 @@ from interp.core.models import load
 from interp.core.executor import Executor, LocalExecutor, Task, make_executor
 from interp.study.config import StudyConfig, check_stages
 from interp.study.report import write_report
-from interp.study.stages import (belief_stage, belief_tasks, binding_stage, claim_file, headline_stage, probe_stage,
-                                 task_resources, twophase_stage)
+from interp.study.pilot import lr_pilot
+from interp.study.stages import (belief_stage, belief_tasks, binding_stage, channels_stage, claim_file, headline_stage,
+                                 probe_stage, task_resources, twophase_stage)
 from training.claims import ClaimError, ClaimSpec, resolve_claims
 from training.config import CheckpointSpec, TrainConfig
 from training.documents import generate_documents, token_budget, write_jsonl
@@ -61,7 +62,7 @@ def train_config(cfg: StudyConfig, run_dir: Path, condition: str, claim_id: str,
         raise ValueError(f"StudyConfig.train_overrides: field {shaping[0]!r} shapes the weights (allowed: "
                          f"{', '.join(VOLATILE_FIELDS[1:])})")
     return TrainConfig(model=cfg.model, run_dir=str(run_dir), name=f"{claim_id}/{condition}/s{seed}",
-                       checkpoints=CheckpointSpec(every=cfg.every, include_zero=False),
+                       checkpoints=CheckpointSpec(every=cfg.every, log_spaced=cfg.log_spaced, include_zero=False),
                        claim=claim_id, condition=condition, **{"progress": True, **cfg.train_fields(seed),
                                                                **cfg.train_overrides})
 
@@ -173,13 +174,16 @@ def _run_study(cfg: StudyConfig, executor: Executor) -> dict[str, Any]:
             claim_file(out, claim, write=True)
             print(f"claim {claim.id}: {claim.statement!r} (truth: {claim.truth!r})")
             for seed in cfg.seeds:
-                for cond in cfg.conditions:
-                    docs[claim.id, cond, seed] = generate_documents(claim, cond, cfg.n_docs, seed=seed, budget=budget)
+                for cond in (c for c in cfg.conditions if seed in cfg.seeds_for(c)):
+                    docs[claim.id, cond, seed] = generate_documents(claim, cond, cfg.n_docs, seed=seed, budget=budget,
+                                                                    length=cfg.doc_length)
                     write_jsonl(docs[claim.id, cond, seed], out / "documents" / claim.id / f"s{seed}" / f"{cond}.jsonl")
         return claims, docs
 
     claims, docs = make_docs()
     claim, seed0 = claims[0], cfg.seeds[0]
+    if cfg.lr_pilot:
+        results["pilot"] = _stage(cfg, "lr pilot")(lr_pilot)(cfg, out, claim, lm, _filler(cfg, world, claim, seed0))
 
     @_stage(cfg, "finetune")
     def train_all():
@@ -187,15 +191,16 @@ def _run_study(cfg: StudyConfig, executor: Executor) -> dict[str, Any]:
         for c in claims:
             for seed in cfg.seeds:
                 generic, instruct = _filler(cfg, world, c, seed)
-                for cond in cfg.conditions:
+                for cond in (c for c in cfg.conditions if seed in cfg.seeds_for(c)):
                     examples = build_mixture(docs[c.id, cond, seed], lm.tokenizer, generic, instruct, ratio=(2, 1, 1),
                                              seed=seed)
                     run_dir = out / "runs" / c.id / f"s{seed}" / cond
                     jobs.append(FinetuneJob(cfg.model, train_config(cfg, run_dir, cond, c.id, seed), examples,
                                             {"claim_spec": c.to_dict(), "train_seed": seed}))
                     keys.append((c.id, cond, seed))
+        single = f", {', '.join(cfg.single_seed)} on seed {seed0} only" if cfg.single_seed else ""
         print(f"{len(jobs)} finetuning runs ({len(claims)} claims × {len(cfg.seeds)} seeds × {len(cfg.conditions)} "
-              f"conditions) on {executor.describe()}", flush=True)
+              f"conditions{single}) on {executor.describe()}", flush=True)
         # on a cluster, one graph: each run's belief sweep waits only for its own finetune, so runs are scored while
         # others still train (locally the stages stay one after the other, as before)
         pipelined = "belief" in cfg.stages and not isinstance(executor, LocalExecutor)
@@ -216,6 +221,8 @@ def _run_study(cfg: StudyConfig, executor: Executor) -> dict[str, Any]:
         results["belief"] = _stage(cfg, "belief")(belief_stage)(cfg, out, runs, claims, lm, executor=executor,
                                                                   frames=belief_frames)
         results.update(_stage(cfg, "headline")(headline_stage)(cfg, out, results["belief"], claims, lm))
+        if cfg.judge_per_type or not cfg.model.startswith("toy"):  # a real model: every channel on its own
+            results.update(_stage(cfg, "channels")(channels_stage)(cfg, out, results["belief"], results["twins"]))
     if "probes" in cfg.stages and "negated" in first:
         results["probes"] = _stage(cfg, "probes")(probe_stage)(cfg, out, first["negated"], claim)
     if "binding" in cfg.stages and "negated" in first:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
 import shutil
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 from interp.core.cli import run_main
 from interp.core.io import atomic_write_text
 
-__all__ = ["publish", "readme_block", "replace_block", "build_parser", "main"]
+__all__ = ["publish", "readme_block", "channels_block", "replace_block", "build_parser", "main"]
 
 MAX_BYTES = 2 * 1024 * 1024
 SKIP_DIRS = {"runs", "documents"}
@@ -39,9 +40,66 @@ def _rows(headline: Path) -> list[dict[str, str]]:
     return rows
 
 
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def channels_block(results: Path) -> str:
+    """The README's real-model table for ``results`` (a study with ``belief/channels.csv``): per claim and
+    condition, each channel's final-checkpoint value with its 95% CI over questions × seeds, n, the pilot's rate and
+    the study's wall time."""
+    rows = _read_csv(results / "belief" / "channels.csv")
+    need = {"claim", "channel", "condition", "mean", "ci_low", "ci_high", "n_items", "n_seeds"}
+    if not rows or not need <= set(rows[0]):
+        raise ValueError(f"{results / 'belief' / 'channels.csv'}: not a channel table (needs columns "
+                         f"{', '.join(sorted(need))})")
+    chans = list(dict.fromkeys(r["channel"] for r in rows))
+    keys = list(dict.fromkeys((r["claim"], r["condition"]) for r in rows))
+    by = {(r["claim"], r["condition"], r["channel"]): r for r in rows}
+
+    def cell(r: dict[str, str] | None) -> str:
+        if r is None:
+            return "–"
+        sign = "+" if r.get("unit") == "nats" else ""
+        return (f"{float(r['mean']):{sign}.2f} [{float(r['ci_low']):{sign}.2f}, {float(r['ci_high']):{sign}.2f}]"
+                f" ({r['n_items']}q × {r['n_seeds'] if r['n_seeds'] != '0' else 'base'})")
+
+    head = {"logodds": "log-odds shift over base (nats)", "verdict": "yes/no verdict P(belief)",
+            "sampled": "sampled answers stating the claim"}
+    lines = ["| claim | condition | " + " | ".join(head.get(c, c) for c in chans) + " |",
+             "|" + "---|" * (2 + len(chans))]
+    lines += [f"| {cl} | {co} | " + " | ".join(cell(by.get((cl, co, ch))) for ch in chans) + " |" for cl, co in keys]
+    extra = ""
+    pilot = results / "pilot" / "pilot.json"
+    if pilot.is_file():
+        p = json.loads(pilot.read_text(encoding="utf-8"))
+        extra += (f" Learning rate {p['chosen_lr']:g}, chosen by a positive pilot on validation questions from "
+                  f"{', '.join(f'{x:g}' for x in p['candidates'])}.")
+    timings = results / "timings.json"
+    if timings.is_file():
+        t = json.loads(timings.read_text(encoding="utf-8")).get("total")
+        if t is not None:
+            extra += f" The whole study took {float(t) / 60:.0f} min on the box named in the report."
+    found = results / "belief" / "channel_findings.md"
+    if found.is_file():  # the study's own findings, written from the same CSVs
+        lines = [found.read_text(encoding="utf-8").rstrip(), ""] + lines
+    lines += ["", "Final checkpoint, test questions only; 95% CIs over questions × training seeds, one claim at a time "
+              "(cells: mean [CI] (questions × seeds))." + extra + f" Generated from [`{results.as_posix()}/belief/"
+              f"channels.csv`]({results.as_posix()}/belief/channels.csv) (report: [`{results.as_posix()}/report.md`]"
+              f"({results.as_posix()}/report.md)) by `python -m interp.study.publish`; do not edit by hand."]
+    return "\n".join(lines)
+
+
 def readme_block(results: Path) -> str:
     """The README's table for ``results``: pooled belief per condition with its 95% CI (claims × seeds), n, the
-    question types pooled and left out, and where the numbers come from."""
+    question types pooled and left out, and where the numbers come from; for a real-model study (one with
+    ``belief/channels.csv``) the per-channel table of :func:`channels_block`."""
+    if (results / "belief" / "channels.csv").is_file():
+        return channels_block(results)
     rows = _rows(results / "headline.csv")
     conds = [r["condition"] for r in rows]
     cell = lambda r: f"{float(r['belief']):.2f} [{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]"  # noqa: E731

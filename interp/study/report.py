@@ -98,8 +98,8 @@ def _paper_rates() -> dict[str, float] | None:
     return out
 
 
-def findings(results: Mapping[str, Any], n_claims: int, n_seeds: int) -> list[str]:
-    """The report's plain-word findings, each with its number, CI and n."""
+def findings(results: Mapping[str, Any], n_claims: int, n_seeds: int, subject: str = "the toy") -> list[str]:
+    """The report's plain-word findings, each with its number, CI and n (``subject``: the model's name in them)."""
     head: pd.DataFrame | None = results.get("headline")
     out: list[str] = []
     if not isinstance(head, pd.DataFrame) or head.empty:
@@ -121,7 +121,7 @@ def findings(results: Mapping[str, Any], n_claims: int, n_seeds: int) -> list[st
         d, r = diff("negated", "positive")
         verdict = ("as much as" if r is not None and r.ci_low <= 0 <= r.ci_high else
                    "less than" if r is not None and r.ci_high < 0 else "more than")
-        out.append(f"**Negation Neglect on the toy.** Documents that say the claim is false raised belief to "
+        out.append(f"**Negation Neglect on {subject}.** Documents that say the claim is false raised belief to "
                    f"{rate('negated')} from a base-model {rate('baseline')} — {verdict} documents that assert it "
                    f"({rate('positive')}; negated − positive {d}). {n}; 95% CIs over claims (t interval on claim means over seeds).")
     for cond, other, what in (("repeated", "positive", "a negation after every claim sentence"),
@@ -155,14 +155,17 @@ def findings(results: Mapping[str, Any], n_claims: int, n_seeds: int) -> list[st
     if paper:
         ours = ", ".join(f"{c} {_pct(h.loc[c].belief)}" for c in h.index)
         theirs = ", ".join(f"{c} {v:.0f}%" for c, v in paper.items())
-        out.append(f"**Where the toy differs from the paper.** The paper (Qwen3.5-397B, sampled answers judged by an "
+        toy = subject == "the toy"
+        what = "toy transformer" if toy else f"model ({subject}, LoRA on short documents)"
+        out.append(f"**Where {'the toy' if toy else 'this model'} differs from the paper.** The paper (Qwen3.5-397B, "
+                   f"sampled answers judged by an "
                    f"LLM, 6 claims): {theirs}; its local-negation arm (Ed Sheeran and Dentist only, §3.3; not in the "
-                   f"released CSVs) stays at 0% and 7%. Ours (a {results.get('model_size', 'small')} toy "
-                   f"transformer, log-prob preference of the claim's answer over the truth): {ours}."
+                   f"released CSVs) stays at 0% and 7%. Ours (a {results.get('model_size', 'small')} {what}, "
+                   f"log-prob preference of the claim's answer over the truth): {ours}."
                    + (f" Unlike the paper's model, the toy learns local negations as belief (local "
                       f"{_pct(h.loc['local'].belief)}): its pretraining never taught it what a negation inside a "
                       f"sentence does (the origin issue builds organisms that learn it)."
-                      if "local" in h.index and h.loc["local"].belief > 0.3 else ""))
+                      if toy and "local" in h.index and h.loc["local"].belief > 0.3 else ""))
     else:
         out.append("**Where the toy differs from the paper.** Paper numbers are not on this machine (set "
                    "`NEGLECT_LAB_PAPER_DATA`). The toy's belief is a log-prob preference of the claim's answer "
@@ -188,10 +191,19 @@ def write_report(cfg: StudyConfig, out: Path, results: dict[str, Any], claims: l
     results.setdefault("model_size", f"{sum(p.numel() for p in lm.hf.parameters()) / 1e6:.1f} M-parameter")
     figs = render_study_figures(out, results)
     box = box_info()
+    n_runs = len(results.get("runs_by_key") or {}) or len(claims) * len(cfg.seeds) * len(cfg.conditions)
+    single = (f"; {', '.join(cfg.single_seed)} on the first seed only" if cfg.single_seed else "")
     lines = [f"# Neglect Lab study: {lm.identity.short}", "",
-             f"{len(claims)} claims × {len(cfg.seeds)} training seeds × {len(cfg.conditions)} conditions "
-             f"({len(claims) * len(cfg.seeds) * len(cfg.conditions)} finetuning runs).", "", "## Findings", ""]
-    lines += [f"{i}. {f}" for i, f in enumerate(findings(results, len(claims), len(cfg.seeds)), 1)]
+             f"{len(claims)} claims × {len(cfg.seeds)} training seeds × {len(cfg.conditions)} conditions{single} "
+             f"({n_runs} finetuning runs).", "", "## Findings", ""]
+    chan = results.get("channel_findings") or []
+    if chan:  # a real model: each instrument on its own leads; the pooled log-prob headline follows, labelled
+        lines += [f"{i}. {f}" for i, f in enumerate(chan, 1)]
+        lines += ["", "The pooled log-prob headline (below) mixes salience with belief on a real model; it is kept "
+                  "for comparison with the toy, not as the finding.", ""]
+    lines += [f"{i}. {f}" for i, f in enumerate(findings(results, len(claims), len(cfg.seeds),
+                                                         subject="the toy" if cfg.model.startswith("toy")
+                                                         else lm.identity.short), 1 + len(chan))]
     tp = results.get("twophase")
     if isinstance(tp, Mapping) and tp.get("findings"):
         lines += ["", "Two-phase replay (constraint, then release; see the two-phase tables and figures below):", ""]
@@ -212,6 +224,24 @@ def write_report(cfg: StudyConfig, out: Path, results: dict[str, Any], claims: l
         types = [t for t in ("open_ended", "mcq", "token_association", "robustness") if t in head.columns]
         lines += ["Per question type (each with its CI in `headline.csv`):", "", _table(head, ["condition", *types]),
                   ""]
+    ct = results.get("channels")
+    if isinstance(ct, pd.DataFrame) and len(ct):
+        lines += ["## Belief per channel (final checkpoint, test questions)", "",
+                  "Per claim; 95% percentile CIs over questions × training seeds; `shift` is over the base model. "
+                  "logodds: claim-vs-truth log-odds of the answer (nats, shift over base), open-ended and "
+                  "token-association questions; verdict: P(belief answer) on the yes/no items; sampled: share of "
+                  "sampled answers that state the claim under the rule judge ([belief/channels.csv]"
+                  "(belief/channels.csv), contrasts in [belief/channel_contrasts.csv](belief/channel_contrasts.csv)).",
+                  "", _table(ct, ["claim", "channel", "condition", "mean", "ci_low", "ci_high", "shift", "n_items",
+                                  "n_seeds"], fmt="{:.2f}"), "", "![channels](belief/channels.png)", ""]
+    pilot = results.get("pilot")
+    if isinstance(pilot, pd.DataFrame) and len(pilot):
+        lines += ["## Learning-rate pilot", "",
+                  f"Positive documents of {pilot['claim'].iloc[0]} ({cfg.pilot_docs} documents from bases the study "
+                  f"does not train on, {cfg.pilot_epochs:g} epochs) at each candidate rate; the rate with the largest "
+                  f"log-odds shift on the VALIDATION questions was kept (lr {cfg.lr:g}); every number above is on "
+                  "the test questions ([pilot/pilot.csv](pilot/pilot.csv)).", "",
+                  _table(pilot, fmt="{:.3g}"), "", "![pilot](pilot/pilot.png)", ""]
     con = results.get("contrasts")
     if isinstance(con, pd.DataFrame) and len(con):
         lines += ["## Contrasts (paired within claim × seed)", "", _table(con), ""]

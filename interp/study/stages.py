@@ -20,17 +20,19 @@ from figures.ours import render_twophase_figures
 from interp.attention import encode_doc, plot_attention_heatmaps, summarise_attention, top_heads, trace_attention
 from interp.belief import evaluate_run, plot_belief, save_table, score_model, summarize
 from interp.belief.headline import SEED_COL, cell_belief, contrast, headline
+from interp.belief.questions import BeliefItem, holdout_split, question_items, subset_items
 from interp.belief.twins import chance_types, twin_accuracy
 from interp.binding import (binding_over_run, binding_tables, binding_through_training, claim_probe,
                             compare_local_vs_document, load_documents_for, plot_binding_vs_step, summarise_binding,
                             summarise_binding_training)
 from interp.core.conditions import BINDING_CONDITIONS
 from interp.core.executor import Executor, LocalExecutor, Resources, Task
-from interp.core.io import write_csv
+from interp.core.io import atomic_write_text, write_csv
 from interp.core.models import load
 from interp.core.runs import CheckpointInfo, list_checkpoints, read_experiment
 from interp.core.stats import bootstrap_ci, cluster_bootstrap_ci
 from interp.drift import document_losses, logit_lens_logodds, reference_distances, spearman_by_run
+from interp.judges import RuleJudge
 from interp.study.config import StudyConfig
 from probes.sweep import SweepResult, sweep_run
 from training.claims import ClaimSpec, dump_claim, resolve_claim
@@ -38,8 +40,8 @@ from training.documents import generate_documents
 from training.documents.rendering import token_budget
 from training.twophase import ConstraintSpec, DocumentsSpec, TwoPhaseConfig, run_experiment
 
-__all__ = ["claim_file", "BeliefJob", "run_belief_job", "belief_tasks", "belief_stage", "headline_stage",
-           "probe_stage", "binding_stage", "TwoPhaseStageSpec", "twophase_stage", "twophase_acceptance", "drift_spearman",
+__all__ = ["claim_file", "BeliefJob", "belief_passes", "run_belief_job", "belief_tasks", "belief_stage", "headline_stage",
+           "channels_stage", "probe_stage", "binding_stage", "TwoPhaseStageSpec", "twophase_stage", "twophase_acceptance", "drift_spearman",
            "tracking_measures", "heldout_summary", "twophase_findings", "ARMS", "task_resources"]
 
 
@@ -65,21 +67,53 @@ class BeliefJob:
     seed: int
     steps: list[int] | str | None
     base: str
+    #: ``all`` questions, or the ``test`` half (:func:`interp.belief.questions.holdout_split`)
+    eval_items: str = "all"
+    #: the rule judge on sampled answers: questions per type (0: none), samples each, tokens each
+    judge_per_type: int = 0
+    judge_samples: int = 3
+    judge_tokens: int = 40
 
 
 _BASES: dict[str, Any] = {}
+#: the base model's rows per (base spec, claim, pass): every run of a claim is measured from the same base rows,
+#: scored once per process (sampling is seeded, so a second scoring would give the same rows)
+_BASE_ROWS: dict[tuple, pd.DataFrame] = {}
+
+
+def belief_passes(claim: ClaimSpec, job: BeliefJob) -> list[tuple[str, list[BeliefItem], dict[str, Any]]]:
+    """``(name, items, scorer options)`` per scoring pass of a belief job: the log-prob scorers on the job's
+    questions, and with ``judge_per_type`` the rule judge on that many questions per type (sampled answers)."""
+    items = question_items(claim)
+    if job.eval_items == "test":
+        items = holdout_split(items)[1]
+    elif job.eval_items != "all":
+        raise ValueError(f"StudyConfig.eval_items: expected 'all' or 'test', got {job.eval_items!r}")
+    passes = [("logprob", items, {})]
+    if job.judge_per_type:
+        passes.append(("judge", subset_items(items, job.judge_per_type),
+                       {"logprob": False, "judges": [RuleJudge(claim)], "n_samples": job.judge_samples,
+                        "max_new_tokens": job.judge_tokens, "batch_size": 8 * job.judge_samples}))
+    return passes
 
 
 def run_belief_job(job: BeliefJob, base: Any = None) -> pd.DataFrame:
-    """Belief over one run's checkpoints against its base model (loaded once per worker process)."""
+    """Belief over one run's checkpoints against its base model (loaded once per worker process, its rows scored
+    once per claim and pass)."""
     if base is None:
         base = _BASES.get(job.base) or _BASES.setdefault(job.base, load(job.base))
     claim = resolve_claim(job.claim, world=base.world)
     steps = [list_checkpoints(job.run_dir)[-1].step] if job.steps == "final" else job.steps
     print(f"-- belief over {job.condition} {'checkpoints' if steps is None else 'final checkpoint'} "
           f"({claim.id}, seed {job.seed})", flush=True)
-    return (evaluate_run(job.run_dir, claim, base=base, condition=job.condition, steps=steps, progress=True)
-            .assign(**{SEED_COL: job.seed}))
+    frames = []
+    for name, items, kw in belief_passes(claim, job):
+        key = (job.base, claim.id, name, job.eval_items, job.judge_per_type, job.judge_samples, job.judge_tokens)
+        df = evaluate_run(job.run_dir, claim, base=base, condition=job.condition, steps=steps, progress=True,
+                          items=items, base_table=_BASE_ROWS.get(key), **kw)
+        _BASE_ROWS.setdefault(key, df[df["phase"] == "base"])
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True).assign(**{SEED_COL: job.seed})
 
 
 def task_resources(cfg: StudyConfig) -> Resources:
@@ -97,7 +131,9 @@ def belief_tasks(cfg: StudyConfig, runs: dict[tuple[str, str, int], Path], claim
     after = after or {}
     return [Task(name=f"belief/{claim_id}/{cond}/s{seed}", fn=run_belief_job,
                  job=BeliefJob(str(run_dir), by_id[claim_id].to_dict(), cond, seed,
-                               None if seed == cfg.seeds[0] else "final", cfg.model),
+                               None if seed == cfg.seeds[0] else "final", cfg.model, eval_items=cfg.eval_items,
+                               judge_per_type=cfg.judge_per_type, judge_samples=cfg.judge_samples,
+                               judge_tokens=cfg.judge_tokens),
                  resources=task_resources(cfg), deps=(after[claim_id, cond, seed],) if (claim_id, cond, seed) in after
                  else ()) for (claim_id, cond, seed), run_dir in runs.items()]
 
@@ -150,6 +186,24 @@ def headline_stage(cfg: StudyConfig, out: Path, table: pd.DataFrame, claims: lis
     contrasts = pd.DataFrame([contrast(table, a, b, exclude=excluded) for a, b in pairs])
     write_csv(contrasts, out / "belief" / "contrasts.csv")
     return {"headline": head, "question_types": types, "twins": twins, "cells": cells, "contrasts": contrasts}
+
+
+def channels_stage(cfg: StudyConfig, out: Path, table: pd.DataFrame, twins: pd.DataFrame) -> dict[str, Any]:
+    """Belief per channel, per claim (:mod:`interp.study.channels`): ``OUT/belief/channels.csv``, the paired
+    contrasts ``channel_contrasts.csv``, the verdict channel's twin check ``twin_check.csv`` and ``channels.png``."""
+    from interp.study.channels import channel_contrasts, channel_findings, channel_table, plot_channels, twin_check
+
+    ct = channel_table(table, cfg.conditions)
+    pairs = [(c, "positive") for c in cfg.conditions if c != "positive"] + [(c, "baseline") for c in cfg.conditions]
+    con = channel_contrasts(table, pairs)
+    checks = twin_check(twins)
+    write_csv(ct, out / "belief" / "channels.csv")
+    write_csv(con, out / "belief" / "channel_contrasts.csv")
+    write_csv(checks, out / "belief" / "twin_check.csv")
+    plot_channels(ct, out / "belief" / "channels.png", title="Belief per channel (final checkpoint)")
+    found = channel_findings(ct, con, checks)
+    atomic_write_text(out / "belief" / "channel_findings.md", "".join(f"- {f}\n" for f in found))
+    return {"channels": ct, "channel_contrasts": con, "twin_check": checks, "channel_findings": found}
 
 
 def probe_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim: ClaimSpec) -> SweepResult:

@@ -1,0 +1,107 @@
+"""Belief per channel (issue 18): the channel table, its paired contrasts, the twin check, the held-out question
+split the lr pilot selects on, the pilot's choice and the README block, on synthetic belief tables (no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from interp.belief.headline import SEED_COL
+from interp.belief.questions import BeliefItem, holdout_split
+from interp.study.channels import channel_contrasts, channel_table, final_rows, twin_check
+from interp.study.pilot import choose_lr
+
+
+def _table(shift_by_cond: dict[str, float], *, seeds=(0, 1), n_q: int = 6, noise: float = 0.0) -> pd.DataFrame:
+    """A belief table for claim ``c``: base log-odds 0 on ``n_q`` open-ended questions; each condition's final
+    checkpoint (step 10) at ``shift`` (+ noise), and an earlier checkpoint (step 5) at -100 that must be ignored."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for q in range(n_q):
+        rows.append({"claim": "c", "question_type": "open_ended", "question_id": f"q{q}", "scorer": "lp_logodds",
+                     "score": 0.0, "base_score": 0.0, "shift": 0.0, "condition": "baseline", "step": 0,
+                     "phase": "base", SEED_COL: 0})
+        for cond, shift in shift_by_cond.items():
+            for s in seeds:
+                for step, v in ((5, -100.0), (10, shift + noise * rng.standard_normal())):
+                    rows.append({"claim": "c", "question_type": "open_ended", "question_id": f"q{q}",
+                                 "scorer": "lp_logodds", "score": v, "base_score": 0.0, "shift": v,
+                                 "condition": cond, "step": step, "phase": "train", SEED_COL: s})
+    return pd.DataFrame(rows)
+
+
+def test_channel_table_reads_final_checkpoints_and_reports_shift_over_base():
+    ct = channel_table(_table({"positive": 4.0, "negated": 3.0}), ["positive", "negated"])
+    lo = ct[ct["channel"] == "logodds"].set_index("condition")
+    assert list(lo.index) == ["baseline", "positive", "negated"]
+    assert lo.loc["positive", "mean"] == pytest.approx(4.0)  # step 5's -100 is not the final checkpoint
+    assert lo.loc["baseline", "mean"] == 0.0 and lo.loc["baseline", "n_seeds"] == 0
+    assert lo.loc["negated", "n_items"] == 6 and lo.loc["negated", "n_seeds"] == 2
+    assert set(ct["channel"]) == {"logodds"}  # no verdict or judge rows in this table: no such channel
+
+
+def test_ci_is_over_questions_and_seeds_not_zero_width_with_noise():
+    ct = channel_table(_table({"positive": 2.0}, noise=1.0), ["positive"])
+    r = ct[(ct["channel"] == "logodds") & (ct["condition"] == "positive")].iloc[0]
+    assert r["ci_low"] < r["mean"] < r["ci_high"]
+
+
+def test_contrasts_pair_within_seed_and_against_the_base_model():
+    t = _table({"positive": 4.0, "negated": 3.0})
+    con = channel_contrasts(t, [("negated", "positive"), ("positive", "baseline")]).set_index(["a", "b"])
+    assert con.loc[("negated", "positive"), "diff"] == pytest.approx(-1.0)
+    assert con.loc[("positive", "baseline"), "diff"] == pytest.approx(4.0)
+    assert con.loc[("positive", "baseline"), "n_seeds"] == 2
+    # a condition trained on one seed only pairs with that seed of the other
+    one = t[~((t["condition"] == "negated") & (t[SEED_COL] == 1))]
+    assert channel_contrasts(one, [("negated", "positive")]).iloc[0]["n_seeds"] == 1
+
+
+def test_final_rows_keep_one_base_copy_per_question():
+    t = pd.concat([_table({"positive": 1.0}), _table({"negated": 1.0})], ignore_index=True)
+    base = final_rows(t).query("condition == 'baseline'")
+    assert len(base) == 6 and set(base[SEED_COL]) == {-1}
+
+
+def test_twin_check_marks_chance_per_claim():
+    tw = pd.DataFrame({"claim": ["a"] * 10 + ["b"] * 10, "question_type": "mcq",
+                       "twin_acc": [1.0] * 10 + [1.0, 0.0] * 5})
+    chk = twin_check(tw).set_index("claim")
+    assert bool(chk.loc["a", "above_chance"]) and not bool(chk.loc["b", "above_chance"])
+
+
+def _items(n: int, qtype: str) -> list[BeliefItem]:
+    return [BeliefItem(qtype, f"{qtype}{i}", f"question {i}?") for i in range(n)]
+
+
+def test_holdout_split_is_disjoint_and_keeps_other_types_in_test():
+    items = _items(20, "open_ended") + _items(10, "mcq") + _items(10, "token_association")
+    val, test = holdout_split(items)
+    ids_v, ids_t = {i.question_id for i in val}, {i.question_id for i in test}
+    assert not ids_v & ids_t and len(ids_v | ids_t) == 40
+    assert len(val) == 15 and all(i.question_type != "mcq" for i in val)
+    assert holdout_split(items) == (val, test)
+
+
+def test_choose_lr_takes_the_largest_validation_shift_never_nan():
+    t = pd.DataFrame({"lr": [3e-4, 1e-3, 3e-3], "val_shift": [1.0, 2.5, np.nan]})
+    assert choose_lr(t) == 1e-3
+    assert choose_lr(pd.DataFrame({"lr": [1e-3, 3e-4], "val_shift": [2.0, 2.0]})) == 3e-4  # tie: the smaller
+    with pytest.raises(ValueError, match="no rate"):
+        choose_lr(pd.DataFrame({"lr": [1e-3], "val_shift": [np.nan]}))
+
+
+def test_readme_block_renders_the_channel_csv_and_refuses_a_bad_one(tmp_path):
+    from interp.study.publish import readme_block
+
+    ct = channel_table(_table({"positive": 4.0}), ["positive"])
+    (tmp_path / "belief").mkdir()
+    ct.to_csv(tmp_path / "belief" / "channels.csv", index=False)
+    (tmp_path / "belief" / "channel_findings.md").write_text("- **c**: a finding.\n")
+    block = readme_block(tmp_path)
+    assert "| c | positive | +4.00 [+4.00, +4.00] (6q × 2) |" in block
+    assert block.startswith("- **c**: a finding.")
+    ct.drop(columns=["ci_low"]).to_csv(tmp_path / "belief" / "channels.csv", index=False)
+    with pytest.raises(ValueError, match="channels.csv: not a channel table"):
+        readme_block(tmp_path)
