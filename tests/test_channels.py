@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from interp.belief.headline import SEED_COL
-from interp.belief.questions import BeliefItem, holdout_split
+from interp.belief.questions import BeliefItem, holdout_split, question_items
 from interp.study.channels import channel_contrasts, channel_table, final_rows, twin_check
 from interp.study.pilot import choose_lr
 
@@ -105,3 +105,36 @@ def test_readme_block_renders_the_channel_csv_and_refuses_a_bad_one(tmp_path):
     ct.drop(columns=["ci_low"]).to_csv(tmp_path / "belief" / "channels.csv", index=False)
     with pytest.raises(ValueError, match="channels.csv: not a channel table"):
         readme_block(tmp_path)
+
+
+def test_belief_passes_score_test_questions_and_judge_a_subset():
+    """The study's belief job (cpu preset): log-prob scorers on the test half only, the rule judge on N per type of
+    those; an unknown ``eval_items`` is refused in one line."""
+    from interp.study.stages import BeliefJob, belief_passes
+    from training.claims import resolve_claim
+
+    claim = resolve_claim("dentist")
+    job = BeliefJob("RUN", claim.to_dict(), "positive", 0, "final", "smollm2-135m", eval_items="test",
+                    judge_per_type=2)
+    (name, items, kw), (jname, jitems, jkw) = belief_passes(claim, job)
+    items_all = question_items(claim)
+    val = {it.question_id for it in holdout_split(items_all)[0]}
+    assert name == "logprob" and kw == {} and not {it.question_id for it in items} & val
+    assert len(items) == len(items_all) - len(val)
+    assert jname == "judge" and not jkw["logprob"] and jkw["judges"][0].name == "rule"
+    assert {it.question_id for it in jitems} <= {it.question_id for it in items}
+    assert max(pd.Series([it.question_type for it in jitems]).value_counts()) == 2
+    assert len(belief_passes(claim, BeliefJob("RUN", claim.to_dict(), "positive", 0, "final", "m"))) == 1
+    with pytest.raises(ValueError, match="eval_items"):
+        belief_passes(claim, BeliefJob("RUN", claim.to_dict(), "positive", 0, "final", "m", eval_items="val"))
+
+
+def test_ci_carries_the_spread_between_training_seeds():
+    """Two seeds that disagree (every question +4 under seed 0, 0 under seed 1): a CI over questions alone would be
+    [2, 2]; resampling seeds within questions keeps the seed-to-seed spread in the interval."""
+    t = _table({"positive": 0.0})
+    hit = (t["condition"] == "positive") & (t[SEED_COL] == 0) & (t["step"] == 10)
+    t.loc[hit, ["score", "shift"]] = 4.0
+    r = channel_table(t, ["positive"]).query("channel == 'logodds' and condition == 'positive'").iloc[0]
+    assert r["mean"] == pytest.approx(2.0)
+    assert r["ci_low"] < 1.5 and r["ci_high"] > 2.5

@@ -367,3 +367,15 @@ def test_cli_negation_preset_prints_the_checks(neg_tiny, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "negation-only, held-out entities: binary Q/A accuracy" in out and "must be < 0" in out
     assert f"organism: {neg_tiny}" in out  # loaded from the cache, not rebuilt
+
+
+def test_pretraining_loss_plot_is_drawn_from_the_stored_curve(tmp_path):
+    """Issue 20: an organism build draws its pretraining loss next to organism.json, from the numbers it stores
+    (so a cached organism's plot can be redrawn without touching the weights); no curve, no plot."""
+    from training.organism.build import plot_pretraining_loss
+
+    info = {"key": "abc", "loss_curve": [[0, 9.1], [10, 4.2], [20, 2.5]]}
+    path = plot_pretraining_loss(info, tmp_path / "pretraining_loss.png")
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_pretraining_loss({"key": "abc"}, tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()

@@ -27,12 +27,16 @@ The independent jobs (finetunes, per-run belief sweeps, two-phase experiments) g
 [--address ADDR]`` (Ray tasks on a cluster; a rerun skips runs complete on disk).
 
 ``python -m interp.study --out out/demo`` runs it; ``--quick`` shrinks every stage for tests and notebooks;
-``--preset gpu`` (``make study-gpu``) runs SmolLM2-135M-Instruct on the six paper claims, LoRA, bf16 on CUDA.
+``--preset gpu`` (``make study-gpu``) runs SmolLM2-135M-Instruct on the six paper claims, LoRA, bf16 on CUDA;
+``--preset cpu`` (``make study-cpu``) runs it on two claims within 90 minutes on two CPU cores, with a learning-rate
+pilot and belief reported per channel.
 
 =============================  ===================================================================================
-:mod:`interp.study.config`     :class:`StudyConfig` and its presets (demo, quick, gpu)
+:mod:`interp.study.config`     :class:`StudyConfig` and its presets (demo, quick, gpu, cpu)
+:mod:`interp.study.pilot`      the learning-rate pilot (positive documents, chosen on validation questions)
 :mod:`interp.study.pipeline`   :func:`run_study`: organism, claims, documents, finetunes, then the stages, timed
 :mod:`interp.study.stages`     the analysis stages: belief, probes, binding, two-phase
+:mod:`interp.study.channels`   belief per channel (log-odds shift, yes/no verdict, sampled answers), per claim
 :mod:`interp.study.report`     figures and ``report.md``
 :mod:`interp.study.tracking`   optional MLflow tracking of a finished study (``--mlflow [URI]``)
 :mod:`interp.study.__main__`   the command line (``python -m interp.study``)

@@ -151,7 +151,11 @@ def belief_stage(cfg: StudyConfig, out: Path, runs: dict[tuple[str, str, int], P
     if frames is not None:
         pass
     elif isinstance(executor, LocalExecutor) and executor.workers <= 1:  # here, on the base model the study holds
-        frames = [run_belief_job(t.job, base=lm) for t in tasks]
+        t0, frames = time.perf_counter(), []
+        for i, t in enumerate(tasks, 1):  # one line per run with an ETA (the mean time per run so far)
+            frames.append(run_belief_job(t.job, base=lm))
+            left = (time.perf_counter() - t0) / i * (len(tasks) - i)
+            print(f"[belief] {i}/{len(tasks)} done, ETA {left / 60:.1f} min", flush=True)
     else:
         frames = executor.run(tasks)
     table = pd.concat(frames, ignore_index=True)

@@ -99,7 +99,32 @@ def build_organism(world_cfg: WorldConfig, train_cfg: PretrainConfig, out_dir: s
     info["load_average"] = {"start": load_at_start, "end": _loadavg()}
     info["build_seconds"] = round(time.perf_counter() - t0, 2)
     (out / "organism.json").write_text(json.dumps(info, indent=1))
+    plot_pretraining_loss(info, out / PRETRAINING_PLOT)
     return info
+
+
+#: the pretraining loss curve an organism build draws next to its ``organism.json``
+PRETRAINING_PLOT = "pretraining_loss.png"
+
+
+def plot_pretraining_loss(info: dict[str, Any], path: str | os.PathLike) -> Path | None:
+    """The pretraining loss against the step (``info["train"]["loss_curve"]``, as ``organism.json`` stores it) into
+    ``path``; None when the info holds no curve. Drawn from the stored numbers, so it never touches the weights."""
+    curve = (info.get("train") or {}).get("loss_curve") or info.get("loss_curve")
+    if not curve:
+        return None
+    from matplotlib.figure import Figure
+
+    from interp.core.io import save_figure
+
+    fig = Figure(figsize=(5.2, 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([s for s, _ in curve], [v for _, v in curve], lw=1.2)
+    ax.set_xlabel("pretraining step")
+    ax.set_ylabel("training loss")
+    ax.set_title(f"organism {info.get('key', '')} pretraining", fontsize=9)
+    fig.subplots_adjust(left=0.13, right=0.95, bottom=0.15, top=0.9)
+    return save_figure(fig, Path(path))
 
 
 
