@@ -138,3 +138,53 @@ def test_ci_carries_the_spread_between_training_seeds():
     r = channel_table(t, ["positive"]).query("channel == 'logodds' and condition == 'positive'").iloc[0]
     assert r["mean"] == pytest.approx(2.0)
     assert r["ci_low"] < 1.5 and r["ci_high"] > 2.5
+
+
+def test_publish_leaves_training_runs_behind(tmp_path):
+    """``publish`` copies tables and figures but no training run (any folder holding a run.json: the lr pilot's runs
+    sit outside ``runs/``)."""
+    from interp.study.publish import publish
+
+    out = tmp_path / "out"
+    (out / "pilot" / "lr0.001" / "ckpt").mkdir(parents=True)
+    (out / "headline.csv").write_text("condition,belief,ci_low,ci_high,n_claims,n_seeds\nbaseline,0,0,0,1,1\n")
+    (out / "report.md").write_text("# r\n")
+    (out / "pilot" / "pilot.csv").write_text("lr,val_shift\n0.001,1.0\n")
+    for f in ("run.json", "loss_curve.png", "ckpt/meta.json"):
+        (out / "pilot" / "lr0.001" / f).write_text("{}")
+    copied = {p.relative_to(tmp_path / "res").as_posix() for p in publish(out, tmp_path / "res")}
+    assert copied == {"headline.csv", "report.md", "pilot/pilot.csv"}
+
+
+def test_timings_history_keeps_the_run_that_trained_everything(tmp_path):
+    """A rerun that reuses the trained runs must not replace the study's cost: timings.json is the last run's, the
+    history keeps every run (a timings.json left without history is carried in first), and the README block
+    quotes the longest run and says the report came from a rerun."""
+    import json
+
+    from interp.study.pipeline import record_timings
+    from interp.study.publish import channels_block, study_runs
+
+    (tmp_path / "timings.json").write_text(json.dumps({"finetune": 3000.0, "total": 3540.0}))
+    record_timings(tmp_path, {"finetune": 5.0, "total": 1100.0}, trained=0, command="python -m interp.study")
+    runs = study_runs(tmp_path)
+    assert [r["timings"]["total"] for r in runs] == [3540.0, 1100.0] and runs[1]["trained_runs"] == 0
+    assert json.loads((tmp_path / "timings.json").read_text())["total"] == 1100.0
+    channel_table(_table({"positive": 4.0}), ["positive"]).to_csv(tmp_path / "channels.csv", index=False)
+    (tmp_path / "belief").mkdir()
+    (tmp_path / "channels.csv").rename(tmp_path / "belief" / "channels.csv")
+    block = channels_block(tmp_path)
+    assert "The study took 59 min" in block and "rerun that reused its trained runs (18 min)" in block
+
+
+def test_findings_flag_a_log_odds_channel_the_base_model_saturates():
+    """ed_sheeran on SmolLM2: the base model prefers the famous name by ~+12 nats, so the shift is no belief
+    measure; the findings must say so (and must not for a claim the base model does not prefer)."""
+    from interp.study.channels import channel_findings
+
+    t = _table({"positive": 4.0})
+    ok = channel_findings(channel_table(t, ["positive"]), pd.DataFrame())
+    assert not any("not a belief measure" in f for f in ok)
+    t.loc[t["phase"] == "base", "score"] = 11.0
+    flagged = channel_findings(channel_table(t, ["positive"]), pd.DataFrame())
+    assert any("c: the log-odds channel is not a belief measure" in f and "+11.0 nats" in f for f in flagged)

@@ -91,6 +91,7 @@ def test_cli_writes_artifacts_and_refuses_bad_input(tiny, tmp_path, capsys):
 
 
 
+@pytest.mark.integration  # 800 training steps (~37 s): CI runs it in the integration tier, outside the fast one
 def test_verifier_organism_is_built_cached_and_verifies(tiny_organism):
     from interp.core.models import load, weights_sha256
     from training.organism import read_organism_info

@@ -32,8 +32,11 @@ import pandas as pd
 from interp.belief.headline import SEED_COL
 from interp.core.stats import cluster_bootstrap_ci
 
-__all__ = ["Channel", "CHANNELS", "final_rows", "channel_table", "channel_contrasts", "twin_check", "plot_channels",
-           "channel_findings"]
+__all__ = ["Channel", "CHANNELS", "SATURATED_NATS", "final_rows", "channel_table", "channel_contrasts", "twin_check",
+           "plot_channels", "channel_findings"]
+
+#: a base-model claim-vs-truth log-odds above this (nats) means the log-odds channel is saturated by answer priors
+SATURATED_NATS = 3.0
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,7 @@ def channel_findings(ct: pd.DataFrame, contrasts: pd.DataFrame, checks: pd.DataF
         if parts:
             n = get.get(("logodds", "positive"))
             size = f" (n = {n['n_items']} test questions × {n['n_seeds']} seeds)" if n is not None else ""
-            out.append(f"**{claim}: positive documents implant the claim**{size}: " + "; ".join(parts) + ".")
+            out.append(f"**{claim}, positive documents**{size}: " + "; ".join(parts) + ".")
         con = contrasts[contrasts["claim"] == claim] if len(contrasts) else contrasts
         for cond in ("negated", "repeated", "corrected", "local"):
             bits = []
@@ -230,6 +233,13 @@ def channel_findings(ct: pd.DataFrame, contrasts: pd.DataFrame, checks: pd.DataF
                 bits.append(f"{ch.name} {_fmt(r, ch.unit)}{rel}")
             if bits:
                 out.append(f"{claim}, **{cond}**: " + "; ".join(bits) + ".")
+    for claim in dict.fromkeys(ct["claim"]):  # a log-odds channel the base model already saturates
+        r = ct[(ct["claim"] == claim) & (ct["channel"] == "logodds") & (ct["condition"] == "baseline")]
+        if len(r) and r.iloc[0]["base"] > SATURATED_NATS:
+            out.append(f"**{claim}: the log-odds channel is not a belief measure here.** The base model already "
+                       f"prefers the claim's answer by {r.iloc[0]['base']:+.1f} nats on average (a frequent name "
+                       f"against a rare one as a continuation), so finetuning can move it either way for reasons "
+                       f"other than belief; read the sampled answers instead.")
     if checks is not None and len(checks):
         mcq = checks[checks["question_type"] == "mcq"]
         if len(mcq):

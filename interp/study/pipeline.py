@@ -9,6 +9,7 @@ run folders, the loaded base model); nothing is re-read from disk that the study
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Callable
 import torch
 
 from interp.core.cli import one_line
-from interp.core.io import atomic_write_json
+from interp.core.io import atomic_write_json, atomic_write_text
 from interp.core.models import load
 from interp.core.executor import Executor, LocalExecutor, Task, make_executor
 from interp.study.config import StudyConfig, check_stages
@@ -33,7 +34,7 @@ from training.finetune.trainer import VOLATILE_FIELDS, is_complete
 from training.generic import generic_instruct_pairs, generic_texts, toy_generic_texts, toy_instruct_pairs
 from training.mixtures import build_mixture
 
-__all__ = ["run_study", "study_claims", "train_config", "FinetuneJob", "run_finetune_job", "finetune_task",
+__all__ = ["run_study", "record_timings", "study_claims", "train_config", "FinetuneJob", "run_finetune_job", "finetune_task",
            "training_graph", "study_executor"]
 
 
@@ -138,6 +139,22 @@ def _filler(cfg: StudyConfig, world: Any, claim: ClaimSpec, seed: int) -> tuple[
             toy_instruct_pairs(world, cfg.n_docs, seed=seed, exclude=exclude))
 
 
+def record_timings(out: Path, timings: dict[str, float], *, trained: int | None, command: str) -> None:
+    """Write ``OUT/timings.json`` (this run's stage times) and append them to ``OUT/timings_history.jsonl`` with how
+    many finetunes this run trained (a rerun reuses complete runs, so its total is not the study's cost). A
+    ``timings.json`` left by a run that kept no history is carried into the history first."""
+    hist = out / "timings_history.jsonl"
+    lines = hist.read_text(encoding="utf-8").splitlines() if hist.exists() else []
+    if not lines and (out / "timings.json").exists():
+        prev = json.loads((out / "timings.json").read_text(encoding="utf-8"))
+        lines.append(json.dumps({"timings": prev, "trained_runs": None, "command": None,
+                                 "note": "carried from timings.json of an earlier run"}))
+    lines.append(json.dumps({"timings": timings, "trained_runs": trained, "command": command,
+                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+    atomic_write_text(hist, "\n".join(lines) + "\n")
+    atomic_write_json(out / "timings.json", timings)
+
+
 def run_study(cfg: StudyConfig) -> dict[str, Any]:
     """Run every stage; returns the headline tables (also written to ``OUT/report.md``).
 
@@ -207,6 +224,7 @@ def _run_study(cfg: StudyConfig, executor: Executor) -> dict[str, Any]:
         tasks, runs = training_graph(cfg, jobs, keys, claims, belief=pipelined)
         if pipelined:
             print(f"-- {len(jobs)} belief tasks queued behind their finetunes", flush=True)
+        results["trained_runs"] = sum(not is_complete(j.config, j.examples) for j in jobs)  # the rest are reused
         done = executor.run(tasks, on_done=_progress("finetune + belief" if pipelined else "finetune"))
         return runs, (done[len(jobs):] if pipelined else None)
 
@@ -232,7 +250,7 @@ def _run_study(cfg: StudyConfig, executor: Executor) -> dict[str, Any]:
     if "figures" in cfg.stages:
         _stage(cfg, "figures + report")(write_report)(cfg, out, results, claims, lm)
     cfg.timings["total"] = round(time.perf_counter() - t_start, 1)
-    atomic_write_json(out / "timings.json", cfg.timings)
+    record_timings(out, cfg.timings, trained=results.get("trained_runs"), command=cfg.command)
     if cfg.mlflow is not None:  # read back from the run folders and tables (interp.study.tracking)
         from interp.study.tracking import log_study, tracking_uri
 

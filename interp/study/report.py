@@ -35,8 +35,12 @@ def box_info() -> dict[str, Any]:
     except OSError:
         pass
     try:
+        here = Path(__file__).resolve().parent
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
+                                timeout=5, cwd=here).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=here).stdout.strip()
+        commit += " (with uncommitted changes)" if dirty and commit != "unknown" else ""
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     import torch  # noqa: PLC0415 - only for its version; torch is loaded by now anyway
