@@ -73,13 +73,14 @@ def lr_pilot(cfg: StudyConfig, out: Path, claim: ClaimSpec, lm: Any, filler: tup
     for i, lr in enumerate(cfg.lr_pilot):
         tc = pilot_config(cfg, out, claim, lr)
         t0 = time.perf_counter()
-        if is_complete(tc, examples):
+        reused = is_complete(tc, examples)
+        if reused:
             print(f"-- pilot lr {lr:g}: already trained", flush=True)
         else:
             print(f"-- pilot lr {lr:g} ({i + 1}/{len(cfg.lr_pilot)}): {len(examples)} examples, "
                   f"{cfg.pilot_epochs:g} epochs", flush=True)
             finetune(tc, examples, lm=load(cfg.model))
-        train_s = time.perf_counter() - t0
+        train_s = math.nan if reused else time.perf_counter() - t0  # NaN: trained by an earlier run
         df = evaluate_run(tc.run_dir, claim, base=lm, condition="positive", items=val, progress=False)
         final = df[(df["phase"] != "base") & (df["scorer"] == PILOT_SCORER)]
         rows.append({"claim": claim.id, "lr": float(lr), "val_shift": float(final["shift"].mean()),
