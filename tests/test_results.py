@@ -27,14 +27,20 @@ def _headline() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def readme_section(section: str) -> str:
+    """The README's generated block between the ``results:<section>`` markers (the test fails when it is missing)."""
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(rf"<!-- results:{section}:begin -->\n(.*?)\n<!-- results:{section}:end -->", readme, re.DOTALL)
+    assert m, f"README has no results:{section} block"
+    return m.group(1)
+
+
 def test_readme_toy_table_is_generated_from_the_committed_csv(monkeypatch):
     monkeypatch.chdir(ROOT)
-    readme = (ROOT / "README.md").read_text()
-    m = re.search(r"<!-- results:toy:begin -->\n(.*?)\n<!-- results:toy:end -->", readme, re.DOTALL)
-    assert m, "README has no results:toy block"
-    assert m.group(1) == readme_block(TOY)
+    block = readme_section("toy")
+    assert block == readme_block(TOY)
     for r in _headline():  # and the numbers in it are the CSV's
-        assert f"{float(r['belief']):.2f} [{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]" in m.group(1)
+        assert f"{float(r['belief']):.2f} [{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]" in block
 
 
 def test_committed_headline_stands_on_claims_and_seeds():
@@ -46,12 +52,18 @@ def test_committed_headline_stands_on_claims_and_seeds():
             assert int(r["n_claims"]) >= 4 and int(r["n_seeds"]) >= 3, r["condition"]
 
 
-def test_committed_report_leads_with_findings_and_links_resolve():
-    report = (ROOT / TOY / "report.md").read_text()
-    assert report.index("## Findings") < report.index("## Belief by condition") < report.index("## How this was made")
-    assert "- Command: `python -m interp.study" in report and "- Box:" in report
+def check_report(results: Path, table_heading: str, command: str) -> None:
+    """``results/report.md`` leads with its findings, then ``table_heading``, and closes with the command (starting
+    with ``command``) and the box; every file it links to is committed."""
+    report = (ROOT / results / "report.md").read_text()
+    assert report.index("## Findings") < report.index(table_heading) < report.index("## How this was made")
+    assert f"- Command: `{command}" in report and "- Box:" in report
     for link in re.findall(r"\]\(([^)#]+)\)", report):
-        assert (ROOT / TOY / link).is_file(), f"report.md links to {link}, which is not committed"
+        assert (ROOT / results / link).is_file(), f"report.md links to {link}, which is not committed"
+
+
+def test_committed_report_leads_with_findings_and_links_resolve():
+    check_report(TOY, "## Belief by condition", "python -m interp.study")
 
 
 def test_committed_twophase_replay_meets_what_the_readme_says():

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from pathlib import Path
 
 from interp.study.publish import readme_block
+from tests.test_results import check_report, readme_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = Path("results/smollm2-cpu")
@@ -28,13 +28,11 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_readme_block_is_generated_from_the_committed_channel_table(monkeypatch):
     monkeypatch.chdir(ROOT)
-    readme = (ROOT / "README.md").read_text()
-    m = re.search(r"<!-- results:smollm2-cpu:begin -->\n(.*?)\n<!-- results:smollm2-cpu:end -->", readme, re.DOTALL)
-    assert m, "README has no results:smollm2-cpu block"
-    assert m.group(1) == readme_block(CPU)
+    block = readme_section("smollm2-cpu")
+    assert block == readme_block(CPU)
     for r in _rows(Path("belief/channels.csv")):
         if r["channel"] == "logodds":
-            assert f"| {r['claim']} | {r['condition']} | {float(r['mean']):+.2f} [" in m.group(1)
+            assert f"| {r['claim']} | {r['condition']} | {float(r['mean']):+.2f} [" in block
 
 
 def test_every_channel_reports_every_condition_with_its_ci():
@@ -63,8 +61,4 @@ def test_runs_trained_at_the_pilots_rate_within_the_budget():
 
 
 def test_report_leads_with_findings_and_links_resolve():
-    report = (ROOT / CPU / "report.md").read_text()
-    assert report.index("## Findings") < report.index("## Belief per channel") < report.index("## How this was made")
-    assert "- Command: `python -m interp.study --preset cpu" in report and "- Box:" in report
-    for link in re.findall(r"\]\(([^)#]+)\)", report):
-        assert (ROOT / CPU / link).is_file(), f"report.md links to {link}, which is not committed"
+    check_report(CPU, "## Belief per channel", "python -m interp.study --preset cpu")
