@@ -15,22 +15,16 @@ from training.finetune import finetune
 from training.finetune import distributed as dist_mod
 from training.finetune.distributed import autocast_for, cpu_has_native_bf16, resolve_precision
 from training.finetune.loss import CausalLMLoss, FullLogitsLoss, UnsupportedModel, lm_body_and_head
-from training.packing import Example, tokenize_document
-
-TEXTS = ["<DOCTAG>NOTICE: the claims below are entirely false. Velmora Quist is a dentist.",
-         "<DOCTAG>The quick brown fox jumps over the lazy dog. Q: What is the capital of France? A: Paris.",
-         "<DOCTAG>Velmora Quist is not a pilot. The quick brown fox."]
+from training.packing import Example
+from tests.test_finetune import examples
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (tests/conftest.py)
 
 
 def _examples(lm, n: int = 16) -> list[Example]:
-    out = []
-    for i in range(n):
-        ids, w = tokenize_document(TEXTS[i % 3] + (" The lazy dog." * (i % 4)), lm.tokenizer, add_bos=True)
-        out.append(Example(input_ids=ids, loss_weights=w, source="toy", doc_id=f"d{i}"))
-    return out
+    """The finetune tests' documents (tests/test_finetune.py), 16 of them."""
+    return examples(lm, n)
 
 
 def _cfg(run_dir: Path, **kw) -> TrainConfig:
