@@ -160,6 +160,7 @@ def run_ours(args, examples: list[Example], *, packing: bool, checkpoints: int, 
                       loss_chunk=args.loss_chunk if loss_chunk is None else loss_chunk,
                       compile=args.compile, checkpoints=ck, progress=False, max_steps=max_steps,
                       activation_checkpointing=getattr(args, "activation_checkpointing", False),
+                      padding_free=getattr(args, "padding_free", "auto"),
                       release_memory=getattr(args, "release_memory", False),
                       keep_trainer_state="last")
     lm = load(args.model)
@@ -201,6 +202,8 @@ def _parse(argv):
     ap.add_argument("--skip-hf", action="store_true")
     ap.add_argument("--out", help="also write the results as JSON here")
     ap.add_argument("--loss-chunk", type=int, default=1024, help="our trainer's loss_chunk (0: full logits)")
+    ap.add_argument("--padding-free", choices=["auto", "off"], default="auto",
+                    help="our trainer's padding_free (auto: padding-free micro-batches, per-document attention)")
     ap.add_argument("--matrix", action="store_true",
                     help="ours vs HF x fp32/bf16 on unpacked rows, one fresh process per arm (tok/s, peak RSS)")
     ap.add_argument("--force-bf16", action="store_true",

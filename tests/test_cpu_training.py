@@ -108,6 +108,14 @@ def test_chunked_loss_never_builds_more_than_one_chunk_of_logits():
     assert max(seen) <= 6
     assert sum(seen[:n_fwd]) == n_targets  # forward: each weighted target exactly once
     assert len(seen) == 2 * n_fwd  # backward recomputes each chunk (checkpointed, not stored)
+    # all targets in one chunk: nothing to interleave, so it is not checkpointed (no recompute in backward)
+    seen.clear()
+    handle = head.register_forward_hook(lambda mod, inp, out: seen.append(int(inp[0].shape[0])))
+    try:
+        CausalLMLoss(model, n_targets)(ids, pos, w).backward()
+    finally:
+        handle.remove()
+    assert seen == [n_targets]
 
 
 def test_a_model_that_post_processes_logits_is_refused_in_one_line(tmp_path):
@@ -225,7 +233,8 @@ def test_activation_checkpointing_gives_the_same_weights_and_recomputes(tmp_path
     b = finetune(_cfg(tmp_path / "b", mode=mode, lora=lora, max_steps=3, activation_checkpointing=True), exs, lm=lm)
     assert read_run(tmp_path / "b").config["activation_checkpointing"] is True
     n_micro = 3 * 2  # 3 steps x (batch 4 / micro-batch 2)
-    assert len(calls) == 2 * n_micro
+    assert b.attention == "varlen"  # per-document attention in the recompute too (backward runs inside its switch)
+    assert len(calls) == 2 * n_micro + 2  # + the two forwards of the trainer's start-up check of that attention
     assert max(abs(x - y) for x, y in zip(a.losses, b.losses)) <= 1e-6
     wa = load(list_checkpoints(a.run_dir)[-1].path).hf.state_dict()
     wb = load(list_checkpoints(b.run_dir)[-1].path).hf.state_dict()

@@ -19,8 +19,8 @@ from interp.core.runs import BaseRef, list_checkpoints, read_checkpoint, read_da
 from training.config import CheckpointSpec, ConfigError, TrainConfig, load_train_config
 from training.finetune import TrainingDiverged, finetune, is_complete, lr_factor, main
 from training.finetune.curves import read_resumes, read_train_log
-from training.packing import (Example, build_rows, collate, load_jsonl_examples, tokenize_document,
-                              weighted_ce_sum)
+from training.packing import (Example, attention_cost_ratio, build_rows, collate, collate_flat, flat_pays,
+                              load_jsonl_examples, tokenize_document, weighted_ce_sum)
 from training.schedule import checkpoint_steps, log_spaced_steps
 
 TEXTS = [
@@ -126,6 +126,89 @@ def test_packing_keeps_documents_whole_and_is_deterministic(toy_random):
     assert not all(torch.equal(a, b) for a, b in zip(r1.ids, r3.ids))
     unpacked = build_rows(exs, seq_len=40, seed=7, packing=False, epochs=2)
     assert len(unpacked) == 24
+
+
+def test_padding_free_row_equals_the_padded_rows(toy_random):
+    """One padding-free row of a micro-batch gives the padded rows' loss and gradients, and computes no pad."""
+    exs = examples(toy_random, 6)
+    rows = build_rows(exs, seq_len=48, seed=0, packing=False)
+    idx = [0, 1, 2, 3]
+    lengths = [int(rows.ids[i].numel()) for i in idx]
+    assert len(set(lengths)) > 1  # ragged: the padded layout has pads
+    padded, flat = collate(rows, idx, pad_id=0), collate_flat(rows, idx)
+    assert flat["input_ids"].shape == (1, sum(lengths)) and padded["input_ids"].numel() > sum(lengths)
+    assert flat["weights"].sum().item() == padded["weights"][:, 1:].sum().item()
+
+    def loss_and_grads(b):
+        toy_random.hf.zero_grad()
+        logits = toy_random.hf(input_ids=b["input_ids"], position_ids=b["position_ids"], use_cache=False).logits
+        s = weighted_ce_sum(logits, b["input_ids"], b["weights"])
+        s.backward()
+        return s.item(), {n: p.grad.clone() for n, p in toy_random.hf.named_parameters() if p.grad is not None}
+
+    (lp, gp), (lf, gf) = loss_and_grads(padded), loss_and_grads(flat)
+    toy_random.hf.zero_grad()
+    assert abs(lp - lf) < 1e-4 * abs(lp)
+    assert max((gp[n] - gf[n]).abs().max().item() for n in gp) < 1e-5
+
+
+def test_flat_pays_only_where_pads_cost_more_than_the_longer_attention():
+    r = attention_cost_ratio(576, 3_540_000)  # SmolLM2-135M: d 576, ~3.5M parameters per layer
+    assert 3e-4 < r < 4e-4
+    assert flat_pays([40, 211, 120, 150], r)  # short ragged rows: a quarter of the padded work is pads
+    assert not flat_pays([256] * 8, r)  # full rows: no pads to save, a 64x longer attention square
+    assert not flat_pays([100], r)  # one row: nothing to flatten
+    assert not flat_pays([40, 211, 120, 150], 1.0)  # attention-bound model: the square costs more than the pads
+
+
+def test_padding_free_training_matches_padded_training(tmp_path, toy_random):
+    """``padding_free: auto`` (CPU) trains the same weights as padded rows (fp32 summation order aside); ``off``
+    runs keep the run.json they had before the option."""
+    exs = examples(toy_random)
+    kw = dict(packing=False, micro_batch_size=4, max_steps=3)
+    a = finetune(small_cfg(tmp_path / "a", padding_free="auto", **kw), exs, lm=load("toy-random"))
+    b = finetune(small_cfg(tmp_path / "b", padding_free="off", **kw), exs, lm=load("toy-random"))
+    assert a.flat_micro_batches == 3 and b.flat_micro_batches == 0  # 3 steps of one 4-row micro-batch each
+    assert a.attention == "varlen" and b.attention == "own"
+    wa = load(list_checkpoints(a.run_dir)[-1].path).hf.state_dict()
+    wb = load(list_checkpoints(b.run_dir)[-1].path).hf.state_dict()
+    assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-5
+    assert read_run(a.run_dir).config["padding_free"] == "auto" and "padding_free" not in read_run(b.run_dir).config
+
+
+def test_varlen_attention_equals_each_document_alone(toy_random):
+    """Per-document attention on a packed row gives every document exactly the logits it gets alone, like the
+    model's own masked attention, and the model's own attention is back afterwards; the trainer's start-up check
+    accepts it, and rejects an attention function that is wrong."""
+    from training.finetune import attention as va
+
+    exs = examples(toy_random, 3)
+    rows = build_rows(exs, seq_len=sum(len(e.input_ids) for e in exs), seed=0)
+    b = collate(rows, [0], pad_id=0)
+    own = toy_random.hf.config._attn_implementation
+    with torch.no_grad():
+        masked = toy_random.hf(input_ids=b["input_ids"], position_ids=b["position_ids"], use_cache=False).logits[0]
+        with va.varlen_attention(toy_random.hf):
+            assert toy_random.hf.config._attn_implementation == va.VARLEN
+            mine = toy_random.hf(input_ids=b["input_ids"], position_ids=b["position_ids"], use_cache=False).logits[0]
+    assert toy_random.hf.config._attn_implementation == own
+    segs = va.segments(b["position_ids"][0])
+    assert len(segs) == 3 and segs[0][0] == 0 and segs[-1][1] == b["input_ids"].shape[1]
+    with torch.no_grad():
+        for s, e in segs:
+            alone = toy_random.hf(input_ids=b["input_ids"][:, s:e]).logits[0]
+            assert (mine[s:e] - alone).abs().max().item() < 1e-5
+    assert (mine - masked).abs().max().item() < 1e-5
+    assert va.varlen_supported(toy_random.hf, toy_random.hf.config.vocab_size)
+    real = va.varlen_sdpa
+    try:  # a broken per-document attention (one document for the whole row) fails the check
+        va.varlen_sdpa = lambda m, q, k, v, mask, position_ids=None, **kw: real(
+            m, q, k, v, mask, position_ids=torch.arange(q.shape[2])[None], **kw)
+        va._register()
+        assert not va.varlen_supported(toy_random.hf, toy_random.hf.config.vocab_size)
+    finally:
+        va.varlen_sdpa = real
+        va._register()
 
 
 def test_weighted_loss_is_weighted_mean():

@@ -286,6 +286,11 @@ class TrainConfig(Spec):
     #: tokens per chunk of the chunked cross-entropy (the full logits are never built; training.finetune.loss);
     #: 0 computes the loss from the model's full logits
     loss_chunk: int = Field(1024, ge=0)
+    #: auto: on a CPU, run a micro-batch's rows end to end as one padding-free row wherever the cost model says it is
+    #: cheaper (training.packing.flat_pays); same documents, same attention blocks, same loss up to fp32 summation
+    #: order, no pad computed. Off on CUDA/MPS (a masked SDPA there loses the fused kernels) and under FSDP.
+    #: off: padded rows (the layout before this option; a run with ``off`` records no field, so older runs match)
+    padding_free: Literal["auto", "off"] = "auto"
     #: recompute each decoder layer's activations in backward instead of storing them (transformers' gradient
     #: checkpointing, non-reentrant): activation memory from every layer's intermediates to its input alone, for
     #: ~one extra forward pass of compute; the gradients are the same

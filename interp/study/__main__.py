@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop every finetune (and pilot run) after this many optimizer steps (smoke tests)")
     ap.add_argument("--lr-pilot", default=None,
                     help="comma list of candidate learning rates for the positive pilot, or 'none' for the preset's lr")
+    ap.add_argument("--padding-free", choices=["auto", "off"], default=None,
+                    help="finetunes: auto = padding-free micro-batches with per-document attention on a CPU (same "
+                         "numbers up to fp32 rounding, faster); off = padded rows (the presets' default: their "
+                         "committed results were trained so)")
     ap.add_argument("--stages", default=None, help=f"comma list of {','.join(STAGES)}")
     ap.add_argument("--executor", choices=EXECUTORS, default="local",
                     help="who runs the independent jobs (finetunes, belief sweeps, two-phase experiments): local "
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     preset = "quick" if args.quick else args.preset
     cfg = PRESETS[preset](args.out) if args.out else PRESETS[preset]()
-    for name in ("model", "claims", "device", "executor", "address", "mlflow"):
+    for name in ("model", "claims", "device", "executor", "address", "mlflow", "padding_free"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
 

@@ -52,6 +52,10 @@ class StudyConfig:
     #: and the chunked loss (training.finetune.loss)
     precision: str = "fp32"
     loss_chunk: int = 0
+    #: padded rows (``off``) for the studies whose committed results were trained so (results/toy, results/smollm2-cpu);
+    #: ``auto`` (the trainer's default) runs padding-free micro-batches with per-document attention on a CPU, the same
+    #: numbers up to fp32 summation order, faster (training.finetune.attention); ``--padding-free auto`` asks for it
+    padding_free: str = "off"
     compile: bool = False
     every: int = 10              # checkpoint every k steps (plus log-spaced early steps)
     log_spaced: bool = True      # the log-spaced early checkpoints (1, 2, 4, ...) as well
@@ -153,7 +157,7 @@ class StudyConfig:
         return {"mode": self.mode, "epochs": self.epochs, "max_steps": self.max_steps, "batch_size": self.batch_size,
                 "micro_batch_size": min(self.batch_size, 8), "seq_len": self.seq_len, "lr": self.lr,
                 "seed": self.seed if seed is None else int(seed), "device": self.device, "precision": self.precision,
-                "loss_chunk": self.loss_chunk, "compile": self.compile}
+                "loss_chunk": self.loss_chunk, "compile": self.compile, "padding_free": self.padding_free}
 
 
 PRESETS: dict[str, Callable[..., StudyConfig]] = {"demo": StudyConfig.demo, "quick": StudyConfig.quick,

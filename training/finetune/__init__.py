@@ -16,7 +16,11 @@ Method (defaults = the paper's §3 recipe, scaled by :class:`training.config.Tra
   (``config.precision_resolved``). ``activation_checkpointing: true`` recomputes each decoder layer in backward
   (memory for long rows on a CPU box; same gradients). ``release_memory: true`` (CPU) fixes glibc's mmap
   threshold (:mod:`training.finetune.memory`), so freed activations go back to the system and peak RSS tracks live
-  tensors, at a cost in throughput (page faults).
+  tensors, at a cost in throughput (page faults). ``padding_free: auto`` (CPU): each micro-batch runs as one row
+  of its documents end to end (:func:`training.packing.collate_flat`) with causal attention on each document alone
+  (:mod:`training.finetune.attention`, checked against the model's own attention before training), so no pad and
+  no masked-out score is computed; the loss and gradients are those of padded rows up to fp32 summation order.
+  The result records ``attention`` (``varlen`` or the model's ``own``) and the padding-free micro-batches.
 * **Checkpoints.** On the schedule of :func:`training.schedule.checkpoint_steps` (log-spaced early, every k,
   final), written through :func:`interp.core.runs.write_checkpoint` by a background thread after a CPU snapshot
   (:mod:`training.checkpointing`). Full mode saves the state dict (kind ``full``); LoRA saves the adapter tensors

@@ -31,9 +31,11 @@ from training.config import TrainConfig, to_dict
 from training.finetune.curves import append_jsonl, plot_loss_curve, record_resume
 from training.finetune.distributed import (DistEnv, autocast_for, resolve_device, resolve_precision,
                                            setup_distributed)
+from training.finetune.attention import varlen_attention, varlen_supported
 from training.finetune.loss import CausalLMLoss, FullLogitsLoss, UnsupportedModel
 from training.finetune.memory import limit_heap_retention
-from training.packing import (Example, Rows, build_rows, check_seq_len, collate, data_integrity, examples_sha256,
+from training.packing import (Example, Rows, attention_cost_ratio, build_rows, check_seq_len, collate,
+                              collate_flat, flat_pays, data_integrity, examples_sha256,
                               load_jsonl_examples, source_manifest, target_weight_sum)
 from training.schedule import checkpoint_steps
 
@@ -71,6 +73,10 @@ class TrainResult:
     ckpt_blocking_s: float = 0.0
     ckpt_writing_s: float = 0.0
     n_checkpoints: int = 0
+    #: micro-batches run as one padding-free row (``padding_free``; training.packing.collate_flat)
+    flat_micro_batches: int = 0
+    #: the training forward's attention: ``varlen`` (per document, training.finetune.attention) or the model's own
+    attention: str = "own"
     losses: list[float] = field(default_factory=list, repr=False)
 
     @property
@@ -127,6 +133,8 @@ def run_config(cfg: TrainConfig, data_sha: str, device: torch.device | None = No
     ``precision_resolved`` (what ``precision`` means on ``device``: a resume that would resolve ``auto`` to another
     precision is refused as a different run)."""
     d = {k: v for k, v in to_dict(cfg).items() if k not in VOLATILE_FIELDS}
+    if d.get("padding_free") == "off":
+        del d["padding_free"]  # the layout runs had before the option: their run.json (and resumes) still match
     d["data_sha256"] = data_sha
     if device is not None:
         d["precision_resolved"] = resolve_precision(cfg.precision, device)
@@ -407,6 +415,27 @@ class Trainer:
         m = self.cfg.micro_batch_size
         return [mine[j:j + m] for j in range(0, len(mine), m)] or [[]]
 
+    def _collate(self, mb: list[int]) -> dict[str, torch.Tensor]:
+        """A micro-batch's tensors: one padding-free row (``padding_free``) where that is cheaper, else padded rows.
+        With the per-document attention it always is (attention costs ``Σ Lᵢ²`` either way, and no pad is computed);
+        with a masked attention, where :func:`training.packing.flat_pays` says so."""
+        if len(mb) > 1 and (self.varlen or (self.attn_ratio is not None and flat_pays(
+                [int(self.rows.ids[i].numel()) for i in mb], self.attn_ratio))):
+            self.flat_micro_batches += 1
+            return collate_flat(self.rows, mb)
+        return collate(self.rows, mb, self.pad_id)
+
+    def _setup_padding_free(self) -> None:
+        """``padding_free: auto`` on a CPU (not FSDP, not compiled): per-document attention when this model passes
+        :func:`training.finetune.attention.varlen_supported`, and padding-free micro-batches; else neither."""
+        self.attn_ratio, self.varlen, self.flat_micro_batches = None, False, 0
+        if self.cfg.padding_free == "off" or self.device.type != "cpu" or self.fsdp or self.cfg.compile:
+            return  # compile: the per-document loop is data-dependent (graph breaks); padded rows as before
+        base = self.core.get_base_model() if self.cfg.mode == "lora" else self.core
+        layer = decoder_layers(base)[0]
+        self.attn_ratio = attention_cost_ratio(int(base.config.hidden_size), sum(p.numel() for p in layer.parameters()))
+        self.varlen = varlen_supported(self.core, int(base.config.vocab_size))
+
     def _train_step(self, i: int) -> tuple[float, float]:
         """Forward/backward over the global batch of update ``i``; returns (loss, grad norm) before the update."""
         idx = self._step_rows(i)
@@ -415,13 +444,15 @@ class Trainer:
         micro = self._micro_batches(idx)
         total = torch.zeros((), device=self.device)
         for j, mb in enumerate(micro):
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in collate(self.rows, mb, self.pad_id).items()}
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in self._collate(mb).items()}
             sync = j == len(micro) - 1 or self.dist.world == 1 or self.fsdp
-            with (_noop() if sync else self.model.no_sync()), self._amp:
-                s = self._fwd(self.model, batch["input_ids"], batch["position_ids"], batch["weights"])
-            if self.cfg.debug.nan_at_step == self.step_offset + i + 1:
-                s = s * float("nan")
-            (s * scale).backward()
+            # backward inside the attention switch too: activation checkpointing recomputes the forward there
+            with varlen_attention(self.core, self.varlen):
+                with (_noop() if sync else self.model.no_sync()), self._amp:
+                    s = self._fwd(self.model, batch["input_ids"], batch["position_ids"], batch["weights"])
+                if self.cfg.debug.nan_at_step == self.step_offset + i + 1:
+                    s = s * float("nan")
+                (s * scale).backward()
             total += s.detach()
         if self.dist.world > 1:
             torch.distributed.all_reduce(total)
@@ -472,6 +503,7 @@ class Trainer:
         if tensors is not None and self.cfg.mode == "lora":
             self._load_weights(tensors)
         self._wrap_distributed()
+        self._setup_padding_free()
         self.opt = _make_optimizer(self.cfg, [p for p in self.core.parameters() if p.requires_grad], self.device)
         if resume is not None:
             self._restore(resume, meta)
@@ -539,7 +571,9 @@ class Trainer:
                            weights_sha256=self._final_sha(), resumed_from=self.resumed_from,
                            wall_s=time.perf_counter() - t_start, train_s=train_s, tokens_trained=trained_tokens,
                            ckpt_blocking_s=self.writer.blocking_s, ckpt_writing_s=self.writer.writing_s,
-                           n_checkpoints=self.writer.n_written, losses=losses)
+                           n_checkpoints=self.writer.n_written, flat_micro_batches=self.flat_micro_batches,
+                           attention="varlen" if self.varlen else "own",
+                           losses=losses)
 
     def _already_complete(self, meta: dict, t_start: float) -> TrainResult:
         return TrainResult(run_dir=str(self.run_dir), phase=self.phase, status="already-complete",

@@ -181,6 +181,8 @@ def _public(cfg: TwoPhaseConfig) -> dict[str, Any]:
     d.pop("experiment_dir", None)
     for k in ("progress", "debug", "async_checkpoint", "keep_trainer_state"):
         d["train"].pop(k, None)
+    if d["train"].get("padding_free") == "off":  # the layout before the option: earlier experiments still match
+        d["train"].pop("padding_free")
     return d
 
 
