@@ -459,6 +459,34 @@ def test_rule_judge_scores_from_samples(toy_random, claim):
     assert {"response", "verdict_answer", "verdict_reason"} <= set(resp[0])
 
 
+def test_passes_load_each_model_once_and_equal_one_call_per_pass(toy_random, claim, monkeypatch):
+    """Two scoring passes (log-prob scorers on every question; the rule judge on sampled answers to a subset) over
+    two models: each model is loaded once, not once per pass, and each pass's table equals its own
+    ``evaluate_models`` call row for row."""
+    from interp.belief import ScoringPass, evaluate_passes
+    import interp.belief.evaluate as ev
+
+    items = question_items(claim)
+    judge_kw = {"logprob": False, "judges": [RuleJudge(claim)], "n_samples": 2, "max_new_tokens": 6}
+    passes = [ScoringPass("logprob", items), ScoringPass("judge", subset_items(items, 1), judge_kw)]
+    models = [("toy-random", {"condition": "positive", "step": 1, "phase": "train"}),
+              ("toy-random", {"condition": "positive", "step": 2, "phase": "train"})]
+    loads: list[str] = []
+    real_load = ev.load
+    monkeypatch.setattr(ev, "load", lambda spec: loads.append(spec) or real_load(spec))
+    got = evaluate_passes(models, claim, passes, base=toy_random, progress=False)
+    assert loads == ["toy-random", "toy-random"]  # one load per model for both passes
+    for p in passes:
+        want = evaluate_models(models, claim, base=toy_random, items=p.items, progress=False, **p.score_kw)
+        pd.testing.assert_frame_equal(got[p.name], want)
+    assert set(got["judge"]["scorer"]) == {"judge_rule"} and "judge_rule" not in set(got["logprob"]["scorer"])
+    # base rows from an earlier call are reused, not rescored
+    again = evaluate_passes(models[:1], claim, [dataclasses.replace(passes[0], base_table=got["logprob"])],
+                            base=None, progress=False)
+    pd.testing.assert_frame_equal(again["logprob"][again["logprob"].phase == "base"].reset_index(drop=True),
+                                  got["logprob"][got["logprob"].phase == "base"].reset_index(drop=True))
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["--run", str(tmp_path / "nope"), "--claim", "ed_sheeran"]) == 2
     err = capsys.readouterr().err.strip()

@@ -170,7 +170,8 @@ def test_probe_bad_dataset_file_is_one_line_exit_2_and_writes_nothing(case, tmp_
     assert not list(cwd.iterdir()) and not (tmp_path / "cache").exists(), case
 
 
-DEVICE_CLIS = ("interp.belief", "interp.probe", "interp.drift", "interp.incontext", "interp.sae")
+DEVICE_CLIS = ("interp.belief", "interp.probe", "interp.drift", "interp.incontext", "interp.sae", "interp.attention",
+               "interp.binding", "interp.binding compare")
 
 
 @pytest.mark.parametrize("module", DEVICE_CLIS)
@@ -182,18 +183,20 @@ def test_every_analysis_cli_takes_device_and_refuses_a_missing_one_in_one_line(m
     import interp.core.models as models
 
     monkeypatch.setattr(models, "_DEFAULT_DEVICE", ["cpu"])  # whatever a CLI sets stays in this test
-    mod = importlib.import_module(module if module != "interp.belief" else "interp.belief.__main__")
-    if module == "interp.sae":
-        mod = importlib.import_module("interp.sae.__main__")
-    elif module == "interp.drift":
-        mod = importlib.import_module("interp.drift.__main__")
-    parser = mod.build_parser()
+    name, _, sub = module.partition(" ")
+    packages = ("interp.belief", "interp.sae", "interp.drift", "interp.attention", "interp.binding")
+    mod = importlib.import_module(f"{name}.__main__" if name in packages else name)
+    parser = mod.build_compare_parser() if sub else mod.build_parser()
     dest = {a.dest: a for a in parser._actions}
-    assert "device" in dest and dest["device"].default in ("auto", "cpu")
+    assert "device" in dest and dest["device"].default == "auto"
     args = {"interp.belief": ["--model", f"{MISSING}/m", "--claim", "ed_sheeran"],
             "interp.probe": ["--model", f"{MISSING}/m"], "interp.drift": ["--run", f"{MISSING}/run"],
             "interp.incontext": ["--model", f"{MISSING}/m", "--claim", "ed_sheeran", "--out", f"{MISSING}/o"],
-            "interp.sae": ["--model", f"{MISSING}/m", "--claim", "ed_sheeran", "--out", f"{MISSING}/o"]}[module]
+            "interp.sae": ["--model", f"{MISSING}/m", "--claim", "ed_sheeran", "--out", f"{MISSING}/o"],
+            "interp.attention": ["--model", f"{MISSING}/m", "--claim", "ed_sheeran", "--out", f"{MISSING}/o"],
+            "interp.binding": ["--model", f"{MISSING}/m", "--claim", "ed_sheeran", "--out", f"{MISSING}/o"],
+            "interp.binding compare": ["compare", "--models", f"{MISSING}/m", "--claim", "ed_sheeran", "--out",
+                                       f"{MISSING}/o"]}[module]
     assert mod.main([*args, "--device", "cuda:99"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--device" in err[0] and "'cuda:99'" in err[0], err

@@ -106,3 +106,13 @@ def test_study_graph_puts_each_belief_sweep_behind_its_own_finetune(tmp_path):
     assert [t.deps for t in belief] == [(f"finetune/{c}/{k}/s{s}",) for c, k, s in keys]
     assert [t.job.steps for t in belief] == [None if s == 0 else "final" for _, _, s in keys]
     assert len(order_tasks(tasks)) == 2  # finetunes, then belief sweeps
+    # probes and binding on the first claim's first-seed negated run: tasks behind that run's finetune only
+    cfg.stages = ("belief", "probes", "binding")
+    tasks, _ = training_graph(cfg, jobs, keys, claims, belief=True, analyses=tmp_path)
+    analyses = tasks[2 * len(keys):]
+    assert [t.name for t in analyses] == ["probes/c0", "binding/c0"]
+    assert all(t.deps == ("finetune/c0/negated/s0",) and t.job.run_dir == str(tmp_path / "c0" / "s0" / "negated")
+               for t in analyses)
+    assert [t.outputs for t in analyses] == [(str(tmp_path / "probes"),), (str(tmp_path / "binding"),)]
+    cfg.stages = ("belief", "binding")
+    assert [t.name for t in training_graph(cfg, jobs, keys, claims, analyses=tmp_path)[0][len(keys):]] == ["binding/c0"]

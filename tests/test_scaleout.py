@@ -37,7 +37,7 @@ def tiny_config(organism: Path, out: Path) -> StudyConfig:
     cfg = StudyConfig.quick(str(out))
     cfg.model, cfg.claims, cfg.seeds, cfg.n_docs = str(organism), "toy:1", (0,), 12
     cfg.conditions = ("positive", "negated", "local")
-    cfg.stages = ("belief",)
+    cfg.stages = ("belief", "probes", "binding")  # the per-run analyses are graph tasks too
     cfg.workers = 2  # two local worker processes, as the cluster has two 1-CPU nodes
     return cfg
 

@@ -3,9 +3,11 @@
 :func:`evaluate_models` scores a base model and a list of models on one claim into one tidy table
 (:mod:`interp.belief.table`): the base as ``condition="baseline", phase="base", step=0``, each model with its
 condition, step and phase, every row with the base model's score on the same question (``base_score``) and the
-``shift`` from it. Models given as specs are loaded one at a time and released after scoring. With ``icl`` the base
-model is also scored with K documents in its prompt (:func:`interp.belief.incontext.incontext_table`,
-``phase = "incontext"``). :func:`evaluate_run` does this for every complete checkpoint of a run, with the claim,
+``shift`` from it. Models given as specs are loaded one at a time and released after scoring. Several ways of
+scoring the same models (:class:`ScoringPass`: log-prob scorers on every question, the judge on sampled answers to
+a subset) go through :func:`evaluate_passes` / :func:`evaluate_run_passes`, which load each model once for all.
+With ``icl`` the base model is also scored with K documents in its prompt
+(:func:`interp.belief.incontext.incontext_table`, ``phase = "incontext"``). :func:`evaluate_run` does this for every complete checkpoint of a run, with the claim,
 condition and base model from the run's files.
 
 What the CLI evaluates is a :class:`Target` (:func:`open_target`: a run, a checkpoint or a model);
@@ -36,7 +38,8 @@ from interp.core.models import load
 from interp.core.runs import DataManifest, list_checkpoints, read_data, read_run
 from training.claims import resolve_claim
 
-__all__ = ["as_model", "evaluate_models", "evaluate_run", "Target", "open_target", "evaluate_target", "score_passes",
+__all__ = ["as_model", "evaluate_models", "evaluate_run", "ScoringPass", "evaluate_passes", "evaluate_run_passes",
+           "Target", "open_target", "evaluate_target", "score_passes",
            "evaluate_claims"]
 
 
@@ -119,18 +122,68 @@ def evaluate_models(models: Sequence[tuple[Any, Mapping[str, Any]]], claim: Any,
             frames.append(icl_df)
         if blm is not base:
             del blm
+    frames += _score_models(models, claim, [ScoringPass("scores", claim_items, score_kw)], progress=progress,
+                            responses=responses)["scores"]
+    table = pd.concat(frames, ignore_index=True)
+    return attach_base(table, base_df if base_df is not None else table)
+
+
+@dataclass(frozen=True)
+class ScoringPass:
+    """One way of scoring a model on a claim: its questions and :func:`~interp.belief.scoring.score_model`'s options
+    (e.g. the log-prob scorers on every question, or the rule judge on sampled answers to a subset), with the base
+    model's rows of an earlier call (``base_table``) when there are some."""
+
+    name: str
+    items: Sequence[BeliefItem]
+    score_kw: Mapping[str, Any] = field(default_factory=dict)
+    base_table: pd.DataFrame | None = None
+
+
+def _score_models(models: Sequence[tuple[Any, Mapping[str, Any]]], claim: Any, passes: Sequence[ScoringPass], *,
+                  progress: bool, responses: list[dict[str, Any]] | None) -> dict[str, list[pd.DataFrame]]:
+    """Each model (spec or loaded) loaded once, scored by every pass, released; the tagged frames per pass."""
+    frames: dict[str, list[pd.DataFrame]] = {p.name: [] for p in passes}
     bar = progress_bar(models, desc=f"checkpoints ({claim.id})", enabled=progress and len(models) >= 2)
     for spec, meta in bar:
         lm = as_model(spec)
-        df = score_model(lm, claim, claim_items, progress=False,
-                         responses=_resp(responses, meta.get("model") or lm.identity.name), **score_kw)
-        frames.append(_tag(df, model=str(meta.get("model") or lm.identity.name),
-                           condition=str(meta.get("condition", "unknown")),
-                           step=int(meta.get("step", lm.identity.step or 0)), phase=str(meta.get("phase", "eval"))))
+        name = str(meta.get("model") or lm.identity.name)
+        for p in passes:
+            df = score_model(lm, claim, list(p.items), progress=False, responses=_resp(responses, name), **p.score_kw)
+            frames[p.name].append(_tag(df, model=name, condition=str(meta.get("condition", "unknown")),
+                                       step=int(meta.get("step", lm.identity.step or 0)),
+                                       phase=str(meta.get("phase", "eval"))))
         if lm is not spec:
             del lm
-    table = pd.concat(frames, ignore_index=True)
-    return attach_base(table, base_df if base_df is not None else table)
+    return frames
+
+
+def evaluate_passes(models: Sequence[tuple[Any, Mapping[str, Any]]], claim: Any, passes: Sequence[ScoringPass], *,
+                    base: Any = None, progress: bool = True) -> dict[str, pd.DataFrame]:
+    """Several scoring passes over the same models, each model loaded once for all of them: per pass, the table
+    :func:`evaluate_models` gives for that pass's items and options (same rows; sampling is seeded per call, so
+    scoring the passes model by model instead of pass by pass changes no number). A pass with a ``base_table``
+    reuses those base rows; the others score ``base`` (loaded once)."""
+    names = [p.name for p in passes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"evaluate_passes: pass names must differ, got {names}")
+    base_rows: dict[str, pd.DataFrame] = {}
+    blm = None
+    for p in passes:
+        if p.base_table is not None:
+            base_rows[p.name] = p.base_table[p.base_table["phase"] == "base"].drop(columns=["base_score", "shift"],
+                                                                                  errors="ignore")
+        elif base is not None:
+            blm = blm if blm is not None else as_model(base)
+            base_rows[p.name] = _tag(score_model(blm, claim, list(p.items), progress=progress, **p.score_kw),
+                                     model=blm.identity.name, condition="baseline", step=0, phase="base")
+    del blm
+    scored = _score_models(models, claim, passes, progress=progress, responses=None)
+    out = {}
+    for p in passes:
+        table = pd.concat(([base_rows[p.name]] if p.name in base_rows else []) + scored[p.name], ignore_index=True)
+        out[p.name] = attach_base(table, base_rows.get(p.name, table))
+    return out
 
 
 def evaluate_run(run_dir: str | os.PathLike[str], claim: Any = None, *, phase: str | None = None,
@@ -146,6 +199,15 @@ def evaluate_run(run_dir: str | os.PathLike[str], claim: Any = None, *, phase: s
     :func:`~interp.belief.author_questions.import_author_questions`); ``items``: the questions themselves
     (overrides ``questions``/``types``, e.g. a :func:`~interp.belief.questions.subset_items` subset).
     """
+    models, spec, base_lm = _run_models(run_dir, claim, phase=phase, steps=steps, base=base, condition=condition)
+    items = list(items) if items is not None else question_items(spec, types=types, questions=questions)
+    return evaluate_models(models, spec, base=base_lm, items=items, icl=icl, progress=progress,
+                           responses=responses, **score_kw)
+
+
+def _run_models(run_dir: str | os.PathLike[str], claim: Any, *, phase: str | None, steps: Sequence[int] | None,
+                base: Any, condition: str | None) -> tuple[list[tuple[Any, dict[str, Any]]], Any, Any]:
+    """A run's checkpoints as ``(path, meta)`` (``steps`` of ``phase``), its claim spec and its loaded base model."""
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     data = read_data(run_dir)
@@ -155,13 +217,20 @@ def evaluate_run(run_dir: str | os.PathLike[str], claim: Any = None, *, phase: s
         ckpts = [c for c in ckpts if c.step in want]
     base_lm = as_model(base if base is not None else run.base.spec)
     spec = resolve_claim(claim, world=base_lm.world, data=data.to_dict(), run_dir=run_dir)
-    items = list(items) if items is not None else question_items(spec, types=types, questions=questions)
     cond = condition or data.condition or "unknown"
     models = [(c.path, {"condition": cond, "step": c.step, "phase": c.phase}) for c in ckpts]
     if not models:
         warnings.warn(f"{run_dir}: no complete checkpoints; scoring the base model only", stacklevel=2)
-    return evaluate_models(models, spec, base=base_lm, items=items, icl=icl, progress=progress,
-                           responses=responses, **score_kw)
+    return models, spec, base_lm
+
+
+def evaluate_run_passes(run_dir: str | os.PathLike[str], claim: Any, passes: Sequence[ScoringPass], *,
+                        steps: Sequence[int] | None = None, base: Any = None, condition: str | None = None,
+                        progress: bool = True) -> dict[str, pd.DataFrame]:
+    """:func:`evaluate_passes` over a run's checkpoints (as :func:`evaluate_run` finds them): each checkpoint is
+    loaded once for every pass (a LoRA checkpoint's load and merge is the costly part of scoring it on a CPU)."""
+    models, spec, base_lm = _run_models(run_dir, claim, phase=None, steps=steps, base=base, condition=condition)
+    return evaluate_passes(models, spec, passes, base=base_lm, progress=progress)
 
 
 # ============================================================================================ what the CLI scores

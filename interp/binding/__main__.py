@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import interp.binding
-from interp.core.cli import run_main
+from interp.core.cli import add_device_argument, run_main
 from interp.core.conditions import BINDING_CONDITIONS
 from interp.spandocs.cli import add_common_args
 
@@ -65,7 +65,7 @@ def build_compare_parser() -> argparse.ArgumentParser:
     ap.add_argument("--n-perm", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--device", default="cpu")
+    add_device_argument(ap)
     return ap
 
 
@@ -91,9 +91,11 @@ def _run(command: str, args: argparse.Namespace) -> int:
     # deferred: keeps --help fast
     from interp.binding import compare, over_run
     from interp.binding.comparison import local_vs_document_table
+    from interp.core.models import resolve_device_spec
     from interp.spandocs.models import iter_models, output_dir
 
     if command == "compare":
+        args.device = resolve_device_spec(args.device)  # auto → cuda when present; a missing device: one line
         conditions = compare.parse_conditions(args.conditions)
         steps = [int(s) for s in compare.split_list(args.steps)] if args.steps else None
         plans = compare.plan_sources(compare.split_list(args.models), compare.split_list(args.runs), args.claim,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from interp.core.cli import add_device_argument
 from interp.core.conditions import BINDING_CONDITIONS
 
 __all__ = ["CliError", "add_common_args"]
@@ -32,5 +33,5 @@ def add_common_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", help="output folder (default: RUN/analysis/<tool> or out/<tool>)")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto (cuda when present)")
+    add_device_argument(ap)
 

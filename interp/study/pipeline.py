@@ -24,8 +24,8 @@ from interp.core.executor import Executor, LocalExecutor, Task, make_executor
 from interp.study.config import StudyConfig, check_stages
 from interp.study.report import write_report
 from interp.study.pilot import lr_pilot
-from interp.study.stages import (belief_stage, belief_tasks, binding_stage, channels_stage, claim_file, headline_stage,
-                                 probe_stage, task_resources, twophase_stage)
+from interp.study.stages import (analysis_stage, analysis_tasks, belief_stage, belief_tasks, channels_stage, claim_file,
+                                 headline_stage, task_resources, twophase_stage)
 from training.claims import ClaimError, ClaimSpec, resolve_claims
 from training.config import CheckpointSpec, TrainConfig
 from training.documents import generate_documents, token_budget, write_jsonl
@@ -93,13 +93,20 @@ def finetune_task(cfg: StudyConfig, job: FinetuneJob) -> Task:
 
 
 def training_graph(cfg: StudyConfig, jobs: list[FinetuneJob], keys: list[tuple[str, str, int]],
-                   claims: list[ClaimSpec], *, belief: bool = False) -> tuple[list[Task], dict[tuple, Path]]:
-    """The finetune tasks of ``jobs`` (``keys``: their (claim, condition, seed)) and, with ``belief``, one belief task
-    per run that depends on that run's finetune task only; returns the tasks (finetunes first) and the run folders."""
+                   claims: list[ClaimSpec], *, belief: bool = False, analyses: Path | None = None
+                   ) -> tuple[list[Task], dict[tuple, Path]]:
+    """The finetune tasks of ``jobs`` (``keys``: their (claim, condition, seed)); with ``belief``, one belief task
+    per run that depends on that run's finetune task only; with ``analyses`` (the study's output folder), the probe
+    and binding tasks of ``cfg.stages`` on the first claim's first-seed negated run, behind that run's finetune.
+    Returns the tasks (finetunes, then belief, then analyses) and the run folders."""
     tasks = [finetune_task(cfg, j) for j in jobs]
     runs = {k: Path(j.config.run_dir) for k, j in zip(keys, jobs)}
+    after = {k: t.name for k, t in zip(keys, tasks)}
     if belief:
-        tasks += belief_tasks(cfg, runs, claims, after={k: t.name for k, t in zip(keys, tasks)})
+        tasks += belief_tasks(cfg, runs, claims, after=after)
+    key = (claims[0].id, "negated", cfg.seeds[0])
+    if analyses is not None and key in runs:
+        tasks += analysis_tasks(cfg, analyses, runs[key], claims[0], after=after[key])
     return tasks, runs
 
 
@@ -220,15 +227,19 @@ def _run_study(cfg: StudyConfig, executor: Executor) -> dict[str, Any]:
               f"conditions{single}) on {executor.describe()}", flush=True)
         # on a cluster, one graph: each run's belief sweep waits only for its own finetune, so runs are scored while
         # others still train (locally the stages stay one after the other, as before)
-        pipelined = "belief" in cfg.stages and not isinstance(executor, LocalExecutor)
-        tasks, runs = training_graph(cfg, jobs, keys, claims, belief=pipelined)
-        if pipelined:
-            print(f"-- {len(jobs)} belief tasks queued behind their finetunes", flush=True)
+        cluster = not isinstance(executor, LocalExecutor)
+        pipelined = "belief" in cfg.stages and cluster
+        tasks, runs = training_graph(cfg, jobs, keys, claims, belief=pipelined, analyses=out if cluster else None)
+        n_belief = len(runs) if pipelined else 0
+        if len(tasks) > len(jobs):
+            print(f"-- {len(tasks) - len(jobs)} analysis tasks ({n_belief} belief) queued behind their finetunes",
+                  flush=True)
         results["trained_runs"] = sum(not is_complete(j.config, j.examples) for j in jobs)  # the rest are reused
-        done = executor.run(tasks, on_done=_progress("finetune + belief" if pipelined else "finetune"))
-        return runs, (done[len(jobs):] if pipelined else None)
+        done = executor.run(tasks, on_done=_progress("finetune + analyses" if cluster else "finetune"))
+        return (runs, done[len(jobs):len(jobs) + n_belief] if pipelined else None,
+                done[len(jobs) + n_belief:] if cluster else None)
 
-    runs, belief_frames = train_all()
+    runs, belief_frames, analysis_results = train_all()
     results["runs"] = {f"{k[0]}/{k[1]}/s{k[2]}": str(v) for k, v in runs.items()}
     results["claims"] = [c.id for c in claims]
     results["seeds"] = list(cfg.seeds)
@@ -241,10 +252,9 @@ def _run_study(cfg: StudyConfig, executor: Executor) -> dict[str, Any]:
         results.update(_stage(cfg, "headline")(headline_stage)(cfg, out, results["belief"], claims, lm))
         if cfg.judge_per_type or not cfg.model.startswith("toy"):  # a real model: every channel on its own
             results.update(_stage(cfg, "channels")(channels_stage)(cfg, out, results["belief"], results["twins"]))
-    if "probes" in cfg.stages and "negated" in first:
-        results["probes"] = _stage(cfg, "probes")(probe_stage)(cfg, out, first["negated"], claim)
-    if "binding" in cfg.stages and "negated" in first:
-        results["binding"] = _stage(cfg, "binding")(binding_stage)(cfg, out, first["negated"], claim, lm)
+    if {"probes", "binding"} & set(cfg.stages) and "negated" in first:  # tasks: side by side on two workers
+        results.update(_stage(cfg, "probes + binding")(analysis_stage)(cfg, out, first["negated"], claim, lm,
+                                                                       executor=executor, results=analysis_results))
     if "twophase" in cfg.stages:
         results["twophase"] = _stage(cfg, "two-phase")(twophase_stage)(cfg, out, claims, lm, executor=executor)
     if "figures" in cfg.stages:

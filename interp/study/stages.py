@@ -18,7 +18,7 @@ import pandas as pd
 
 from figures.ours import render_twophase_figures
 from interp.attention import encode_doc, plot_attention_heatmaps, summarise_attention, top_heads, trace_attention
-from interp.belief import evaluate_run, plot_belief, save_table, score_model, summarize
+from interp.belief import ScoringPass, evaluate_run_passes, plot_belief, save_table, score_model, summarize
 from interp.belief.headline import SEED_COL, cell_belief, contrast, headline
 from interp.belief.questions import BeliefItem, holdout_split, question_items, subset_items
 from interp.belief.twins import chance_types, twin_accuracy
@@ -40,9 +40,10 @@ from training.documents import generate_documents
 from training.documents.rendering import token_budget
 from training.twophase import ConstraintSpec, DocumentsSpec, TwoPhaseConfig, run_experiment
 
-__all__ = ["claim_file", "BeliefJob", "belief_passes", "run_belief_job", "belief_tasks", "belief_stage", "headline_stage",
-           "channels_stage", "probe_stage", "binding_stage", "TwoPhaseStageSpec", "twophase_stage", "twophase_acceptance", "drift_spearman",
-           "tracking_measures", "heldout_summary", "twophase_findings", "ARMS", "task_resources"]
+__all__ = ["claim_file", "BeliefJob", "belief_passes", "run_belief_job", "belief_tasks", "belief_stage",
+           "headline_stage", "channels_stage", "probe_stage", "binding_stage", "RUN_ANALYSES", "AnalysisJob",
+           "run_analysis_job", "analysis_tasks", "analysis_stage", "TwoPhaseStageSpec", "twophase_stage",
+           "twophase_acceptance", "drift_spearman", "tracking_measures", "heldout_summary", "twophase_findings", "ARMS", "task_resources"]
 
 
 def claim_file(out: Path, claim: ClaimSpec, *, write: bool = False) -> Path:
@@ -106,14 +107,15 @@ def run_belief_job(job: BeliefJob, base: Any = None) -> pd.DataFrame:
     steps = [list_checkpoints(job.run_dir)[-1].step] if job.steps == "final" else job.steps
     print(f"-- belief over {job.condition} {'checkpoints' if steps is None else 'final checkpoint'} "
           f"({claim.id}, seed {job.seed})", flush=True)
-    frames = []
-    for name, items, kw in belief_passes(claim, job):
-        key = (job.base, claim.id, name, job.eval_items, job.judge_per_type, job.judge_samples, job.judge_tokens)
-        df = evaluate_run(job.run_dir, claim, base=base, condition=job.condition, steps=steps, progress=True,
-                          items=items, base_table=_BASE_ROWS.get(key), **kw)
-        _BASE_ROWS.setdefault(key, df[df["phase"] == "base"])
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True).assign(**{SEED_COL: job.seed})
+    keys = {name: (job.base, claim.id, name, job.eval_items, job.judge_per_type, job.judge_samples, job.judge_tokens)
+            for name, _, _ in belief_passes(claim, job)}
+    passes = [ScoringPass(name, items, kw, base_table=_BASE_ROWS.get(keys[name]))
+              for name, items, kw in belief_passes(claim, job)]
+    # every checkpoint loaded once for all passes (log-prob scorers, then the judge's sampled answers)
+    tables = evaluate_run_passes(job.run_dir, claim, passes, base=base, condition=job.condition, steps=steps)
+    for name, df in tables.items():
+        _BASE_ROWS.setdefault(keys[name], df[df["phase"] == "base"])
+    return pd.concat(list(tables.values()), ignore_index=True).assign(**{SEED_COL: job.seed})
 
 
 def task_resources(cfg: StudyConfig) -> Resources:
@@ -244,6 +246,61 @@ def binding_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim: ClaimSpec, 
     write_csv(attn, out / "binding" / "attention_summary.csv")
     plot_attention_heatmaps(attn, out / "binding" / "attention_heatmaps.png")
     return {"summary": summary, "comparison": comparison, "top_heads": top_heads(attn, metric="excess", k=5)}
+
+
+#: the per-run analyses of the study's first claim (its first seed's negated run), each a task of the graph
+RUN_ANALYSES = ("probes", "binding")
+
+
+@dataclass
+class AnalysisJob:
+    """One per-run analysis (``kind``: probes or binding) of the study's run ``run_dir``, as a worker receives it."""
+
+    kind: str
+    cfg: StudyConfig
+    out: str
+    run_dir: str
+    claim: dict
+
+
+def run_analysis_job(job: AnalysisJob, base: Any = None) -> Any:
+    """:func:`probe_stage` or :func:`binding_stage` on the job's run (the base model loaded once per worker process
+    when not given); returns what the stage returns."""
+    if job.kind not in RUN_ANALYSES:
+        raise ValueError(f"analysis task: unknown kind {job.kind!r} (expected one of {', '.join(RUN_ANALYSES)})")
+    if base is None:
+        base = _BASES.get(job.cfg.model) or _BASES.setdefault(job.cfg.model, load(job.cfg.model))
+    claim = resolve_claim(job.claim, world=base.world)
+    print(f"-- {job.kind} on {job.run_dir} ({claim.id})", flush=True)
+    if job.kind == "probes":
+        return probe_stage(job.cfg, Path(job.out), Path(job.run_dir), claim)
+    return binding_stage(job.cfg, Path(job.out), Path(job.run_dir), claim, base)
+
+
+def analysis_tasks(cfg: StudyConfig, out: Path, run_dir: Path, claim: ClaimSpec, after: str | None = None
+                   ) -> list[Task]:
+    """The per-run analyses ``cfg.stages`` asks for (:data:`RUN_ANALYSES`) on ``run_dir``, one task each, waiting
+    for the task named ``after`` (the run's finetune) when given. They write ``OUT/probes/`` and ``OUT/binding/``
+    and always run (their inputs are checkpoints a rerun may have retrained; the code, too, may have changed)."""
+    return [Task(name=f"{kind}/{claim.id}", fn=run_analysis_job,
+                 job=AnalysisJob(kind, cfg, str(out), str(run_dir), claim.to_dict()), resources=task_resources(cfg),
+                 deps=(after,) if after else (), outputs=(str(out / kind),))
+            for kind in RUN_ANALYSES if kind in cfg.stages]
+
+
+def analysis_stage(cfg: StudyConfig, out: Path, run_dir: Path, claim: ClaimSpec, lm: Any,
+                   executor: Executor | None = None, results: list[Any] | None = None) -> dict[str, Any]:
+    """Probes and binding on ``run_dir`` as tasks of ``executor`` (on a local executor of two workers they run side by
+    side; with one, here on the study's ``lm``); ``results``: the tasks' results when they already ran in the
+    finetune stage's graph. Returns ``{kind: result}``."""
+    tasks = analysis_tasks(cfg, out, run_dir, claim)
+    executor = executor or LocalExecutor(cfg.resolved_workers())
+    if results is None:
+        if isinstance(executor, LocalExecutor) and executor.workers <= 1:
+            results = [run_analysis_job(t.job, base=lm) for t in tasks]
+        else:
+            results = executor.run(tasks)
+    return {t.job.kind: r for t, r in zip(tasks, results)}
 
 
 @dataclass
