@@ -262,7 +262,7 @@ def load_probe(path: str | os.PathLike, *, verify: bool = True) -> Probe:
     t = load_file(str(w_p))
     if "weight" not in t or "bias" not in t:
         raise ProbeError(f"{w_p}: expected tensors 'weight' and 'bias', found {sorted(t)}")
-    w, b = t["weight"], t["bias"]
+    w, b = t["weight"].clone(), t["bias"].clone()  # torch's aligned memory: a loaded probe scores as the fitted one
     if w.ndim != 3 or w.shape[0] != len(cfg.layers) or b.shape != w.shape[:2]:
         raise ProbeError(f"{w_p}: weight {list(w.shape)} / bias {list(b.shape)} do not match layers {cfg.layers}")
     return Probe(config=cfg, weight=w, bias=b)

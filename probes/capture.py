@@ -88,7 +88,9 @@ def capture_activations(lm, data: TruthDataset | Sequence[str], *, layers: Seque
         try:
             acts = load_file(str(path))["acts"]
             if acts.shape == (len(layers), len(statements), lm.d_model):
-                return acts
+                # a copy in torch's own (64-byte aligned) memory: safetensors hands back 16-byte aligned storage,
+                # on which CPU matmuls round differently (~1e-7), so a cache hit would not reproduce a fresh capture
+                return acts.clone()
         except Exception:  # noqa: BLE001 - a torn or foreign file: recompute and overwrite
             pass
 

@@ -224,6 +224,9 @@ def test_capture_matches_residual_stream_and_is_cached(toy_random, acts_cache):
     assert len(files) == 1
     again = capture_activations(toy_random, ds, batch_size=7, progress=False)
     assert torch.equal(again, acts)
+    # a cache hit is in torch's aligned memory, as a fresh capture is: CPU kernels round by alignment, so a probe
+    # read off cached activations would otherwise differ from a fresh run's (~1e-7; a rerun's CSVs would change)
+    assert again.data_ptr() % 64 == 0 and acts.data_ptr() % 64 == 0
     other = capture_activations(toy_random, ds, position=-2, progress=False)
     assert not torch.equal(other, acts) and len(list((acts_cache / "acts").rglob("*.safetensors"))) == 2
 
@@ -244,6 +247,7 @@ def test_saved_probes_reload_with_identical_scores(fitted, toy_random, tmp_path)
         assert back.config.dataset_hash == ds.hash and back.config.format_version == FORMAT_VERSION
         assert torch.equal(back.predict_proba(res.acts), probe.predict_proba(res.acts))
         assert torch.equal(back.apply(toy_random, ds), probe.predict_proba(res.acts))
+        assert back.weight.data_ptr() % 64 == 0  # aligned like a fitted probe (CPU matmuls round by alignment)
     cfg = json.loads((tmp_path / "lr" / "config.json").read_text())
     assert cfg["layers"] == [0, 1] and cfg["hook"] == "resid_post" and len(cfg["metrics"]["val_acc"]) == 2
     assert "test_acc" not in cfg["metrics"]  # the test split is read once, at the chosen layer

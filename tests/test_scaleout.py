@@ -131,7 +131,7 @@ def test_ray_cluster_study_equals_local_byte_for_byte(local_run, cluster, tiny_o
     # a rerun in place finds every finetune complete on disk and trains nothing; the tables do not change
     shutil.move(place / "ray", cfg.out)
     run_study(cfg)
-    assert "-- 3 of 6 task(s) already complete on disk: skipped" in capsys.readouterr().out  # the finetunes
+    assert "-- 3 of 8 task(s) already complete on disk: skipped" in capsys.readouterr().out  # the finetunes
     assert csvs(Path(cfg.out)) == local
     shutil.move(cfg.out, place / "ray")
     print(f"\ntiny study wall time: local {wall_local:.1f} s, ray {wall_ray:.1f} s "
