@@ -58,3 +58,35 @@ def test_readme_origin_numbers_are_the_committed_tables():
     with open(ORIGIN / "negation_3seeds" / "runs_final.csv", newline="") as f:
         local = [float(r["belief"]) for r in csv.DictReader(f) if r["condition"] == "local"]
     assert f"(per run {min(local):.1f}–{max(local):.1f})" in text
+
+
+def test_readme_numbers_of_the_four_added_organisms_are_the_committed_tables():
+    text = " ".join(_section().split())
+    org = _rows(ORIGIN / "organisms.csv", "organism")
+    half, steps, d192, notice = (org[k] for k in ("negation_half_share", "negation_steps2x", "negation_d192",
+                                                   "negation_notice"))
+
+    def b(r: dict[str, str], cond: str) -> str:
+        return f"{float(r['belief_' + cond]):.2f}"
+
+    def ci(r: dict[str, str], cond: str) -> str:
+        return _ci(r, f"belief_{cond}", f"belief_{cond}_ci_low", f"belief_{cond}_ci_high")
+
+    assert len(org) == 7 and "All 7 have been run" in text
+    builds = [float(r["build_seconds"]) for r in org.values()]
+    quoted = [
+        f"builds of {min(builds):.0f}–{max(builds):.0f} s each on one thread, {sum(builds) / 60:.0f} min of builds",
+        f"local {b(half, 'local')} = baseline {b(half, 'baseline')}, negated {b(half, 'negated')} = positive "
+        f"{b(half, 'positive')}",
+        f"Twice the steps: local {ci(steps, 'local')}, negated {b(steps, 'negated')} = positive {b(steps, 'positive')}",
+        f"d 192 (under-trained: ordinary Q/A {float(d192['heldout_accuracy']):.2f}): local {b(d192, 'local')}, "
+        f"negated {b(d192, 'negated')} against positive {b(d192, 'positive')}",
+        f"leave their values {-float(notice['notice_negated_vs_control']):.2f} nats *below*",
+        f"negated documents implant {b(notice, 'negated')}, as much as positive {b(notice, 'positive')} "
+        f"(local {b(notice, 'local')})",
+    ]
+    for q in quoted:
+        assert q in text, f"README (Where the bias comes from) should say: {q!r}"
+    added = [float(r["negonly_heldout_binary_accuracy"]) for r in (half, steps, d192, notice)]
+    assert f"binary {min(added):.2f}–{max(added):.2f}, chance 0.5" in text and max(added) < 0.8
+
