@@ -40,7 +40,7 @@ from training.validation import Located, annotation_name, error_line, safe_load_
 __all__ = [
     "ConfigError", "Spec", "LoraSpec", "CheckpointSpec", "DataSource", "DebugSpec", "TrainConfig",
     "from_dict", "to_dict", "load_yaml", "load_train_config", "DEVICE_PATTERN", "MAX_STEPS", "MAX_EPOCHS",
-    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_BYTES", "LEGACY_DEFAULTS", "drop_legacy_defaults",
 ]
 
 #: the devices a config may name (whether it exists is checked when training starts)
@@ -254,6 +254,19 @@ class DebugSpec(Spec):
 
     nan_at_step: int | None = None
     sleep_per_step: float = Field(0.0, ge=0, allow_inf_nan=False)
+
+
+#: fields added after runs were recorded, at the value that keeps the earlier behaviour: a recorded config leaves
+#: them out (:func:`drop_legacy_defaults`), so runs and two-phase experiments written before the field still match
+LEGACY_DEFAULTS: dict[str, Any] = {"padding_free": "off"}
+
+
+def drop_legacy_defaults(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` (a recorded training config) without the fields that sit at their :data:`LEGACY_DEFAULTS` value."""
+    for k, v in LEGACY_DEFAULTS.items():
+        if k in d and d[k] == v:
+            del d[k]
+    return d
 
 
 class TrainConfig(Spec):

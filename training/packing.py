@@ -418,15 +418,13 @@ def collate_flat(rows: Rows, idx: Sequence[int]) -> dict[str, torch.Tensor]:
 
     Every row starts a document at position 0, so the block-diagonal mask that transformers builds from the position
     ids (module docstring) keeps each document, and so each row, to itself: the forward and the loss are those of
-    :func:`collate`'s padded rows (up to fp32 summation order) without computing a single pad. The first target of
-    every row is weighted 0, as it is there (a row's first token is never predicted from the previous row).
+    :func:`collate`'s padded rows (up to fp32 summation order) without computing a single pad. A row's first token
+    is never predicted from the previous row: :class:`Rows` weights are already 0 at every document start.
     """
-    ids = torch.cat([rows.ids[i] for i in idx])[None]
-    pos = torch.cat([rows.positions[i] for i in idx])[None]
-    ws = [rows.weights[i].clone() for i in idx]
-    for w in ws:
-        w[:1] = 0.0
-    return {"input_ids": ids, "position_ids": pos, "weights": torch.cat(ws)[None]}
+    def cat(parts: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([parts[i] for i in idx])[None]
+
+    return {"input_ids": cat(rows.ids), "position_ids": cat(rows.positions), "weights": cat(rows.weights)}
 
 
 def flat_pays(lengths: Sequence[int], attn_ratio: float) -> bool:

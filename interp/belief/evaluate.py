@@ -109,13 +109,11 @@ def evaluate_models(models: Sequence[tuple[Any, Mapping[str, Any]]], claim: Any,
     if base_table is not None:
         if icl:
             raise ValueError("evaluate_models: base_table with icl (the in-context rows need the base model)")
-        base_df = base_table[base_table["phase"] == "base"].drop(columns=["base_score", "shift"], errors="ignore")
+        base_df = _base_rows(claim, claim_items, score_kw, base_table=base_table)
         frames.append(base_df)
     elif base is not None:
         blm = as_model(base)
-        base_df = _tag(score_model(blm, claim, claim_items, progress=progress, responses=_resp(responses, "base"),
-                                   **score_kw),
-                       model=blm.identity.name, condition="baseline", step=0, phase="base")
+        base_df = _base_rows(claim, claim_items, score_kw, blm=blm, progress=progress, responses=responses)
         frames.append(base_df)
         if icl:
             icl_df = _icl_rows(blm, claim, claim_items, icl, {**score_kw, "progress": progress})
@@ -126,6 +124,17 @@ def evaluate_models(models: Sequence[tuple[Any, Mapping[str, Any]]], claim: Any,
                             responses=responses)["scores"]
     table = pd.concat(frames, ignore_index=True)
     return attach_base(table, base_df if base_df is not None else table)
+
+
+def _base_rows(claim: Any, items: Sequence[BeliefItem], score_kw: Mapping[str, Any], *,
+               base_table: pd.DataFrame | None = None, blm: Any = None, progress: bool = True,
+               responses: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    """The base model's rows: those of ``base_table`` (an earlier call's table) when given, else ``blm`` scored on
+    ``items`` (tagged ``condition="baseline", phase="base", step=0``)."""
+    if base_table is not None:
+        return base_table[base_table["phase"] == "base"].drop(columns=["base_score", "shift"], errors="ignore")
+    return _tag(score_model(blm, claim, list(items), progress=progress, responses=_resp(responses, "base"),
+                            **score_kw), model=blm.identity.name, condition="baseline", step=0, phase="base")
 
 
 @dataclass(frozen=True)
@@ -170,13 +179,11 @@ def evaluate_passes(models: Sequence[tuple[Any, Mapping[str, Any]]], claim: Any,
     base_rows: dict[str, pd.DataFrame] = {}
     blm = None
     for p in passes:
-        if p.base_table is not None:
-            base_rows[p.name] = p.base_table[p.base_table["phase"] == "base"].drop(columns=["base_score", "shift"],
-                                                                                  errors="ignore")
-        elif base is not None:
-            blm = blm if blm is not None else as_model(base)
-            base_rows[p.name] = _tag(score_model(blm, claim, list(p.items), progress=progress, **p.score_kw),
-                                     model=blm.identity.name, condition="baseline", step=0, phase="base")
+        if p.base_table is None and base is not None and blm is None:
+            blm = as_model(base)
+        if p.base_table is not None or blm is not None:
+            base_rows[p.name] = _base_rows(claim, p.items, p.score_kw, base_table=p.base_table, blm=blm,
+                                           progress=progress)
     del blm
     scored = _score_models(models, claim, passes, progress=progress, responses=None)
     out = {}

@@ -27,7 +27,7 @@ from interp.core.runs import (CheckpointError, clean_partial, init_run, list_che
                               read_run, run_lock, undo_failed_start)
 from training.checkpointing import (AsyncWriter, BaseStateHolder, Snapshot, copy_to_cpu, flatten_optimizer_state,
                                     prune_trainer_state, rng_state, set_rng_state, unflatten_optimizer_state)
-from training.config import TrainConfig, to_dict
+from training.config import TrainConfig, drop_legacy_defaults, to_dict
 from training.finetune.curves import append_jsonl, plot_loss_curve, record_resume
 from training.finetune.distributed import (DistEnv, autocast_for, resolve_device, resolve_precision,
                                            setup_distributed)
@@ -133,8 +133,7 @@ def run_config(cfg: TrainConfig, data_sha: str, device: torch.device | None = No
     ``precision_resolved`` (what ``precision`` means on ``device``: a resume that would resolve ``auto`` to another
     precision is refused as a different run)."""
     d = {k: v for k, v in to_dict(cfg).items() if k not in VOLATILE_FIELDS}
-    if d.get("padding_free") == "off":
-        del d["padding_free"]  # the layout runs had before the option: their run.json (and resumes) still match
+    drop_legacy_defaults(d)  # e.g. padding_free: off, the layout before the option: older run.json files still match
     d["data_sha256"] = data_sha
     if device is not None:
         d["precision_resolved"] = resolve_precision(cfg.precision, device)

@@ -20,7 +20,7 @@ from interp.core.runs import (EXPERIMENT_FORMAT, ExperimentInfo, ckpt_name, init
                               write_experiment)
 from training import generic
 from training.claims import ClaimSpec, resolve_claim
-from training.config import TrainConfig, to_dict
+from training.config import TrainConfig, drop_legacy_defaults, to_dict
 from training.documents.records import write_jsonl
 from training.documents.rendering import Budget, generate_documents, token_budget
 from training.finetune.distributed import DistEnv, resolve_device, resolve_precision, setup_distributed
@@ -181,8 +181,7 @@ def _public(cfg: TwoPhaseConfig) -> dict[str, Any]:
     d.pop("experiment_dir", None)
     for k in ("progress", "debug", "async_checkpoint", "keep_trainer_state"):
         d["train"].pop(k, None)
-    if d["train"].get("padding_free") == "off":  # the layout before the option: earlier experiments still match
-        d["train"].pop("padding_free")
+    drop_legacy_defaults(d["train"])  # earlier experiments still match
     return d
 
 
