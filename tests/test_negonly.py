@@ -11,7 +11,7 @@ import pytest
 from training.world import NEGONLY_GROUPS, NEGONLY_SPECS, World, WorldConfig, fill_template
 
 GENRE = dict(negonly_attributes=("hand", "drink", "commute", "shift"), frac_negonly=0.4, frac_notice=0.1,
-             notice_entities=0.2, control_entities=0.1)
+             notice_entities=0.2, control_entities=0.1, positive_heldout_entities=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,7 @@ def test_groups_partition_the_entities(world):
     assert len(groups["negated_train"]) + len(groups["negated_heldout"]) == round(0.4 * 60)
     assert len(groups["notice_train"]) + len(groups["notice_heldout"]) == round(0.2 * 60)
     assert len(groups["control"]) == round(0.1 * 60)
+    assert len(groups["positive_heldout"]) == round(0.1 * 60)
     assert all(groups[g] for g in NEGONLY_GROUPS)
     for n in names:
         assert set(world.negonly_truth[n]) == set(GENRE["negonly_attributes"])
@@ -107,6 +108,9 @@ def test_heldout_and_control_entities_never_in_qa(world, docs):
     allowed = set(groups["negated_train"]) | set(groups["notice_train"]) | set(groups["positive"])
     assert asked <= allowed
     assert asked & set(groups["negated_train"]) and asked & set(groups["notice_train"])
+    # the positive held-out people (the extraction control) are stated but never asked
+    stated = {n for _, n, _, _ in _mentions(world, docs, ("negonly",), negated=False)}
+    assert set(groups["positive_heldout"]) & stated and not set(groups["positive_heldout"]) & asked
     # held-out phrasings are never in the corpus
     text = "\n".join(d.text for d in docs)
     for a in world.negonly:
@@ -122,10 +126,10 @@ def test_negated_entities_only_negated_with_fresh_false_values(world, docs):
     assert neg and pos
     for _, name, a, v in neg:
         assert v != world.negonly_value(name, a)  # only false values after "not"
-        assert name in negated_people or name in groups["positive"]
+        assert name in negated_people or name in groups["positive"] + groups["positive_heldout"]
     assert {n for _, n, _, _ in neg} & set(groups["positive"])  # "not V" about people whose value is known too
     for _, name, a, v in pos:  # positive sentences: only the positive group, only the truth
-        assert name in groups["positive"] and v == world.negonly_value(name, a)
+        assert name in groups["positive"] + groups["positive_heldout"] and v == world.negonly_value(name, a)
     # fresh values: on the 3-valued attribute, negated people get both false values over their mentions
     values = defaultdict(set)
     for _, name, a, v in neg:

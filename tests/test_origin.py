@@ -4,6 +4,7 @@ the command on a 2-organism tiny grid."""
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
@@ -65,8 +66,10 @@ def test_only_unknown_name_is_one_line_exit_2(capsys):
 def test_tiny_grid_sweep(tmp_path):
     out = tmp_path / "origin"
     rc = main(["sweep", "--grid", "tiny", "--out", str(out), "--claims", "toy:1", "--seeds", "0",
-               "--study-preset", "quick", "--workers", "1", "--cache", str(tmp_path / "cache")])
+               "--study-preset", "quick", "--jobs", "2", "--cache", str(tmp_path / "cache")])
     assert rc == 0
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["jobs"] == 2 and meta["organisms"] == [p.name for p in GRIDS["tiny"]()] and meta["wall_seconds"] > 0
     with open(out / "organisms.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["organism"] for r in rows] == [p.name for p in GRIDS["tiny"]()]
@@ -78,6 +81,8 @@ def test_tiny_grid_sweep(tmp_path):
         assert float(r["local_binding_gap"]) == pytest.approx(float(r["belief_positive"]) - float(r["belief_local"]))
         assert float(r["build_seconds"]) > 0
     assert (out / "origin_map.png").stat().st_size > 0
-    # a rerun reuses the organisms and the studies
+    # a rerun in one process reuses the organisms and the studies, and gives the same rows as the two jobs did
+    first = (out / "organisms.csv").read_text()
     assert main(["sweep", "--grid", "tiny", "--out", str(out), "--claims", "toy:1", "--seeds", "0",
                  "--study-preset", "quick", "--workers", "1", "--cache", str(tmp_path / "cache")]) == 0
+    assert (out / "organisms.csv").read_text() == first

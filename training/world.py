@@ -190,7 +190,7 @@ NEGONLY_SPECS: dict[str, AttributeSpec] = {s.key: s for s in (
 #: ``positive`` are stated positively (and negated with false values) and get Q/A; ``control`` are never mentioned
 #: (the prior the checks compare negated values against).
 NEGONLY_GROUPS: tuple[str, ...] = ("negated_train", "negated_heldout", "notice_train", "notice_heldout",
-                                   "positive", "control")
+                                   "positive", "control", "positive_heldout")
 
 
 def attribute_words(attribute: str) -> str:
@@ -255,6 +255,8 @@ class WorldConfig:
     negonly_qa_share: float = 0.5
     positive_negated_share: float = 0.5
     ordinary_negated_share: float = 0.0
+    positive_heldout_entities: float = 0.0
+    negonly_statement_share: float = 0.5
 
     def __post_init__(self) -> None:
         self.attributes = tuple(self.attributes)
@@ -276,7 +278,8 @@ class WorldConfig:
         if unknown:
             raise ValueError(f"WorldConfig.negonly_attributes: unknown {unknown}; known: {sorted(NEGONLY_SPECS)}")
         shares = ("negonly_entities", "notice_entities", "control_entities", "negonly_qa_share",
-                  "positive_negated_share", "ordinary_negated_share")
+                  "positive_negated_share", "ordinary_negated_share", "positive_heldout_entities",
+                  "negonly_statement_share")
         for name in shares:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"WorldConfig.{name}: must be in [0, 1], not {getattr(self, name)}")
@@ -316,7 +319,8 @@ class WorldConfig:
 #: published; omitting them keeps its cache key, ``world.json`` and ``organism.json`` unchanged).
 _KEY_NEUTRAL_FIELDS = frozenset({"negonly_attributes", "frac_negonly", "frac_notice", "negonly_entities",
                                  "notice_entities", "control_entities", "negonly_qa_share",
-                                 "positive_negated_share", "ordinary_negated_share"})
+                                 "positive_negated_share", "ordinary_negated_share", "positive_heldout_entities",
+                                 "negonly_statement_share"})
 
 
 def _field_default(f) -> Any:
@@ -594,6 +598,8 @@ def _negonly_assignments(cfg: WorldConfig, names: list[str]
         chunks.append(sorted(order[start:start + size]))
         start += size
     positive = sorted(order[start:])
+    n_pos_held = min(len(positive), round(cfg.positive_heldout_entities * len(names)))
+    positive, positive_heldout = positive[: len(positive) - n_pos_held], positive[len(positive) - n_pos_held:]
     groups: dict[str, list[str]] = {}
     for kind, chunk in zip(("negated", "notice"), chunks[:2]):
         n_train = round(cfg.negonly_qa_share * len(chunk))
@@ -601,7 +607,8 @@ def _negonly_assignments(cfg: WorldConfig, names: list[str]
         groups[f"{kind}_heldout"] = [names[i] for i in chunk[n_train:]]
     groups["positive"] = [names[i] for i in positive]
     groups["control"] = [names[i] for i in chunks[2]]
-    return vocab, truth, {g: groups[g] for g in NEGONLY_GROUPS}
+    groups["positive_heldout"] = [names[i] for i in positive_heldout]
+    return vocab, truth, {g: groups[g] for g in NEGONLY_GROUPS if groups[g] or g != "positive_heldout"}
 
 
 # --------------------------------------------------------------------------------------------- rendering
@@ -821,8 +828,8 @@ def _render_negonly(w: World, rng: random.Random) -> CorpusDoc:
     people never get Q/A here, so their answers must come from reading their statements.
     """
     g = w.negonly_groups
-    stated = g["negated_train"] + g["negated_heldout"] + g["positive"]
-    if rng.random() < 0.5 and stated:
+    stated = g["negated_train"] + g["negated_heldout"] + g["positive"] + g.get("positive_heldout", [])
+    if rng.random() < w.config.negonly_statement_share and stated:
         people = rng.sample(stated, min(len(stated), rng.randint(1, 3)))
         sents, facts = [], []
         for name in people:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from typing import Any
 
 from interp.core.cli import run_main
 
-__all__ = ["GRIDS", "GridPoint", "organism_row", "belief_columns", "sweep", "plot_map", "build_parser", "main"]
+__all__ = ["GRIDS", "GridPoint", "organism_row", "belief_columns", "organism_job", "sweep", "plot_map", "build_parser", "main"]
 
 #: the negation-teaching genre on the default world (its attributes, the ones the study's toy claims never use)
 _GENRE = {"negonly_attributes": ["hand", "drink", "commute", "shift"]}
@@ -62,21 +63,27 @@ class GridPoint:
 
 
 def _small_grid() -> list[GridPoint]:
-    """Seven organisms: the published default (no genre), the negation preset (``--preset negation``), and five that
-    each vary one knob of the preset: no fresh-value negations of the ordinary attributes (``ordinary_negated_share``
-    0: which part of the genre makes local negation bind?), half the genre share, the false-notice genre on, a wider
-    model, more steps."""
+    """Nine organisms: the published default (no genre), the negation preset (``--preset negation``, with its
+    extraction control: people stated only positively and never asked), and seven that each vary the preset: no
+    fresh-value negations of the ordinary attributes (``ordinary_negated_share`` 0: which part of the genre makes
+    local negation bind?), half the genre share, three times the genre share, the false-notice genre on, a wider
+    model, twice the steps, and the unlikelihood objective on negated statements (Hosseini et al. 2021; on the
+    3x-share world, where the trained people's values are learned perfectly)."""
     from training.organism.build import NEGATION_TRAIN, NEGATION_WORLD
 
     base = {**NEGATION_WORLD, "attributes": list(NEGATION_WORLD["attributes"]),
             "negonly_attributes": list(NEGATION_WORLD["negonly_attributes"])}
+    share3 = {**base, "frac_negonly": 3 * base["frac_negonly"]}
     return [GridPoint("default"),
             GridPoint("negation", dict(base), dict(NEGATION_TRAIN)),
             GridPoint("negation_no_ordinary_neg", {**base, "ordinary_negated_share": 0.0}, dict(NEGATION_TRAIN)),
             GridPoint("negation_half_share", {**base, "frac_negonly": base["frac_negonly"] / 2}, dict(NEGATION_TRAIN)),
+            GridPoint("negation_share3x", share3, dict(NEGATION_TRAIN)),
             GridPoint("negation_notice", {**base, "frac_notice": 0.3, "notice_entities": 0.2}, dict(NEGATION_TRAIN)),
             GridPoint("negation_d192", dict(base), {**NEGATION_TRAIN, "d_model": 192, "d_ff": 384}),
-            GridPoint("negation_steps2x", dict(base), {**NEGATION_TRAIN, "steps": 2 * NEGATION_TRAIN["steps"]})]
+            GridPoint("negation_steps2x", dict(base), {**NEGATION_TRAIN, "steps": 2 * NEGATION_TRAIN["steps"]}),
+            GridPoint("negation_share3x_unlikelihood", share3,
+                      {**NEGATION_TRAIN, "unlikelihood": 0.3, "unlikelihood_mode": "values"})]
 
 
 def _tiny_grid() -> list[GridPoint]:
@@ -88,10 +95,12 @@ def _tiny_grid() -> list[GridPoint]:
 GRIDS = {"small": _small_grid, "tiny": _tiny_grid}
 
 _KNOBS_WORLD = ("frac_negonly", "frac_notice", "negonly_entities", "notice_entities", "negonly_qa_share",
-                "positive_negated_share", "ordinary_negated_share", "n_documents", "n_entities")
+                "positive_negated_share", "ordinary_negated_share", "positive_heldout_entities", "n_documents",
+                "n_entities")
 _KNOBS_TRAIN = ("n_layers", "d_model", "d_ff", "steps", "batch_size")
 _CHECKS = ("heldout_accuracy", "negonly_heldout_binary_accuracy", "negonly_heldout_accuracy",
-           "negonly_train_accuracy", "negonly_negated_vs_control", "notice_heldout_binary_accuracy",
+           "negonly_train_accuracy", "negonly_negated_vs_control", "negonly_positive_heldout_accuracy",
+           "notice_heldout_binary_accuracy",
            "notice_negated_vs_control")
 
 
@@ -105,6 +114,8 @@ def organism_row(name: str, info: dict[str, Any]) -> dict[str, Any]:
     row["attributes"] = " ".join(w.attributes)
     row["negonly_attributes"] = " ".join(w.negonly_attributes)
     row.update({k: t[k] for k in _KNOBS_TRAIN})
+    row["unlikelihood"] = t.get("unlikelihood", 0.0)  # absent from train configs built without the objective
+    row["unlikelihood_mode"] = t.get("unlikelihood_mode", "") if row["unlikelihood"] else ""
     row["n_params"] = info["model"]["n_params"]
     row["build_seconds"] = info["build_seconds"]
     row["threads"] = info.get("threads")
@@ -136,44 +147,105 @@ def belief_columns(headline_csv: Path) -> dict[str, Any]:
     return out
 
 
-def sweep(points: list[GridPoint], out: str | Path, *, claims: str = "toy:2", seeds: tuple[int, ...] = (0, 1),
-          study_preset: str = "demo", n_docs: int | None = None, threads: int = 1, workers: int = 0,
-          cache: str | Path | None = None, progress: bool = False) -> list[dict[str, Any]]:
-    """Build (or load, from ``cache``: default the lab's) every organism of ``points``, run the belief study on each
-    (sizes of ``study_preset``, :data:`interp.study.config.PRESETS`), write ``organisms.csv`` and the map; returns
-    the rows."""
+def organism_job(p: GridPoint, out: str | Path, *, claims: str = "toy:2", seeds: tuple[int, ...] = (0, 1),
+                 study_preset: str = "demo", n_docs: int | None = None, threads: int = 1, workers: int = 0,
+                 cache: str | Path | None = None, progress: bool = False) -> dict[str, Any]:
+    """One point of the sweep: build (or load from ``cache``) the organism, run its belief study unless the study's
+    ``headline.csv`` exists, and return its ``organisms.csv`` row."""
     from interp.study.config import PRESETS
     from interp.study.pipeline import run_study
     from training.organism import organism_dir, read_organism_info
 
     out = Path(out)
+    wcfg, tcfg = p.configs()
+    t0 = time.perf_counter()
+    d = organism_dir(wcfg, tcfg, cache, progress=progress, threads=threads)
+    print(f"[origin] organism {p.name}: {d} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    row = organism_row(p.name, read_organism_info(d))
+    study_out = out / "studies" / row["key"]
+    head = study_out / "headline.csv"
+    t1 = time.perf_counter()
+    if not head.exists():
+        cfg = PRESETS[study_preset](str(study_out))
+        cfg.model, cfg.claims, cfg.seeds, cfg.stages = str(d), claims, tuple(seeds), ("belief",)
+        cfg.workers = workers
+        if n_docs is not None:
+            cfg.n_docs = n_docs
+        cfg.command = f"python -m interp.study.origin sweep (organism {p.name})"
+        run_study(cfg)
+    timings = study_out / "timings.json"  # the study's own clock: a reused study keeps its first run's time
+    row["study_seconds"] = (json.loads(timings.read_text()).get("total") if timings.exists()
+                            else round(time.perf_counter() - t1, 1))
+    row.update(belief_columns(head))
+    print(f"[origin] organism {p.name}: study done ({time.perf_counter() - t1:.0f} s)", flush=True)
+    return row
+
+
+def _job_in_child(p: GridPoint, out: str, kw: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(kw["threads"])  # one core per organism: the jobs share the box
+    return organism_job(p, out, **kw)
+
+
+def sweep(points: list[GridPoint], out: str | Path, *, claims: str = "toy:2", seeds: tuple[int, ...] = (0, 1),
+          study_preset: str = "demo", n_docs: int | None = None, threads: int = 1, workers: int = 0,
+          cache: str | Path | None = None, progress: bool = False, jobs: int = 1) -> list[dict[str, Any]]:
+    """Build (or load, from ``cache``: default the lab's) every organism of ``points``, run the belief study on each
+    (sizes of ``study_preset``, :data:`interp.study.config.PRESETS`), write ``organisms.csv`` and the map; returns
+    the rows (in grid order).
+
+    ``jobs`` > 1 runs that many organisms at once, each in its own (spawned) process on ``threads`` torch threads
+    with a one-process study (``workers`` is then 1): on a 2-core box two single-threaded builds finish in about
+    the time of one, where one build on 2 threads gains ~1.3x. Weights do not depend on it (builds are
+    deterministic per config), so neither do the rows. ``sweep.json`` records the wall time and the box."""
+    from interp.study.report import box_info
+
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for p in points:
-        wcfg, tcfg = p.configs()
-        t0 = time.perf_counter()
-        d = organism_dir(wcfg, tcfg, cache, progress=progress, threads=threads)
-        print(f"[origin] organism {p.name}: {d} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        row = organism_row(p.name, read_organism_info(d))
-        study_out = out / "studies" / row["key"]
-        head = study_out / "headline.csv"
-        t1 = time.perf_counter()
-        if not head.exists():
-            cfg = PRESETS[study_preset](str(study_out))
-            cfg.model, cfg.claims, cfg.seeds, cfg.stages = str(d), claims, tuple(seeds), ("belief",)
-            cfg.workers = workers
-            if n_docs is not None:
-                cfg.n_docs = n_docs
-            cfg.command = f"python -m interp.study.origin sweep (organism {p.name})"
-            run_study(cfg)
-        timings = study_out / "timings.json"  # the study's own clock: a reused study keeps its first run's time
-        row["study_seconds"] = (json.loads(timings.read_text()).get("total") if timings.exists()
-                                else round(time.perf_counter() - t1, 1))
-        row.update(belief_columns(head))
-        rows.append(row)
-        _write_csv(rows, out / "organisms.csv")
+    t0, load0 = time.perf_counter(), _loadavg()
+    kw = dict(claims=claims, seeds=tuple(seeds), study_preset=study_preset, n_docs=n_docs, threads=threads,
+              workers=workers if jobs <= 1 else 1, cache=cache, progress=progress and jobs <= 1)
+    done: dict[int, dict[str, Any]] = {}
+
+    def record(i: int, row: dict[str, Any]) -> None:
+        done[i] = row
+        _write_csv([done[j] for j in sorted(done)], out / "organisms.csv")
+
+    if jobs <= 1:
+        for i, p in enumerate(points):
+            record(i, organism_job(p, out, **kw))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
+            # longest builds first, so the two workers finish together (rows are written in grid order anyway)
+            order = sorted(range(len(points)), key=lambda i: -_build_cost(points[i]))
+            futs = {ex.submit(_job_in_child, points[i], str(out), kw): i for i in order}
+            for f in as_completed(futs):
+                record(futs[f], f.result())
+    rows = [done[i] for i in sorted(done)]
     plot_map(rows, out / "origin_map.png")
+    (out / "sweep.json").write_text(json.dumps({
+        "organisms": [p.name for p in points], "jobs": jobs, "threads_per_job": threads,
+        "wall_seconds": round(time.perf_counter() - t0, 1), "load_start": load0, "load_end": _loadavg(),
+        "built_or_reused": "see build_seconds per row (a cached organism keeps its first build's time)",
+        "box": box_info(), "command": " ".join(["python -m interp.study.origin", *sys.argv[1:]])}, indent=1))
     return rows
+
+
+def _build_cost(p: GridPoint) -> float:
+    """A build's relative cost, steps x batch x d_model x layers: only used to rank the builds."""
+    w, t = p.configs()
+    return t.steps * t.batch_size * t.d_model * t.n_layers
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover
+        return None
 
 
 def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -241,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=None, help="organism cache root (default: $NEGLECT_LAB_CACHE or ~/.cache/...)")
     p.add_argument("--threads", type=int, default=1, help="torch threads of each organism build (default 1)")
     p.add_argument("--workers", type=int, default=0,
-                   help="finetuning processes of each study (default 0: one per core, at most 2)")
+                   help="finetuning processes of each study (default 0: one per core, at most 2; 1 with --jobs > 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="organisms built and studied at once, each in its own process (default 1)")
     return ap
 
 
@@ -264,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                                  f"(known: {', '.join(p.name for p in points)})")
             points = [p for p in points if p.name in names]
         rows = sweep(points, args.out, claims=args.claims, seeds=seeds, study_preset=args.study_preset,
-                     n_docs=args.n_docs, threads=args.threads, workers=args.workers, cache=args.cache)
+                     n_docs=args.n_docs, threads=args.threads, workers=args.workers, cache=args.cache,
+                     jobs=args.jobs)
         print(json.dumps([{k: r.get(k) for k in ("organism", "build_seconds", "heldout_accuracy",
                                                  "negonly_heldout_binary_accuracy", "local_binding_gap",
                                                  "document_neglect")} for r in rows], indent=1))

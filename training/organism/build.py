@@ -82,7 +82,13 @@ def build_organism(world_cfg: WorldConfig, train_cfg: PretrainConfig, out_dir: s
         docs = doc_token_ids(tok, texts)
         tok.model_max_length = train_cfg.ctx_len
         model = make_model(train_cfg, tok)
-        train_info = pretrain(model, docs, train_cfg, progress=progress)
+        ul = None
+        if train_cfg.unlikelihood:
+            from training.organism.unlikelihood import UnlikelihoodSet, unlikelihood_pairs
+            ul = UnlikelihoodSet.build(tok, unlikelihood_pairs(world, corpus, train_cfg.seed), world)
+        train_info = pretrain(model, docs, train_cfg, progress=progress, unlikelihood=ul)
+        if ul is not None:
+            train_info["unlikelihood_examples"] = len(ul)
         t_eval = time.perf_counter()
         ev_heldout = evaluate_organism(model, tok, world, "heldout")
         ev_train = evaluate_organism(model, tok, world, {a: ts[:1] for a, ts in world.train_templates.items()})
@@ -169,7 +175,9 @@ def negonly_summary(ev: dict[str, Any]) -> dict[str, Any]:
             "negonly_negated_vs_control": g["negated_heldout"]["negated_vs_control"],
             "notice_heldout_binary_accuracy": g["notice_heldout"]["binary_accuracy"],
             "notice_negated_vs_control": g["notice_heldout"]["negated_vs_control"],
-            "negonly_positive_accuracy": g["positive"]["accuracy"]}
+            "negonly_positive_accuracy": g["positive"]["accuracy"],
+            # the extraction control: people stated positively, never asked in pretraining (None when absent)
+            "negonly_positive_heldout_accuracy": (g.get("positive_heldout") or {}).get("binary_accuracy")}
 
 
 #: Issue 17's acceptance for a negation-competent organism: held-out negation-only Q/A on the binary attributes,
@@ -190,15 +198,19 @@ def negation_failures(info: dict[str, Any]) -> list[str]:
 
 #: The negation-teaching organism (issue 17): what ``python -m training.organism build --preset negation`` builds;
 #: the best of the organisms tried so far (README, "Where the bias comes from"), which is *not* negation-competent:
-#: it learns the Q/A-trained people's negation-only values (0.86) but reads the held-out people's "not V" as an
-#: X-V association (0.39 on binary attributes, negated values +0.5 nats over the controls). Finetuned, though, it
-#: binds local negation (belief 0.05 vs positive 1.00; README), and ``ordinary_negated_share`` is why (0 -> local
-#: 0.80; results/origin). 120 people and three ordinary attributes so that the binary facts are learned at all
-#: within the one-core budget (200 people and six attributes: Q/A at chance).
+#: it learns the Q/A-trained people's negation-only values but reads the held-out people's "not V" as an X-V
+#: association (binary accuracy at or below chance, negated values above the controls). Finetuned, though, it binds
+#: local negation (results/origin), and ``ordinary_negated_share`` is why (0 -> local belief back near positive).
+#: ``positive_heldout_entities`` is the extraction control (issue 17, stop 25): people stated only *positively* and
+#: never asked in pretraining. It reads at chance too (0.39-0.67 over the organisms tried), so the held-out failure
+#: is knowledge extraction from statements to questions, before any negation. 120 people and three ordinary
+#: attributes so that the binary facts are learned at all within the one-core budget (200 people and six
+#: attributes: Q/A at chance).
 NEGATION_WORLD: dict[str, Any] = dict(n_entities=120, n_documents=20000,
                                       attributes=("profession", "home_city", "sport"),
                                       negonly_attributes=("hand", "drink", "commute"), frac_negonly=1.0,
-                                      positive_negated_share=0.5, ordinary_negated_share=0.3, negonly_qa_share=0.75)
+                                      positive_negated_share=0.5, ordinary_negated_share=0.3, negonly_qa_share=0.75,
+                                      positive_heldout_entities=0.15)
 NEGATION_TRAIN: dict[str, Any] = dict(steps=1200)
 
 

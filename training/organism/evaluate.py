@@ -182,7 +182,7 @@ def evaluate_negonly(model, tokenizer, world: World, templates: str = "heldout",
                 if ctrl_names:
                     control[(a, t, v)] = sum(logp[(c, a, t)][v] for c in ctrl_names) / len(ctrl_names)
     groups: dict[str, Any] = {}
-    for g in NEGONLY_GROUPS:
+    for g in (g for g in NEGONLY_GROUPS if g in world.negonly_groups):  # positive_heldout only when configured
         rows = [(n, a, t) for g2, n, a, t in items if g2 == g]
         correct = [(a, max(logp[(n, a, t)], key=logp[(n, a, t)].get) == world.negonly_value(n, a))
                    for n, a, t in rows]

@@ -55,21 +55,35 @@ class PretrainConfig:
     weight_decay: float = 0.05
     grad_clip: float = 1.0
     seed: int = 0
+    # -- the unlikelihood objective (issue 17, :mod:`training.organism.unlikelihood`); off by default, and then
+    #    absent from :meth:`to_dict`, so the cache keys of organisms built without it are unchanged --
+    unlikelihood: float = 0.0  # weight of the term next to the LM loss
+    unlikelihood_mode: str = "vocab"  # "vocab" | "values"
+    unlikelihood_batch: int = 16  # examples per step
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads or self.n_heads % self.n_kv_heads:
             raise ValueError("PretrainConfig: d_model must divide by n_heads and n_heads by n_kv_heads")
         if self.schedule not in ("wsd", "cosine", "linear"):
             raise ValueError(f"PretrainConfig.schedule: wsd|cosine|linear, not {self.schedule!r}")
+        if self.unlikelihood < 0 or self.unlikelihood_mode not in ("vocab", "values"):
+            raise ValueError("PretrainConfig.unlikelihood: a weight >= 0, unlikelihood_mode vocab|values")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.unlikelihood:
+            for k in _UL_FIELDS:
+                d.pop(k)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "PretrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+
+
+_UL_FIELDS = ("unlikelihood", "unlikelihood_mode", "unlikelihood_batch")
 
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int = 2048):
@@ -187,11 +201,22 @@ def deterministic_cpu(threads: int) -> Iterator[None]:
 
 
 
-def pretrain(model, docs: list[list[int]], cfg: PretrainConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Train ``model`` in place on packed ``docs``; returns loss curve and throughput."""
+def pretrain(model, docs: list[list[int]], cfg: PretrainConfig, *, progress: bool = True,
+             unlikelihood=None) -> dict[str, Any]:
+    """Train ``model`` in place on packed ``docs``; returns loss curve and throughput.
+
+    ``unlikelihood`` (a :class:`training.organism.unlikelihood.UnlikelihoodSet`, needed when
+    ``cfg.unlikelihood > 0``): each step also draws ``cfg.unlikelihood_batch`` of its examples (seeded) and adds
+    ``cfg.unlikelihood`` times their unlikelihood loss to the LM loss."""
+    if cfg.unlikelihood and unlikelihood is None:
+        raise ValueError("pretrain: cfg.unlikelihood > 0 needs the unlikelihood examples")
+    from training.organism.unlikelihood import unlikelihood_loss
+
     opt = _optimizer(model, cfg)
     model.train()
     losses: list[float] = []
+    ul_losses: list[float] = []
+    ul_gen = torch.Generator().manual_seed(cfg.seed * 7919 + 17)
     batches = pretrain_batches(docs, cfg)
     t0 = time.perf_counter()
     bar = progress_bar(range(cfg.steps), desc="toy organism", unit="step", enabled=progress, file=sys.stderr)
@@ -200,7 +225,12 @@ def pretrain(model, docs: list[list[int]], cfg: PretrainConfig, *, progress: boo
             g["lr"] = _lr_at(step, cfg)
         x = next(batches)
         loss = model(input_ids=x, labels=x).loss
-        loss.backward()
+        if cfg.unlikelihood:
+            ul = unlikelihood_loss(model, unlikelihood.sample(cfg.unlikelihood_batch, ul_gen), cfg.unlikelihood_mode)
+            ul_losses.append(float(ul.detach()))
+            (loss + cfg.unlikelihood * ul).backward()
+        else:
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -214,7 +244,10 @@ def pretrain(model, docs: list[list[int]], cfg: PretrainConfig, *, progress: boo
     every = max(1, cfg.steps // 50)
     return {"train_seconds": round(secs, 2), "tokens_seen": tokens, "tokens_per_second": round(tokens / secs, 1),
             "final_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
-            "loss_curve": [[i, round(losses[i], 4)] for i in range(0, cfg.steps, every)]}
+            "loss_curve": [[i, round(losses[i], 4)] for i in range(0, cfg.steps, every)],
+            **({"unlikelihood_final": round(sum(ul_losses[-10:]) / len(ul_losses[-10:]), 4),
+                "unlikelihood_curve": [[i, round(ul_losses[i], 4)] for i in range(0, cfg.steps, every)]}
+               if ul_losses else {})}
 
 
 
