@@ -86,3 +86,29 @@ def test_tiny_grid_sweep(tmp_path):
     assert main(["sweep", "--grid", "tiny", "--out", str(out), "--claims", "toy:1", "--seeds", "0",
                  "--study-preset", "quick", "--workers", "1", "--cache", str(tmp_path / "cache")]) == 0
     assert (out / "organisms.csv").read_text() == first
+
+
+def test_table_is_read_from_the_csv(tmp_path):
+    """``organisms.md`` quotes the CSV's numbers (a row's value changed in the CSV changes the table), and the
+    ``table`` command rebuilds it from ``organisms.csv`` alone."""
+    from interp.study.origin import _write_csv, read_rows
+
+    _headline(tmp_path / "h.csv", {"baseline": 0.05, "positive": 0.97, "local": 0.21, "negated": 0.88,
+                                   "repeated": 0.6, "corrected": 0.1})
+    row = {"organism": "neg", "heldout_accuracy": 0.993, "negonly_train_accuracy": 1.0,
+           "negonly_heldout_binary_accuracy": 0.583, "negonly_positive_heldout_accuracy": 0.537,
+           "negonly_negated_vs_control": -0.235, "build_seconds": 327.8, **belief_columns(tmp_path / "h.csv")}
+    _write_csv([row], tmp_path / "organisms.csv")
+    assert main(["table", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "organisms.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("| neg |"))
+    assert line == ("| neg | 0.99 | 1.00 | 0.58 | 0.54 | -0.23 | 0.05 | 0.97 [0.87, 1.00] | 0.21 [0.11, 0.31] | "
+                    "0.88 [0.78, 0.98] | 0.60 | 0.10 | 0.76 | 0.83 | 328 |")
+    assert read_rows(tmp_path / "organisms.csv")[0]["negonly_heldout_binary_accuracy"] == pytest.approx(0.583)
+    assert (tmp_path / "origin_map.png").stat().st_size > 0
+
+
+def test_table_without_a_sweep_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["table", "--out", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("organisms.csv: no such file (run the sweep first)") and "\n" not in err
