@@ -38,56 +38,100 @@ def _span(xs: list[float]) -> str:
 
 
 def test_readme_origin_numbers_are_the_committed_tables():
+    from training.world import World, WorldConfig
+
     text = _section()
     org = _rows(ORIGIN / "organisms.csv", "organism")
-    sweep = json.loads((ORIGIN / "sweep.json").read_text())
+    history = [json.loads(x) for x in (ORIGIN / "sweep_history.jsonl").read_text().splitlines() if x.strip()]
+    full = [h for h in history if len(h["built"]) >= 6]  # the timed run(s) that built their organisms from scratch
+    assert full, "no sweep run built >= 6 organisms from scratch"
+    first = full[0]
     genre = [r for n, r in org.items() if n != "default"]
     f = lambda r, k: float(r[k])  # noqa: E731
-    assert len(org) >= 6 and sweep["organisms"] == list(org) and len(org) == 9 and "nine organisms" in text
-    m, s = divmod(round(sweep["wall_seconds"]), 60)
-    builds = [f(r, "build_seconds") for r in org.values()]
+    assert list(org) == json.loads((ORIGIN / "sweep.json").read_text())["organisms"] and len(org) == 11
+    assert "on eleven organisms" in text and "Nine of them" in text and len(first["built"]) == 9
+    m, sec = divmod(round(first["wall_seconds"]), 60)
+    assert first["wall_seconds"] <= 3600
+    builds = [f(org[n], "build_seconds") for n in first["built"]]
+    comp, long_, steps, dflt, abl = (org[k] for k in ("competent", "negation_steps2x_unlikelihood", "negation_steps2x",
+                                                       "default", "negation_no_ordinary_neg"))
+    others = [f(r, "negonly_heldout_binary_accuracy") for n, r in org.items()
+              if n not in ("default", "competent", "negation_steps2x_unlikelihood")]
     control = sorted(f(r, "negonly_positive_heldout_accuracy") for r in genre)
-    steps, neg, share3, ul = org["negation_steps2x"], org["negation"], org["negation_share3x"], \
-        org["negation_share3x_unlikelihood"]
-    dflt, abl = org["default"], org["negation_no_ordinary_neg"]
+    # how many held-out questions the competent organism's accuracy is over: its world's held-out negated people x
+    # binary attributes x held-out templates
+    world = World.from_config(WorldConfig(**{k: v for k, v in _world_knobs(comp).items()}))
+    from training.world import NEGONLY_SPECS
+
+    n_q = sum(len(world.negonly_groups["negated_heldout"]) * len(NEGONLY_SPECS[a].heldout_questions)
+              for a, vs in world.negonly.items() if len(vs) == 2)
     quoted = [
-        f"in {m} min {s} s on the 2-core box",
+        f"took {m} min {sec} s on the 2-core box",
         f"builds of {min(builds):.0f}–{max(builds):.0f} s each on one thread",
-        f"(binary accuracy {_span([f(r, 'negonly_heldout_binary_accuracy') for r in genre])}, chance 0.5",
-        f"(negation preset {f(neg, 'negonly_train_accuracy'):.2f})",
-        f"at chance as well ({_span(control[:-1])}) on seven of the eight",
-        f"lifts it, to {control[-1]:.2f} (negated values {-f(steps, 'negonly_negated_vs_control'):.2f} nats below",
-        f"held-out readout stays at {f(steps, 'negonly_heldout_binary_accuracy'):.2f}, at a build of "
-        f"{f(steps, 'build_seconds'):.0f} s",
-        f"gap (positive − local) {f(neg, 'local_binding_gap'):.2f} on the negation preset",
-        f"{f(dflt, 'local_binding_gap'):.2f} on the default organism (local {f(dflt, 'belief_local'):.2f} = positive "
-        f"{f(dflt, 'belief_positive'):.2f}), {f(abl, 'local_binding_gap'):.2f} without fresh-value",
-        f"(negated − baseline) {_span([f(r, 'document_neglect') for r in org.values()])} on all nine",
-        f"takes local belief from {f(share3, 'belief_local'):.2f} to {f(ul, 'belief_local'):.2f} and the fixed "
-        f"local-negation association from {f(share3, 'local_negation_control_margin'):+.2f} to "
-        f"{f(ul, 'local_negation_control_margin'):+.2f} nats, while negated documents still implant "
-        f"{f(ul, 'belief_negated'):.2f}",
+        f"held-out negation-only binary Q/A {f(comp, 'negonly_heldout_binary_accuracy'):.2f} "
+        f"({round(f(comp, 'negonly_heldout_binary_accuracy') * n_q)} of {n_q} questions; chance 0.5)",
+        f"negated values {-f(comp, 'negonly_negated_vs_control'):.2f} nats below",
+        f"ordinary Q/A {f(comp, 'heldout_accuracy'):.2f}, extraction control "
+        f"{f(comp, 'negonly_positive_heldout_accuracy'):.2f}; built in {f(comp, 'build_seconds'):.0f} s on one idle core",
+        f"With 2400 steps: {f(long_, 'negonly_heldout_binary_accuracy'):.2f} as well, at "
+        f"{f(long_, 'build_seconds'):.0f} s",
+        f"The other nine read {min(others):.2f}–{max(others):.2f}.",
+        f"at chance on seven of the ten genre organisms ({control[0]:.2f}–{control[-4]:.2f})",
+        f"lifts it to {f(steps, 'negonly_positive_heldout_accuracy'):.2f} while negated people stay at "
+        f"{f(steps, 'negonly_heldout_binary_accuracy'):.2f}; the unlikelihood term on top takes them to "
+        f"{f(long_, 'negonly_heldout_binary_accuracy'):.2f}",
+        f"gap (positive − local) {f(dflt, 'local_binding_gap'):.2f} on the default organism (local "
+        f"{f(dflt, 'belief_local'):.2f} = positive {f(dflt, 'belief_positive'):.2f}) and "
+        f"{f(abl, 'local_binding_gap'):.2f} without fresh-value",
+        f"(negated − baseline) {_span([f(r, 'document_neglect') for r in org.values()])} on all eleven",
     ]
     for q in quoted:
         assert q in text, f"README (Where the bias comes from) should say: {q!r}"
-    # the claims the README makes in words hold in the table
-    assert control[-1] == f(steps, "negonly_positive_heldout_accuracy") and max(control[:-1]) < 0.6
-    assert max(f(r, "negonly_heldout_binary_accuracy") for r in genre) < 0.8  # hence "open"
-    assert f(steps, "build_seconds") > 480
+    # the words hold in the table: the two unlikelihood + more-steps organisms are the competent ones
+    competent = [n for n, r in org.items() if r["negonly_heldout_binary_accuracy"] not in ("", None)
+                 and f(r, "negonly_heldout_binary_accuracy") >= 0.8 and f(r, "heldout_accuracy") >= 0.95
+                 and f(r, "negonly_negated_vs_control") < 0]
+    assert competent == ["negation_steps2x_unlikelihood", "competent"]
+    assert f(comp, "build_seconds") <= 480 < f(long_, "build_seconds") and f(comp, "threads") == 1
+    assert sum(c < 0.6 for c in control) == 7
 
 
-def test_readme_three_seed_test_is_the_committed_study():
+def _world_knobs(row: dict[str, str]) -> dict:
+    """The competent organism's world config: the negation preset's (its row's knobs match it)."""
+    from training.organism.build import NEGATION_WORLD
+
+    for k in ("frac_negonly", "positive_heldout_entities", "negonly_qa_share", "n_entities"):
+        assert float(row[k]) == float(NEGATION_WORLD[k]), k
+    return dict(NEGATION_WORLD)
+
+
+def _study_head(name: str) -> dict[str, dict[str, str]]:
+    path, = (ORIGIN / name / "studies").glob("*/headline.csv")
+    return _rows(path, "condition")
+
+
+def test_readme_three_seed_tests_are_the_committed_studies():
     text = _section()
-    head_path, = (ORIGIN / "steps2x_3seeds" / "studies").glob("*/headline.csv")
-    head = _rows(head_path, "condition")
     org = _rows(ORIGIN / "organisms.csv", "organism")
-    assert head_path.parent.name == org["negation_steps2x"]["key"]  # the study is of the organism named
-    q = (f"baseline {float(head['baseline']['belief']):.2f}, positive {_ci(head['positive'])}, local "
-         f"{_ci(head['local'])}, negated {float(head['negated']['belief']):.2f}")
-    assert q in text, q
-    assert int(head["local"]["n_claims"]) >= 2 and int(head["local"]["n_seeds"]) >= 3
-    gap = float(head["local"]["belief"]) - float(head["baseline"]["belief"])
-    assert ("Local stays within 0.15 of baseline" in text) == (gap <= 0.15 and float(head["positive"]["belief"]) >= 0.8)
+    for name, organism in (("competent_3seeds", "competent"),
+                           ("steps2x_unlikelihood_3seeds", "negation_steps2x_unlikelihood")):
+        path, = (ORIGIN / name / "studies").glob("*/headline.csv")
+        assert path.parent.name == org[organism]["key"]  # the study is of the organism named
+        head = _study_head(name)
+        assert int(head["local"]["n_claims"]) >= 2 and int(head["local"]["n_seeds"]) >= 3
+        assert float(head["local"]["belief"]) - float(head["baseline"]["belief"]) <= 0.15 + 1e-9
+        assert float(head["positive"]["belief"]) >= 0.8
+    comp, long_ = _study_head("competent_3seeds"), _study_head("steps2x_unlikelihood_3seeds")
+    q1 = (f"baseline {float(comp['baseline']['belief']):.2f}, positive {_ci(comp['positive'])}, local "
+          f"{_ci(comp['local'])}, negated {_ci(comp['negated'])}")
+    contrast = _rows(next((ORIGIN / "competent_3seeds" / "studies").glob("*/belief/contrasts.csv")), "a")["local"]
+    assert contrast["b"] == "negated"
+    q2 = (f"local is below negated by {-float(contrast['diff']):.2f} [{-float(contrast['ci_high']):.2f}, "
+          f"{-float(contrast['ci_low']):.2f}]")
+    q3 = (f"With 2400 steps: positive {_ci(long_['positive'])}, local {_ci(long_['local'])}, negated "
+          f"{_ci(long_['negated'])}")
+    for q in (q1, q2, q3):
+        assert q in text, q
 
 
 def test_organisms_table_is_the_csv():

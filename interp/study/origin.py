@@ -64,13 +64,15 @@ class GridPoint:
 
 
 def _small_grid() -> list[GridPoint]:
-    """Nine organisms: the published default (no genre), the negation preset (``--preset negation``, with its
+    """Eleven organisms: the published default (no genre), the negation preset (``--preset negation``, with its
     extraction control: people stated only positively and never asked), and seven that each vary the preset: no
     fresh-value negations of the ordinary attributes (``ordinary_negated_share`` 0: which part of the genre makes
     local negation bind?), half the genre share, three times the genre share, the false-notice genre on, a wider
     model, twice the steps, and the unlikelihood objective on negated statements (Hosseini et al. 2021; on the
-    3x-share world, where the trained people's values are learned perfectly)."""
-    from training.organism.build import NEGATION_TRAIN, NEGATION_WORLD
+    3x-share world, where the trained people's values are learned perfectly); the last two combine the unlikelihood
+    objective with more steps (2400, and 1500: ``--preset competent``), the two that read negation-only knowledge
+    on held-out people."""
+    from training.organism.build import COMPETENT_TRAIN, NEGATION_TRAIN, NEGATION_WORLD
 
     base = {**NEGATION_WORLD, "attributes": list(NEGATION_WORLD["attributes"]),
             "negonly_attributes": list(NEGATION_WORLD["negonly_attributes"])}
@@ -84,7 +86,10 @@ def _small_grid() -> list[GridPoint]:
             GridPoint("negation_d192", dict(base), {**NEGATION_TRAIN, "d_model": 192, "d_ff": 384}),
             GridPoint("negation_steps2x", dict(base), {**NEGATION_TRAIN, "steps": 2 * NEGATION_TRAIN["steps"]}),
             GridPoint("negation_share3x_unlikelihood", share3,
-                      {**NEGATION_TRAIN, "unlikelihood": 0.3, "unlikelihood_mode": "values"})]
+                      {**NEGATION_TRAIN, "unlikelihood": 0.3, "unlikelihood_mode": "values"}),
+            GridPoint("negation_steps2x_unlikelihood", dict(base),
+                      {**NEGATION_TRAIN, **COMPETENT_TRAIN, "steps": 2 * NEGATION_TRAIN["steps"]}),
+            GridPoint("competent", dict(base), {**NEGATION_TRAIN, **COMPETENT_TRAIN})]
 
 
 def _tiny_grid() -> list[GridPoint]:
@@ -199,12 +204,21 @@ def sweep(points: list[GridPoint], out: str | Path, *, claims: str = "toy:2", se
     ``jobs`` > 1 runs that many organisms at once, each in its own (spawned) process on ``threads`` torch threads
     with a one-process study (``workers`` is then 1): on a 2-core box two single-threaded builds finish in about
     the time of one, where one build on 2 threads gains ~1.3x. Weights do not depend on it (builds are
-    deterministic per config), so neither do the rows. ``sweep.json`` records the wall time and the box."""
+    deterministic per config), so neither do the rows. ``sweep.json`` records the wall time, the box and which
+    organisms were built and studied in this run (the others were reused); ``sweep_history.jsonl`` keeps every
+    run's record."""
     from interp.study.report import box_info
+
+    from training.organism import organism_key
+    from training.organism.cache import cache_root, is_complete
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0, load0 = time.perf_counter(), _loadavg()
+    root = (Path(cache).expanduser() if cache is not None else cache_root()) / "toy"
+    keys = [organism_key(*p.configs()) for p in points]
+    built = [p.name for p, k in zip(points, keys) if not is_complete(root / k)]
+    studied = [p.name for p, k in zip(points, keys) if not (out / "studies" / k / "headline.csv").exists()]
     kw = dict(claims=claims, seeds=tuple(seeds), study_preset=study_preset, n_docs=n_docs, threads=threads,
               workers=workers if jobs <= 1 else 1, cache=cache, progress=progress and jobs <= 1)
     done: dict[int, dict[str, Any]] = {}
@@ -229,11 +243,13 @@ def sweep(points: list[GridPoint], out: str | Path, *, claims: str = "toy:2", se
     rows = [done[i] for i in sorted(done)]
     plot_map(rows, out / "origin_map.png")
     write_table(rows, out / "organisms.md")
-    (out / "sweep.json").write_text(json.dumps({
-        "organisms": [p.name for p in points], "jobs": jobs, "threads_per_job": threads,
-        "wall_seconds": round(time.perf_counter() - t0, 1), "load_start": load0, "load_end": _loadavg(),
-        "built_or_reused": "see build_seconds per row (a cached organism keeps its first build's time)",
-        "box": box_info(), "command": " ".join(["python -m interp.study.origin", *sys.argv[1:]])}, indent=1))
+    meta = {"organisms": [p.name for p in points], "jobs": jobs, "threads_per_job": threads,
+            "wall_seconds": round(time.perf_counter() - t0, 1), "load_start": load0, "load_end": _loadavg(),
+            "built": built, "studied": studied, "box": box_info(),
+            "command": " ".join(["python -m interp.study.origin", *sys.argv[1:]])}
+    (out / "sweep.json").write_text(json.dumps(meta, indent=1))
+    with open(out / "sweep_history.jsonl", "a") as f:  # a rerun that reuses organisms never hides a full run's cost
+        f.write(json.dumps(meta) + "\n")
     return rows
 
 

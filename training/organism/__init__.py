@@ -45,7 +45,8 @@ from interp.core.lazy import lazy_exports
 _EXPORTS = {
     "training.organism.build": ("CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir",
                                 "build_organism", "provide_organism", "seed_configs", "negonly_summary",
-                                "negation_failures", "NEGATION_ACCEPTANCE", "NEGATION_WORLD", "NEGATION_TRAIN"),
+                                "negation_failures", "NEGATION_ACCEPTANCE", "NEGATION_WORLD", "NEGATION_TRAIN",
+                                "COMPETENT_TRAIN"),
     "training.organism.pretraining": ("SPECIAL_TOKENS", "PretrainConfig", "train_tokenizer", "tokenization_report",
                                    "make_model", "doc_token_ids", "pretrain_batches", "pretrain", "deterministic_cpu",
                                    "auto_threads"),

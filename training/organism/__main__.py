@@ -24,9 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0, help="seed of both the world and the pretraining")
         p.add_argument("--cache", default=None, help="cache root (default: $NEGLECT_LAB_CACHE or ~/.cache/neglect-lab)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.add_argument("--preset", default="default", choices=("default", "negation"),
+        p.add_argument("--preset", default="default", choices=("default", "negation", "competent"),
                        help="default: the published toy organism; negation: with the negation-teaching genre "
-                            "(issue 17)")
+                            "(issue 17); competent: the genre, twice the steps and the unlikelihood term (the one "
+                            "organism that reads negation-only knowledge on held-out people)")
+        p.add_argument("--train", action="append", default=[], metavar="FIELD=VALUE",
+                       help="override one PretrainConfig field of the preset (repeatable), e.g. --train steps=3600")
         p.add_argument("--threads", type=int, default=None, help="torch threads for a build (default: from the load)")
         if name == "build":
             p.add_argument("--force", action="store_true", help="rebuild even if cached")
@@ -61,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     world, train = seed_configs(args.seed, args.preset)
+    train = _override(train, args.train)
     d = organism_dir(world, train, cache, force=getattr(args, "force", False), progress=not args.quiet,
                      threads=args.threads)
     wall = time.perf_counter() - t0
@@ -81,6 +85,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _override(train, pairs: list[str]):
+    """``--train FIELD=VALUE`` applied to the preset's PretrainConfig (values parsed as JSON, else kept as text)."""
+    import json
+    from dataclasses import fields, replace
+
+    names = {f.name for f in fields(train)}
+    changes = {}
+    for pair in pairs:
+        field, sep, raw = pair.partition("=")
+        if not sep or field not in names:
+            raise ValueError(f"--train {pair}: expected FIELD=VALUE with FIELD one of {', '.join(sorted(names))}")
+        try:
+            changes[field] = json.loads(raw)
+        except ValueError:
+            changes[field] = raw
+    return replace(train, **changes) if changes else train
+
+
 def negonly_lines(info: dict) -> list[str]:
     """The printout of the negation-teaching checks (nothing for an organism without the genre)."""
     if "negonly_heldout_binary_accuracy" not in info:
@@ -90,6 +112,9 @@ def negonly_lines(info: dict) -> list[str]:
            f"(chance 0.5), all attributes {info['negonly_heldout_accuracy']:.3f}; Q/A-trained entities "
            f"{info['negonly_train_accuracy']:.3f}",
            f"negated value vs control entities: {info['negonly_negated_vs_control']:+.3f} nats (must be < 0)"]
+    if info.get("negonly_positive_heldout_accuracy") is not None:
+        out.append(f"extraction control (stated positively, never asked): held-out binary Q/A accuracy "
+                   f"{info['negonly_positive_heldout_accuracy']:.3f}")
     if info.get("notice_negated_vs_control") is not None:
         out.append(f"false-notice, held-out entities: binary Q/A accuracy {info['notice_heldout_binary_accuracy']:.3f};"
                    f" stated value vs control {info['notice_negated_vs_control']:+.3f} nats")
