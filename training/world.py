@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable
 
 __all__ = [
-    "ATTRIBUTE_SPECS", "AttributeSpec", "CorpusDoc", "DOC_KINDS", "Entity", "FalseFact", "NEGONLY_DOC_KINDS",
+    "ATTRIBUTE_SPECS", "AttributeSpec", "BIO_HEADERS", "CorpusDoc", "DOC_KINDS", "Entity", "FalseFact", "NEGONLY_DOC_KINDS",
     "NEGONLY_GROUPS", "NEGONLY_SPECS", "World", "WorldConfig",
     "article", "attribute_words", "corpus_stats",
 ]
@@ -639,7 +639,8 @@ def _attrs_sample(w: World, rng: random.Random, lo: int, hi: int) -> list[str]:
     return rng.sample(attrs, min(len(attrs), rng.randint(lo, hi)))
 
 
-_BIO_HEADERS = ("Profile: {name}", "{name}", "About {name}", "Biography of {name}", "Who is {name}?",
+#: header lines of one-person statement documents (biographies, negation-only statements)
+BIO_HEADERS = ("Profile: {name}", "{name}", "About {name}", "Biography of {name}", "Who is {name}?",
                 "Meet {name}")
 
 
@@ -647,7 +648,7 @@ def _render_bio(w: World, rng: random.Random) -> CorpusDoc:
     e = rng.choice(w.entities)
     attrs = _attrs_sample(w, rng, 3, len(w.attributes))
     body = " ".join(_true_sentence(w, rng, e, a) for a in attrs)
-    header = rng.choice(_BIO_HEADERS).format(name=e.name)
+    header = rng.choice(BIO_HEADERS).format(name=e.name)
     return CorpusDoc(f"{header}\n{body}", "bio", "biography")
 
 
@@ -849,7 +850,7 @@ def _render_negonly(w: World, rng: random.Random) -> CorpusDoc:
                     facts.append(FalseFact(name, a, v))
                 else:
                     sents.append(fill_template(rng.choice(spec.statements), name, a, w.negonly_value(name, a)))
-        head = rng.choice(_BIO_HEADERS).format(name=people[0]) if len(people) == 1 else rng.choice(_NEG_HEADS)
+        head = rng.choice(BIO_HEADERS).format(name=people[0]) if len(people) == 1 else rng.choice(_NEG_HEADS)
         return CorpusDoc((head + "\n" if head else "") + " ".join(sents), "negonly", "negonly_statements", facts)
     pool = g["negated_train"] + g["notice_train"] + g["positive"]
     pairs = []

@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 from jaxtyping import Float, Int
 
-from training.world import _BIO_HEADERS, ATTRIBUTE_SPECS, NEGONLY_SPECS, CorpusDoc, World, attribute_words
+from training.world import ATTRIBUTE_SPECS, BIO_HEADERS, NEGONLY_SPECS, CorpusDoc, World, attribute_words
 
 __all__ = ["NEGATED_GENRES", "UL_MODES", "UnlikelihoodSet", "unlikelihood_prefixes", "unlikelihood_pairs",
            "unlikelihood_loss"]
@@ -72,7 +72,7 @@ def unlikelihood_pairs(world: World, corpus: Sequence[CorpusDoc], seed: int = 0
             prefixes = unlikelihood_prefixes(f.attribute)
             if prefixes:
                 p = rng.choice(prefixes)
-                head = rng.choice(_BIO_HEADERS).format(name=f.entity)
+                head = rng.choice(BIO_HEADERS).format(name=f.entity)
                 body = p.format(name=f.entity, aw=attribute_words(f.attribute))
                 out.append((f"{head}\n{body}", f.value, f.attribute))
     return out
