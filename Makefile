@@ -31,8 +31,8 @@ demo: $(STAMP)
 	$(PY) -m interp.study --out out/demo
 
 # The origin sweep (issue 17): organisms whose pretraining teaches negation, the belief study on each, the map in
-# results/origin (organisms.csv, organisms.md, origin_map.png, sweep.json). Separate from the demo: it builds nine
-# organisms (5-11 min each on one core), two at a time.
+# results/origin (organisms.csv, organisms.md, origin_map.png, sweep.json). Separate from the demo: it builds eleven
+# organisms (4-12 min each on one core), two at a time.
 origin: $(STAMP)
 	$(PY) -m interp.study.origin sweep --grid small --out results/origin --claims toy:2 --seeds 0,1 --jobs 2
 
