@@ -161,6 +161,10 @@ def test_parallel_map_keeps_order_and_raises():
     assert parallel_map(_square, range(6), workers=2, on_done=lambda d, n: done.append((d, n))) == [
         x * x for x in range(6)]
     assert done[-1] == (6, 6) and len(done) == 6
+    for workers in (1, 2):  # on_result gets each job's own index with its result, in the pool and in-process
+        got = {}
+        parallel_map(_square, [5, 2, 7], workers=workers, on_result=lambda i, r: got.__setitem__(i, r))
+        assert got == {0: 25, 1: 4, 2: 49}
     assert parallel_map(_square, [3], workers=2) == [9]
     with pytest.raises(ValueError, match="negative job"):
         parallel_map(_square, [1, -1, 2], workers=2)

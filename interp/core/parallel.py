@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Any, Callable, Iterable, Sequence
 
-__all__ = ["default_workers", "parallel_map"]
+__all__ = ["default_workers", "load_average", "parallel_map"]
 
 
 def default_workers(max_workers: int | None = None) -> int:
@@ -28,6 +28,15 @@ def default_workers(max_workers: int | None = None) -> int:
     return max(1, min(n, max_workers or n))
 
 
+def load_average() -> float | None:
+    """The box's 1-minute load average, rounded to 0.01 (None where the platform has none): recorded next to every
+    timing, since a busy box changes it."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover - platforms without getloadavg
+        return None
+
+
 def _init_worker(threads: int) -> None:
     import torch  # noqa: PLC0415 - the worker's own torch, set before any job runs
 
@@ -36,17 +45,21 @@ def _init_worker(threads: int) -> None:
 
 
 def parallel_map(fn: Callable[[Any], Any], jobs: Iterable[Any], *, workers: int = 1,
-                 threads_per_worker: int = 1, on_done: Callable[[int, int], None] | None = None) -> list[Any]:
+                 threads_per_worker: int = 1, on_done: Callable[[int, int], None] | None = None,
+                 on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
     """``[fn(job) for job in jobs]``, in order, on ``workers`` processes of ``threads_per_worker`` threads.
 
     ``fn`` must be a module-level function and every job picklable. An exception in a job is raised here (the
     pool is shut down first). ``on_done(done, total)`` is called in this process after each finished job (progress
-    lines, ETAs)."""
+    lines, ETAs); ``on_result(index, result)`` too, with the job's index in ``jobs`` (partial results written as
+    they come)."""
     jobs: Sequence[Any] = list(jobs)
     results: list[Any] = [None] * len(jobs)
     if workers <= 1 or len(jobs) <= 1:
         for i, j in enumerate(jobs):
             results[i] = fn(j)
+            if on_result:
+                on_result(i, results[i])
             if on_done:
                 on_done(i + 1, len(jobs))
         return results
@@ -56,6 +69,8 @@ def parallel_map(fn: Callable[[Any], Any], jobs: Iterable[Any], *, workers: int 
         try:
             for done, fut in enumerate(as_completed(futures), 1):
                 results[futures[fut]] = fut.result()
+                if on_result:
+                    on_result(futures[fut], results[futures[fut]])
                 if on_done:
                     on_done(done, len(jobs))
         except BaseException:

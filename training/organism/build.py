@@ -19,13 +19,14 @@ import torch
 import transformers
 
 from interp.core.models import weights_sha256
+from interp.core.parallel import load_average
 from training.organism.cache import cache_root, cached_build, save_model_dir
 from training.organism.evaluate import evaluate_negonly, evaluate_organism
 from training.organism.pretraining import (PretrainConfig, auto_threads, deterministic_cpu, doc_token_ids,
                                            make_model, pretrain, tokenization_report, train_tokenizer)
 from training.world import World, WorldConfig, corpus_stats
 
-__all__ = ["CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_dir", "build_organism",
+__all__ = ["CODE_VERSION", "FORMAT", "TOKENIZER_DOCS", "organism_key", "organism_path", "organism_dir", "build_organism",
            "seed_configs", "provide_organism", "negonly_summary", "negation_failures", "NEGATION_ACCEPTANCE",
            "NEGATION_WORLD", "NEGATION_TRAIN", "COMPETENT_TRAIN"]
 
@@ -48,6 +49,14 @@ def organism_key(world: WorldConfig | None = None, train: PretrainConfig | None 
 
 
 
+def organism_path(world: WorldConfig | None = None, train: PretrainConfig | None = None,
+                  cache: str | os.PathLike | None = None) -> Path:
+    """Where the organism of these configs lives in the cache (``<root>/toy/<key>``), built or not."""
+    root = (Path(cache).expanduser() if cache is not None else cache_root()) / "toy"
+    return root / organism_key(world or WorldConfig(), train or PretrainConfig())
+
+
+
 def organism_dir(world: WorldConfig | None = None, train: PretrainConfig | None = None,
                  cache: str | os.PathLike | None = None, *, force: bool = False, progress: bool = True,
                  threads: int | None = None) -> Path:
@@ -58,8 +67,8 @@ def organism_dir(world: WorldConfig | None = None, train: PretrainConfig | None 
     change the weights: CPU results here are bit-identical for 1 and 2 threads (tested), so it is not in the key.
     """
     wcfg, tcfg = world or WorldConfig(), train or PretrainConfig()
-    root = (Path(cache).expanduser() if cache is not None else cache_root()) / "toy"
-    return cached_build(root, organism_key(wcfg, tcfg),
+    d = organism_path(wcfg, tcfg, cache)
+    return cached_build(d.parent, d.name,
                         lambda tmp: build_organism(wcfg, tcfg, tmp, progress=progress, threads=threads), force=force)
 
 
@@ -71,7 +80,7 @@ def build_organism(world_cfg: WorldConfig, train_cfg: PretrainConfig, out_dir: s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    load_at_start = _loadavg()
+    load_at_start = load_average()
     threads = threads or auto_threads()
     with deterministic_cpu(threads):
         world = World.from_config(world_cfg)
@@ -102,7 +111,7 @@ def build_organism(world_cfg: WorldConfig, train_cfg: PretrainConfig, out_dir: s
         info["eval"]["negonly"] = ev_negonly
     info["eval_seconds"] = round(eval_secs, 2)
     info["threads"] = threads
-    info["load_average"] = {"start": load_at_start, "end": _loadavg()}
+    info["load_average"] = {"start": load_at_start, "end": load_average()}
     info["build_seconds"] = round(time.perf_counter() - t0, 2)
     (out / "organism.json").write_text(json.dumps(info, indent=1))
     plot_pretraining_loss(info, out / PRETRAINING_PLOT)
@@ -132,13 +141,6 @@ def plot_pretraining_loss(info: dict[str, Any], path: str | os.PathLike) -> Path
     fig.subplots_adjust(left=0.13, right=0.95, bottom=0.15, top=0.9)
     return save_figure(fig, Path(path))
 
-
-
-def _loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:  # pragma: no cover
-        return None
 
 
 
